@@ -1,0 +1,1 @@
+collect_ignore = ["convtool/__main__.py", "tests/golden", "benchmarks"]
