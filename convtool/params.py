@@ -160,6 +160,7 @@ class ConvParams:
     ) -> ConvParams:
         """Conv{n}d's parameters, in its argument order, checked as PyTorch does."""
         nd = ndim or infer_ndim(kernel_size, stride, padding, dilation)
+        _check_groups(groups, in_channels, out_channels)
         padding_string = None
         if isinstance(padding, str):
             if padding not in PADDING_STRINGS:
@@ -178,7 +179,6 @@ class ConvParams:
                 "padding_mode must be one of {'circular', 'replicate', 'reflect', 'zeros'}, "
                 f"but got padding_mode={padding_mode!r}"
             )
-        _check_groups(groups, in_channels, out_channels)
         kernel_t = per_dim("kernel_size", kernel_size, nd)
         dilation_t = per_dim("dilation", dilation, nd)
         if padding_string is None:
@@ -212,20 +212,26 @@ class ConvParams:
             raise ConfigError("non-positive stride is not supported")
         if any(d < 0 for d in self.dilation):
             raise ConfigError("dilation should be greater than zero")
+        if not self.transposed:
+            if any(d == 0 for d in self.dilation):
+                detail = list(kernel_values(self.dilation, 1))
+                raise ConfigError(f"dilation should be greater than zero, but got {detail}")
+            return  # a Conv's kernel is checked against its input first (shape.spatial_output)
+        # The 3-D kernel checks output_padding before the kernel size, the 2-D kernel after.
+        if self.ndim == 3:
+            self._check_output_padding()
         if any(k <= 0 for k in self.kernel_size):
             raise ConfigError(
                 "kernel size should be greater than zero, but got "
                 + named_values("kernel", self.kernel_size, 1)
             )
         if any(d == 0 for d in self.dilation):
-            if self.transposed:
-                detail = named_values("dilation", self.dilation, 1, sep=", ")
-            else:
-                detail = str(list(self.dilation))
+            detail = named_values("dilation", self.dilation, 1, sep=", ")
             raise ConfigError(f"dilation should be greater than zero, but got {detail}")
-        if self.transposed and any(
-            op >= s and op >= d for op, s, d in zip(self.output_padding, self.stride, self.dilation)
-        ):
+        self._check_output_padding()
+
+    def _check_output_padding(self) -> None:
+        if any(op >= s and op >= d for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
             raise ConfigError(
                 "output padding must be smaller than either stride or dilation, but got "
                 + " ".join(

@@ -144,6 +144,10 @@ def spatial_output(params: ConvParams, spatial: Spatial, input_shape: Sequence[i
             f"({_sizes(extent)}). Kernel size can't be greater than actual input size",
             hint="use a larger input or padding, or a smaller kernel or dilation",
         )
+    if any(k <= 0 for k in params.kernel_size):
+        raise ConfigError(
+            f"kernel size should be greater than zero, but got {list(kernel_values(params.kernel_size, 1))}"
+        )
     return tuple(
         conv_length(i, k, s, a, b, d)
         for i, k, s, (a, b), d in zip(spatial, params.kernel_size, params.stride, pairs, params.dilation)
