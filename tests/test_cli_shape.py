@@ -1,0 +1,159 @@
+"""`convtool shape` through click's CliRunner: answers, JSON, and every error path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from convtool.cli import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["shape", *args])
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        # the examples of PyTorch's ConvTranspose2d documentation
+        ("--input-shape 20,16,50,100 --out-channels 33 -k 3 -s 2", "(20, 33, 101, 201)"),
+        ("--input-shape 20,16,50,100 --out-channels 33 -k 3,5 -s 2,1 -p 4,2", "(20, 33, 93, 100)"),
+        ("--input-shape 1,16,6,6 --out-channels 16 -k 3 -s 2 -p 1 --output-size 12x12", "(1, 16, 12, 12)"),
+        ("--input-shape 1,16,4,4 --out-channels 16 -k 7 -s 2 -p 1 --output-size 12x12", "(1, 16, 12, 12)"),
+        ("50x100 -k 3x5 -s 2x1 -p 4x2", "93x100"),
+        ("64 -k 3 -s 2 -p 1 --op conv2d", "32x32"),
+        ("9 -k 4 -p same --op conv2d", "9x9"),
+        ("5x5x5 -k 3 -s 2", "11x11x11"),
+        ("7 -k 3 -s 2 --output-padding 1", "16x16"),
+    ],
+)
+def test_shape_answers(args, expected):
+    result = run(*args.split())
+    assert result.exit_code == 0, result.output
+    assert expected in result.output
+
+
+def test_output_size_reports_output_padding():
+    result = run(*"--input-shape 1,16,6,6 --out-channels 16 -k 3 -s 2 -p 1 --output-size 12x12 --json".split())
+    doc = json.loads(result.output)
+    assert doc["params"]["output_padding"] == [1, 1]
+    assert doc["output"]["shape"] == [1, 16, 12, 12]
+
+
+def test_json_matches_spec_example():
+    result = run(*"--input-shape 20,16,50,100 --out-channels 33 -k 3 -s 2 --json".split())
+    assert result.exit_code == 0
+    doc = json.loads(result.output)
+    expected = {
+        "op": "conv_transpose2d",
+        "input": {"spatial": [50, 100], "shape": [20, 16, 50, 100]},
+        "params": {"kernel_size": [3, 3], "stride": [2, 2], "padding": [0, 0], "output_padding": [0, 0],
+                   "dilation": [1, 1], "groups": 1, "in_channels": 16, "out_channels": 33, "bias": True},
+        "output": {"spatial": [101, 201], "shape": [20, 33, 101, 201]},
+        "output_size_range": {"min": [101, 201], "max": [102, 202]},
+        "weight_shape": [16, 33, 3, 3], "bias_shape": [33], "param_count": 4785, "macs": 475200000,
+    }
+    assert {k: doc[k] for k in expected} == expected
+    assert [(o["pattern"], o["even"]) for o in doc["overlap"]] == [([2, 1], False), ([2, 1], False)]
+    assert any("checkerboard" in w for w in doc["warnings"])
+
+
+def test_json_without_channels_has_nulls():
+    doc = json.loads(run("50x100", "-k", "3", "--json").output)
+    assert doc["input"]["shape"] is None and doc["output"]["shape"] is None
+    assert doc["param_count"] is None and doc["macs"] is None and doc["weight_shape"] is None
+
+
+def test_human_output_shows_every_part():
+    out = run(*"--input-shape 1,16,6,6 --out-channels 16 -k 3 -s 2 -p 1".split()).output
+    for part in (
+        "nn.ConvTranspose2d(16, 16, kernel_size=3, stride=2, padding=1)",
+        "(6 - 1)*2 - 2*1 + 1*(3 - 1) + 0 + 1 = 11",
+        "11 (0), 12 (1)",
+        "weight (16, 16, 3, 3)",
+        "params 2,320",
+        "1,2 (uneven",
+        "inverts nn.Conv2d(16, 16, kernel_size=3, stride=2, padding=1)",
+        "checkerboard",
+    ):
+        assert part in out, part
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        ("16 -k 3,", "--kernel-size"),
+        ("16x -k 3", "SIZE"),
+        ("16 -k 3 -s 0", "--stride"),
+        ("16 -k 0", "--kernel-size"),
+        ("16 -k 3 -p -1", "--padding"),
+        ("16 -k 3 -g 0", "--groups"),
+        ("16 -k 3 --op conv3d", "--op"),
+        ("-k 3", "SIZE"),
+        ("16 -k 3 --input-shape 1,2,3,3", "--input-shape"),
+        ("--input-shape 1,2 -k 3", "--input-shape"),
+        ("16 -k 3 --op conv2d --output-size 5", "--output-size"),
+        ("16 -k 3 --output-size 5 --output-padding 1", "--output-padding"),
+        ("16", "--kernel-size"),
+    ],
+)
+def test_usage_errors_exit_2_naming_the_option(args, option):
+    result = run(*args.split())
+    assert result.exit_code == 2, result.output
+    assert option in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ("4 -k 3 -s 2 --output-size 12", "requested an output size of (12, 12), but valid sizes range from [9, 9] to [10, 10]"),
+        ("4 -k 3 -s 2 --output-padding 2", "output padding must be smaller than either stride or dilation"),
+        ("4 -k 3 -p 5", "Output size is too small"),
+        ("16 -k 3 -p same", "transposed convolutions take no string padding"),
+        ("2 -k 3 --op conv2d", "Kernel size can't be greater than actual input size"),
+        ("16 -k 3 -s 2 -p same --op conv2d", "padding='same' is not supported for strided convolutions"),
+        ("16 -k 3 --in-channels 3 -g 2", "in_channels must be divisible by groups"),
+    ],
+)
+def test_impossible_layers_exit_1_with_one_sentence(args, message):
+    result = run(*args.split())
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.output.startswith("Error: ")
+
+
+def test_error_with_json_prints_error_document():
+    result = run(*"4 -k 3 -s 2 --output-size 12 --json".split())
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["error"]["kind"] == "output_size"
+    assert doc["error"]["message"].startswith("requested an output size of (12, 12)")
+
+
+def test_version():
+    assert CliRunner().invoke(main, ["--version"]).output.startswith("convtool, version")
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--op", "conv2d"]])
+def test_shape_never_imports_numpy(extra):
+    code = (
+        "import sys\n"
+        "from convtool.cli import main\n"
+        f"try:\n    main(['shape', '50x100', '-k', '3', '-s', '2', *{extra!r}])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "sys.stderr.write(str('numpy' in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stderr.strip().endswith("False")
+
+
+def test_python_dash_m():
+    result = subprocess.run([sys.executable, "-m", "convtool", "shape", "4", "-k", "4", "-s", "2", "-p", "1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "8x8" in result.stdout
