@@ -154,12 +154,15 @@ def shape(
     nd = ndim_of(spatial_size, kernel_size, stride, padding, dilation, output_padding)
     if batch is None and in_channels is not None:
         batch = 1
-    common = dict(in_channels=in_channels, out_channels=out_channels, ndim=nd)
     if op == "conv2d":
-        params = ConvParams.conv(kernel_size, stride, padding, dilation, groups, not no_bias, **common)
+        params = ConvParams.conv(
+            kernel_size, stride, padding, dilation, groups, not no_bias,
+            in_channels=in_channels, out_channels=out_channels, ndim=nd,
+        )
     else:
         params = ConvParams.conv_transpose(
-            kernel_size, stride, padding, output_padding or 0, groups, not no_bias, dilation, **common
+            kernel_size, stride, padding, output_padding or 0, groups, not no_bias, dilation,
+            in_channels=in_channels, out_channels=out_channels, ndim=nd,
         )
     requested = spatial(output_size, nd) if output_size is not None else None
     report = analyze(params, spatial(spatial_size, nd), batch=batch, output_size=requested)

@@ -14,7 +14,7 @@ from typing import Union
 from .errors import ConfigError
 
 Spatial = tuple[int, ...]
-IntOrSeq = Union[int, Sequence[int]]
+IntOrSeq = Union[int, Sequence[int]]  # noqa: UP007 (a runtime alias: `|` needs 3.10 types)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS = ("same", "valid")
@@ -214,8 +214,8 @@ class ConvParams:
             raise ConfigError("dilation should be greater than zero")
         if not self.transposed:
             if any(d == 0 for d in self.dilation):
-                detail = list(kernel_values(self.dilation, 1))
-                raise ConfigError(f"dilation should be greater than zero, but got {detail}")
+                shown = list(kernel_values(self.dilation, 1))
+                raise ConfigError(f"dilation should be greater than zero, but got {shown}")
             return  # a Conv's kernel is checked against its input first (shape.spatial_output)
         # The 3-D kernel checks output_padding before the kernel size, the 2-D kernel after.
         if self.ndim == 3:
@@ -284,10 +284,11 @@ class ConvParams:
 
     def to_dict(self) -> dict[str, object]:
         """The parameters as JSON (SPEC §6): per-dim lists, channels, bias."""
+        padding: object = self.padding_string or list(self.padding)
         doc: dict[str, object] = {
             "kernel_size": list(self.kernel_size),
             "stride": list(self.stride),
-            "padding": self.padding_string or list(self.padding),
+            "padding": padding,
         }
         if self.transposed:
             doc["output_padding"] = list(self.output_padding)

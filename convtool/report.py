@@ -35,8 +35,7 @@ def print_error(error: ConvtoolError, as_json: bool) -> None:
     """One clear sentence on stderr (plus a hint); with --json also the error document on stdout."""
     if as_json:
         print_json({"error": error.to_dict()})
-    message = error.message if not as_json else error.message
-    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.write(f"Error: {error.message}\n")
     if error.hint:
         sys.stderr.write(f"Hint: {error.hint}\n")
 

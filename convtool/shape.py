@@ -113,12 +113,10 @@ def spatial_output(params: ConvParams, spatial: Spatial, input_shape: Sequence[i
     (4, 4)
     """
     shape = list(input_shape) if input_shape is not None else [1, params.in_channels or 1, *spatial]
-    if any(i < 1 for i in spatial):
-        if params.transposed:
-            raise ConfigError(
-                "Only zero batch or zero channel inputs are supported, but got input shape: "
-                f"{shape}"
-            )
+    if params.transposed and any(i < 1 for i in spatial):
+        raise ConfigError(
+            f"Only zero batch or zero channel inputs are supported, but got input shape: {shape}"
+        )
     if params.transposed:
         out = tuple(
             transpose_length(i, k, s, p, d, op)
@@ -465,7 +463,7 @@ def analyze(
         output_size_range=ranges,
         output_padding_from_size=op_from_size,
         weight_shape=w_shape,
-        bias_shape=(params.out_channels,) if params.bias and w_shape is not None else None,
+        bias_shape=(params.out_channels,) if params.bias and params.out_channels is not None else None,
         param_count=param_count(params),
         macs=macs(params, n, spatial, out_spatial) if batch is not None else None,
         overlap=pattern,

@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from golden_shapes import replay
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "shapes.json").read_text())
