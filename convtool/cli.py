@@ -170,3 +170,142 @@ def shape(
         print_json(shape_json(report))
     else:
         render_shape(report)
+
+
+# -- convtool invert (issue 4) ----------------------------------------------------------------
+
+
+class SizeOrArch(IntList):
+    """SIZE (`28`, `50x100`), or the path of an architecture file (`*.yaml`, `*.yml`)."""
+
+    name = "SIZE|ARCH.yaml"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pathlib import Path
+
+        if isinstance(value, str) and (value.endswith((".yaml", ".yml")) or "/" in value):
+            return Path(value)
+        return super().convert(value, param, ctx)
+
+
+SEARCH_DEFAULTS = {"max_kernel": 16, "max_stride": 8, "max_dilation": 3, "top": 10}
+
+
+def common_ndim(**values: Any) -> int:
+    """The number of spatial dims the per-dim values agree on (a mismatch names the option)."""
+    ctx = click.get_current_context()
+    hints = {p.name: p.get_error_hint(ctx) for p in ctx.command.params}
+    seen: tuple[str, int] | None = None
+    for name, value in values.items():
+        if not isinstance(value, tuple):
+            continue
+        if seen is not None and len(value) != seen[1]:
+            raise click.BadParameter(
+                f"{len(value)} values, but {seen[0]} has {seen[1]}: give one value per spatial dim",
+                ctx=ctx, param_hint=hints[name],
+            )
+        seen = seen or (hints[name], len(value))
+    return seen[1] if seen else 2
+
+
+@main.command()
+@click.argument("size", type=SizeOrArch(minimum=1), metavar="SIZE")
+@click.option("--to", "target", type=SIZE, help="Search the ConvTranspose layers that map SIZE to this size.")
+@click.option("-k", "--kernel-size", type=IntList(1), help="Conv kernel (first form); fixes the kernel (--to).")
+@click.option("-s", "--stride", type=IntList(1), help="[first form default: 1]; fixes the stride (--to).")
+@click.option(
+    "-p", "--padding", type=IntList(0, allow=("same", "valid")),
+    help="[first form default: 0; also 'same'/'valid']; fixes the padding (--to).",
+)
+@click.option("-d", "--dilation", type=IntList(1), help="[first form default: 1]; fixes the dilation (--to).")
+@click.option("--output-padding", type=IntList(0), help="--to: fix the output_padding (e.g. 0 for none).")
+@click.option("--max-kernel", type=click.IntRange(1, 1024), help="--to: largest kernel tried.  [default: 16]")
+@click.option("--max-stride", type=click.IntRange(1, 64), help="--to: largest stride tried.  [default: 8]")
+@click.option("--max-dilation", type=click.IntRange(1, 64), help="--to: largest dilation tried.  [default: 3]")
+@click.option("--top", type=click.IntRange(min=1), help="--to: how many layers to show.  [default: 10]")
+@click.option("--in-channels", type=click.IntRange(min=1), help="Channels of the SIZE tensor (for the code).")
+@click.option("--out-channels", type=click.IntRange(min=1), help="Channels of the Conv output / of TARGET.")
+@json_option
+def invert(
+    size: Any, target: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+    output_padding: Any, max_kernel: int | None, max_stride: int | None, max_dilation: int | None,
+    top: int | None, in_channels: int | None, out_channels: int | None, as_json: bool,
+) -> None:
+    """Design upsamplers: undo a Conv2d exactly, or search layers that reach a size.
+
+    \b
+    convtool invert SIZE -k K [-s S -p P -d D]
+      The Conv2d(k, s, p, d) maps SIZE to h; prints the ConvTranspose2d (same k, s, p, d
+      and output_padding = (SIZE + 2p - d(k-1) - 1) mod s) that maps h back to SIZE, and
+      every other size the Conv2d maps to h, each with its own output_padding.
+
+    \b
+    convtool invert SIZE --to TARGET [-k/-s/-p/-d/--output-padding] [--max-*] [--top N]
+      Searches every ConvTranspose2d with stride 1-8, kernel 1-16, dilation 1-3, padding
+      0..d(k-1) and every legal output_padding (< max(stride, dilation)) that maps SIZE
+      to TARGET exactly; -k/-s/-p/-d/--output-padding fix a value (per dim as 3,5), the
+      --max-* options narrow or widen the ranges.
+
+    \b
+    Ranking, best first, per dim:
+      1. no checkerboard: even overlap and every output position reached by a tap;
+         then uneven overlap; gaps (positions that get only the bias) are worst
+      2. no output_padding    3. smaller kernel    4. dilation 1    5. smaller padding
+      6. ties: smaller dilation, smaller output_padding, smaller stride
+    A layer is ranked by its worst dim; among equals, the same values in every dim
+    come first, then the better next-worst dim, then H before W. With a 1-pixel input
+    the stride changes nothing, so only the smallest one is listed.
+    cost = MACs per output pixel per (input, output) channel pair = prod(k)*prod(SIZE)
+    / prod(TARGET): the taps computed per output pixel, those the padding crops included.
+    No layer in the space: exit 0, naming the nearest targets that have one.
+
+    \b
+    Examples:
+      convtool invert 28 -k 3 -s 2 -p 1
+      convtool invert 50x100 -k 3 -s 2 --in-channels 16 --out-channels 32
+      convtool invert 28 --to 56
+      convtool invert 7x7 --to 64x64 --max-dilation 1 --top 5
+      convtool invert 1 --to 4 --json
+    """
+    from . import design
+    from .params import ConvParams
+    from .report import invert_json, print_json, render_invert, render_search, search_json
+
+    if not isinstance(size, (int, tuple)):
+        raise click.UsageError(
+            f"inverting an architecture file ({size}) is not yet supported; give SIZE as 28 or 50x100"
+        )
+    search_only = dict(output_padding=output_padding, max_kernel=max_kernel, max_stride=max_stride,
+                       max_dilation=max_dilation, top=top)
+    nd = common_ndim(size=size, target=target, kernel_size=kernel_size, stride=stride,
+                     padding=padding, dilation=dilation, output_padding=output_padding)
+    if target is None:
+        given = [f"--{name.replace('_', '-')}" for name, value in search_only.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} apply to the search only: add --to TARGET")
+        if kernel_size is None:
+            raise click.UsageError("give -k/--kernel-size (undo a Conv2d) or --to TARGET (search upsamplers)")
+        conv = ConvParams.conv(
+            kernel_size, stride or 1, padding or 0, dilation or 1,
+            in_channels=in_channels, out_channels=out_channels, ndim=nd,
+        )
+        inverse = design.invert(conv, spatial(size, nd))
+        if as_json:
+            print_json(invert_json(inverse))
+        else:
+            render_invert(inverse)
+        return
+    if isinstance(padding, str):
+        raise click.BadParameter("the search takes int paddings only", param_hint="'-p' / '--padding'")
+    limits = {name: search_only[name] or SEARCH_DEFAULTS[name] for name in SEARCH_DEFAULTS}
+    space = design.search_space(
+        nd, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+        output_padding=output_padding, max_kernel=limits["max_kernel"], max_stride=limits["max_stride"],
+        max_dilation=limits["max_dilation"],
+    )
+    found = design.search(spatial(size, nd), spatial(target, nd), space)
+    best = found.solutions(limits["top"], in_channels=in_channels, out_channels=out_channels)
+    if as_json:
+        print_json(search_json(found, best))
+    else:
+        render_search(found, best)

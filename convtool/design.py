@@ -215,19 +215,23 @@ def search_space(
     for name, maximum in (("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)):
         if maximum < 1:
             raise ConfigError(f"{name} must be at least 1, but got {maximum}")
+    def pick(name: str, axis: int, maximum: int) -> tuple[int, ...]:
+        value = fixed[name]
+        return (value[axis],) if value is not None else tuple(range(1, maximum + 1))
+
+    def given(name: str, axis: int) -> int | None:
+        value = fixed[name]
+        return value[axis] if value is not None else None
+
     spaces = []
     for axis in range(ndim):
-        def pick(name: str, maximum: int) -> tuple[int, ...]:
-            value = fixed[name]
-            return (value[axis],) if value is not None else tuple(range(1, maximum + 1))
-
         spaces.append(
             DimSpace(
-                kernels=pick("kernel_size", max_kernel),
-                strides=pick("stride", max_stride),
-                dilations=pick("dilation", max_dilation),
-                padding=fixed["padding"][axis] if fixed["padding"] is not None else None,
-                output_padding=fixed["output_padding"][axis] if fixed["output_padding"] is not None else None,
+                kernels=pick("kernel_size", axis, max_kernel),
+                strides=pick("stride", axis, max_stride),
+                dilations=pick("dilation", axis, max_dilation),
+                padding=given("padding", axis),
+                output_padding=given("output_padding", axis),
             )
         )
     return tuple(spaces)
@@ -402,13 +406,28 @@ class Solution:
     """A ConvTranspose that maps the search's size to its target exactly, with what ranks it."""
 
     params: ConvParams
-    overlap: tuple[Overlap, ...]
+    dims: tuple[DimSolution, ...]
     cost: float  # MACs per output pixel per (input channel, output channel) pair
 
     @property
+    def overlap(self) -> tuple[Overlap, ...]:
+        """The interior tap pattern per dim (SPEC §2.5)."""
+        return tuple(dim.overlap for dim in self.dims)
+
+    @property
     def even(self) -> bool:
-        """Even overlap in every dim: no checkerboard."""
+        """Even interior overlap in every dim (SPEC §2.5)."""
         return all(o.even for o in self.overlap)
+
+    @property
+    def gaps(self) -> bool:
+        """Some output position gets no kernel tap at all, in the interior or at a border."""
+        return any(dim.bias_only for dim in self.dims)
+
+    @property
+    def checkerboard_free(self) -> bool:
+        """Even overlap and every output position reached: what the ranking puts first."""
+        return self.even and not self.gaps
 
     @property
     def output_size_reachable(self) -> bool:
@@ -416,7 +435,7 @@ class Solution:
         return _below_stride(self.params.output_padding, self.params.stride)
 
     def to_dict(self) -> dict[str, object]:
-        """The solution as in `invert --to --json` (SPEC §6), plus cost and output_size."""
+        """The solution as in `invert --to --json` (SPEC §6), plus gaps, cost and code."""
         p = self.params
         return {
             "kernel_size": list(p.kernel_size),
@@ -426,8 +445,11 @@ class Solution:
             "dilation": list(p.dilation),
             "even": self.even,
             "overlap": [o.to_dict() for o in self.overlap],
+            "gaps": self.gaps,
+            "bias_only": [dim.bias_only for dim in self.dims],
             "cost": self.cost,
             "output_size_reachable": self.output_size_reachable,
+            "code": p.torch_code(),
         }
 
 
@@ -484,7 +506,7 @@ class Search:
         if spatial_output(params, self.size) != self.target:
             raise AssertionError(f"{params.compact()} maps {self.size} to {spatial_output(params, self.size)}")
         cost = prod(params.kernel_size) * prod(self.size) / prod(self.target)
-        return Solution(params, tuple(sol.overlap for sol in combo), cost)
+        return Solution(params, combo, cost)
 
     def nearest(self, limit: int = 4) -> list[Spatial]:
         """Targets near this one that the same space reaches (empty when every dim is solved).

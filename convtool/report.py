@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .design import ConvInverse, Search, Solution
 from .errors import ConvtoolError
 from .params import ConvParams
 from .shape import LayerReport
@@ -193,3 +194,129 @@ def _dim_names(ndim: int) -> tuple[str, ...]:
 
 def _tuple(values: Sequence[int]) -> str:
     return "(" + ", ".join(map(str, values)) + ")"
+
+
+# -- convtool invert (issue 4) --------------------------------------------------------------
+
+
+def invert_json(inverse: ConvInverse) -> dict[str, Any]:
+    """The first-form `invert --json` document of SPEC §6 (plus code and output_size reach)."""
+    return {
+        "conv": {**inverse.conv.to_dict(), "input": list(inverse.size), "output": list(inverse.conv_output)},
+        "transpose": inverse.transpose.to_dict(),
+        "restores": list(inverse.restores),
+        "output_size_reachable": inverse.output_size_reachable,
+        "alternatives": [
+            {"size": list(a.size), "output_padding": list(a.output_padding),
+             "output_size_reachable": a.output_size_reachable}
+            for a in inverse.alternatives
+        ],
+        "code": {"conv": inverse.conv.torch_code(), "transpose": _up_code(inverse.transpose)},
+    }
+
+
+def _up_code(up: ConvParams) -> str:
+    """The inverse's code; unknown channels are named after the Conv's (they swap)."""
+    return up.torch_code(
+        in_channels=up.in_channels or "out_channels", out_channels=up.out_channels or "in_channels"
+    )
+
+
+def render_invert(inverse: ConvInverse) -> None:
+    """The human view of `convtool invert SIZE -k K ...`: the pair of layers, then the other sizes."""
+    from rich.table import Table
+
+    out = console()
+    conv, up = inverse.conv, inverse.transpose
+    plain = up.replace(output_padding=(0,) * up.ndim)
+    out.print(f"conv = {conv.torch_code()}   [dim]# {fmt_size(inverse.size)} -> {fmt_size(inverse.conv_output)}[/]")
+    out.print(
+        f"[bold]up = {_up_code(up)}[/]   [dim]# {fmt_size(inverse.conv_output)} -> "
+        f"{fmt_size(inverse.restores)}[/]"
+    )
+    if any(up.output_padding):
+        out.print(
+            f"output_padding={_tuple(up.output_padding)} = (SIZE + 2p - d(k-1) - 1) mod s: the rows/cols the "
+            "Conv never reads, which the ConvTranspose has to add back"
+        )
+        out.print(
+            f"or, without output_padding: up = {_up_code(plain)} called as "
+            f"up(x, output_size={_tuple(inverse.size)})"
+        )
+    if not inverse.alternatives:
+        out.print(f"No other size maps to {fmt_size(inverse.conv_output)}: this inverse is unique.")
+        return
+    table = Table(
+        title=f"Other sizes the {conv.class_name} maps to {fmt_size(inverse.conv_output)}",
+        title_justify="left", show_edge=False,
+    )
+    table.add_column("size")
+    table.add_column("output_padding")
+    table.add_column("or forward(x, output_size=...)")
+    for alt in inverse.alternatives:
+        reach = f"up(x, output_size={_tuple(alt.size)})" if alt.output_size_reachable else "no (output_padding >= stride)"
+        table.add_row(fmt_size(alt.size), _tuple(alt.output_padding), reach)
+    out.print(table)
+
+
+def search_json(found: Search, best: Sequence[Solution]) -> dict[str, Any]:
+    """The `invert --to --json` document of SPEC §6 (plus size, target, total and nearest)."""
+    return {
+        "size": list(found.size),
+        "target": list(found.target),
+        "space": [space.describe() for space in found.space],
+        "total": found.total,
+        "solutions": [solution.to_dict() for solution in best],
+        "nearest": [list(n) for n in found.nearest()],
+    }
+
+
+def render_search(found: Search, best: Sequence[Solution]) -> None:
+    """The human view of `convtool invert SIZE --to TARGET`: the best layers as PyTorch code."""
+    out = console()
+    nd = len(found.size)
+    route = f"{fmt_size(found.size)} -> {fmt_size(found.target)}"
+    spaces = {space.describe() for space in found.space}
+    where = spaces.pop() if len(spaces) == 1 else "; ".join(
+        f"{name}: {space.describe()}" for name, space in zip(_dim_names(nd), found.space)
+    )
+    if not best:
+        out.print(f"No ConvTranspose{nd}d maps {route} exactly in the search space ({where}).")
+        nearest = found.nearest()
+        if nearest:
+            out.print("Nearest reachable targets: " + ", ".join(fmt_size(n) for n in nearest))
+            out.print("[dim]Or widen the space: --max-kernel, --max-stride, --max-dilation.[/]")
+        else:
+            out.print("No target at all is reachable: the constraints leave no valid layer.")
+        return
+    out.print(
+        f"{found.total:,} ConvTranspose{nd}d layer{'s' if found.total != 1 else ''} map {route} "
+        f"({where}); best {len(best)}:"
+    )
+    names = _dim_names(nd)
+    width = len(str(len(best)))
+    for rank, solution in enumerate(best, 1):
+        out.print(f"{rank:>{width}}. [bold]{solution.params.torch_code()}[/]")
+        pattern = "  ".join(f"{name} {','.join(map(str, o.pattern))}" for name, o in zip(names, solution.overlap))
+        details = [f"overlap {pattern}", f"cost {solution.cost:.3g}"]
+        notes = _search_notes(solution)
+        out.print(" " * (width + 2) + " · ".join(details) + (f" · [yellow]{notes}[/]" if notes else ""))
+    out.print(
+        "[dim]overlap: kernel taps per output position, by position mod stride (SPEC §2.5); "
+        "cost: MACs per output pixel per (in, out) channel pair; ranked: no checkerboard, "
+        "no output_padding, smaller kernel, dilation 1, smaller padding (see --help).[/]"
+    )
+
+
+def _search_notes(solution: Solution) -> str:
+    notes = []
+    if solution.gaps:
+        where = [
+            f"{name} {dim.bias_only}" for name, dim in zip(_dim_names(len(solution.dims)), solution.dims) if dim.bias_only
+        ]
+        notes.append("gaps: positions with bias only (" + ", ".join(where) + ")")
+    elif not solution.even:
+        notes.append("uneven: checkerboard artifacts")
+    if not solution.output_size_reachable:
+        notes.append("output_padding >= stride: output_size cannot ask for it")
+    return "; ".join(notes)
