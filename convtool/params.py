@@ -140,7 +140,7 @@ class ConvParams:
             bias=bool(bias),
             transposed=True,
         )
-        params._check_numbers()
+        params.check_numbers()
         return params
 
     @classmethod
@@ -199,12 +199,15 @@ class ConvParams:
             padding_mode=padding_mode,
             padding_string=padding_string,
         )
-        params._check_numbers()
         return params
 
-    def _check_numbers(self) -> None:
-        """The kernels' input-free checks, in the order PyTorch makes them."""
-        if any(p < 0 for p in self.padding):
+    def check_numbers(self) -> None:
+        """The checks PyTorch's kernels make on the numbers alone, in PyTorch's order.
+
+        A ConvTranspose runs them at construction; a Conv, as PyTorch does, only in forward
+        (shape.spatial_output), after the padding of its padding_mode.
+        """
+        if any(p < 0 for p in self.padding) and self.padding_mode == "zeros":
             raise ConfigError("negative padding is not supported")
         if any(op < 0 for op in self.output_padding):
             raise ConfigError("negative output_padding is not supported")
@@ -213,22 +216,31 @@ class ConvParams:
         if any(d < 0 for d in self.dilation):
             raise ConfigError("dilation should be greater than zero")
         if not self.transposed:
-            if any(d == 0 for d in self.dilation):
-                shown = list(kernel_values(self.dilation, 1))
-                raise ConfigError(f"dilation should be greater than zero, but got {shown}")
-            return  # a Conv's kernel is checked against its input first (shape.spatial_output)
-        # The 3-D kernel checks output_padding before the kernel size, the 2-D kernel after.
-        if self.ndim == 3:
+            return
+        if self.ndim == 3:  # the 3-D kernel's order and words differ from the 2-D kernel's
+            self._check_dilation_nonzero()
             self._check_output_padding()
+            if any(k <= 0 for k in self.kernel_size):
+                g = self.groups
+                cin = (self.in_channels or g) // g
+                cout = (self.out_channels or g) // g
+                raise ConfigError(
+                    "non-empty 5D (n_output_plane x n_input_plane x kernel_depth x kernel_height x "
+                    f"kernel_width) tensor expected for weight, but got: {[cin, cout, *self.kernel_size]}"
+                )
+            return
         if any(k <= 0 for k in self.kernel_size):
             raise ConfigError(
                 "kernel size should be greater than zero, but got "
                 + named_values("kernel", self.kernel_size, 1)
             )
+        self._check_dilation_nonzero()
+        self._check_output_padding()
+
+    def _check_dilation_nonzero(self) -> None:
         if any(d == 0 for d in self.dilation):
             detail = named_values("dilation", self.dilation, 1, sep=", ")
             raise ConfigError(f"dilation should be greater than zero, but got {detail}")
-        self._check_output_padding()
 
     def _check_output_padding(self) -> None:
         if any(op >= s and op >= d for op, s, d in zip(self.output_padding, self.stride, self.dilation)):

@@ -134,6 +134,7 @@ def spatial_output(params: ConvParams, spatial: Spatial, input_shape: Sequence[i
         return out
     pairs = params.padding_pairs
     _check_padding_mode(params, spatial, shape)
+    params.check_numbers()
     padded = tuple(i + a + b for i, (a, b) in zip(spatial, pairs))
     extent = tuple(d * (k - 1) + 1 for k, d in zip(params.kernel_size, params.dilation))
     if any(e > n for e, n in zip(extent, padded)):
@@ -145,6 +146,10 @@ def spatial_output(params: ConvParams, spatial: Spatial, input_shape: Sequence[i
     if any(k <= 0 for k in params.kernel_size):
         raise ConfigError(
             f"kernel size should be greater than zero, but got {list(kernel_values(params.kernel_size, 1))}"
+        )
+    if any(d == 0 for d in params.dilation):
+        raise ConfigError(
+            f"dilation should be greater than zero, but got {list(kernel_values(params.dilation, 1))}"
         )
     return tuple(
         conv_length(i, k, s, a, b, d)

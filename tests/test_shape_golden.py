@@ -53,11 +53,10 @@ def test_live_against_torch():
     sys.path.insert(0, str(Path(__file__).parent / "golden"))
     import make_golden
 
-    rng = random.Random()
-    seed = rng.randrange(10**9)
-    rng.seed(seed)
+    seed = GOLDEN["seed"] + 1  # fresh cases, reproducible
+    rng = random.Random(seed)
     failures = []
-    for _ in range(300):
+    for _ in range(400):
         case = make_golden.draw(rng)
         case.update(make_golden.run(case))
         ours = replay(case)
