@@ -325,18 +325,17 @@ def solve_dim(length: int, target: int, space: DimSpace) -> list[DimSolution]:
                 raise AssertionError(f"{layer} maps {length} to {spatial_output(params, (length,))}, not {target}")
             pattern = overlap(params)[0]
             solutions.append(DimSolution(layer, length, target, pattern, bias_only(layer, length, pattern)))
-    solutions.sort(key=lambda sol: sol.key)
     if length == 1:
         # one input pixel: the stride spaces nothing apart, so layers that differ only in
-        # stride are the same layer; keep the smallest stride (it sorts first)
-        seen: set[tuple[int, int, int, int]] = set()
-        unique = []
+        # stride are the same layer; keep the smallest stride that allows its output_padding
+        smallest: dict[tuple[int, int, int, int], DimSolution] = {}
         for sol in solutions:
             x = sol.layer
-            if (x.kernel_size, x.padding, x.output_padding, x.dilation) not in seen:
-                seen.add((x.kernel_size, x.padding, x.output_padding, x.dilation))
-                unique.append(sol)
-        solutions = unique
+            same = (x.kernel_size, x.padding, x.output_padding, x.dilation)
+            if same not in smallest or x.stride < smallest[same].layer.stride:
+                smallest[same] = sol
+        solutions = list(smallest.values())
+    solutions.sort(key=lambda sol: sol.key)
     return solutions
 
 

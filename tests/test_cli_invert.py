@@ -1,0 +1,168 @@
+"""`convtool invert` through click's CliRunner: both forms, JSON, and every error path."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from convtool.cli import main
+from convtool.params import ConvParams
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["invert", *args])
+
+
+def run_json(*args: str) -> dict:
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# -- the first form -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ("28 -k 3 -s 2 -p 1", "nn.ConvTranspose2d(out_channels, in_channels, kernel_size=3, stride=2, padding=1, output_padding=1)"),
+        ("28 -k 3 -s 2 -p 1", "up(x, output_size=(28, 28))"),
+        ("28 -k 3 -s 2 -p 1", "27x28"),
+        ("50x100 -k 3 -s 2 --in-channels 16 --out-channels 32", "nn.Conv2d(16, 32, kernel_size=3, stride=2)"),
+        ("50x100 -k 3 -s 2 --in-channels 16 --out-channels 32", "nn.ConvTranspose2d(32, 16, kernel_size=3, stride=2, output_padding=1)"),
+        ("28 -k 3 -p 1", "this inverse is unique"),
+        ("13 -k 5 -p same", "padding=2"),
+        ("9x9x9 -k 3 -s 2", "nn.ConvTranspose3d"),
+    ],
+)
+def test_inverse_answers(args, expected):
+    result = run(*args.split())
+    assert result.exit_code == 0, result.output
+    assert expected in result.stdout
+
+
+def test_inverse_json_has_the_spec_fields():
+    doc = run_json("28x27", "-k", "3", "-s", "2", "-p", "1", "--in-channels", "3", "--out-channels", "8")
+    assert doc["conv"]["input"] == [28, 27] and doc["conv"]["output"] == [14, 14]
+    assert doc["conv"]["in_channels"] == 3 and doc["conv"]["kernel_size"] == [3, 3]
+    assert doc["transpose"]["output_padding"] == [1, 0]
+    assert doc["transpose"]["in_channels"] == 8 and doc["transpose"]["out_channels"] == 3
+    assert doc["restores"] == [28, 27]
+    assert doc["alternatives"] == [
+        {"size": [27, 27], "output_padding": [0, 0], "output_size_reachable": True},
+        {"size": [27, 28], "output_padding": [0, 1], "output_size_reachable": True},
+        {"size": [28, 28], "output_padding": [1, 1], "output_size_reachable": True},
+    ]
+
+
+# -- the search -----------------------------------------------------------------------------
+
+
+def test_search_prints_ranked_pytorch_code():
+    result = run("28", "--to", "56", "--top", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == "1. nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)"
+    assert lines[3] == "2. nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)"
+    assert "6,889 ConvTranspose2d layers map 28x28 -> 56x56" in lines[0]
+
+
+def test_search_json_has_the_spec_fields():
+    doc = run_json("50x100", "--to", "100x200", "--top", "3", "--in-channels", "8", "--out-channels", "4")
+    assert doc["size"] == [50, 100] and doc["target"] == [100, 200] and doc["total"] > 3
+    assert len(doc["solutions"]) == 3 and doc["nearest"] == []
+    first = doc["solutions"][0]
+    assert {k: first[k] for k in ("kernel_size", "stride", "padding", "output_padding", "dilation", "even")} == {
+        "kernel_size": [2, 2], "stride": [2, 2], "padding": [0, 0], "output_padding": [0, 0],
+        "dilation": [1, 1], "even": True,
+    }
+    assert first["overlap"] == [{"pattern": [1, 1], "even": True, "ratio": 1.0}] * 2
+    assert first["code"] == "nn.ConvTranspose2d(8, 4, kernel_size=2, stride=2)"
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ("28 --to 56 -k 4 --max-dilation 1", ["k4 s2 p1"]),
+        ("28 --to 56 -k 4,2 --max-dilation 1", ["k4x2 s2 p1x0"]),
+        ("28 --to 57 -s 2 --output-padding 0 --max-kernel 3 --max-dilation 1", ["k3 s2"]),
+        # a fixed value applies even beyond --max-kernel; the wider stride range makes 7 -> 200 possible
+        ("7 --to 200 --max-stride 32 -k 32 -p 0 -d 1 --top 3", ["k32 s28", "k32 s27 op6", "k32 s28x27 op0x6"]),
+    ],
+)
+def test_search_constraints(args, expected):
+    doc = run_json(*args.split())
+    got = [
+        ConvParams.conv_transpose(s["kernel_size"], s["stride"], s["padding"], s["output_padding"],
+                                  dilation=s["dilation"]).compact()
+        for s in doc["solutions"]
+    ]
+    assert got == expected
+
+
+def test_search_without_solution_names_the_nearest_targets_and_exits_0():
+    result = run("28", "--to", "1000")
+    assert result.exit_code == 0
+    assert "No ConvTranspose2d maps 28x28 -> 1000x1000" in result.stdout
+    assert "Nearest reachable targets: 269x269" in result.stdout
+    doc = run_json("28", "--to", "1000")
+    assert doc["solutions"] == [] and doc["total"] == 0 and doc["nearest"] == [[269, 269]]
+
+
+def test_search_with_an_empty_space_says_so():
+    result = run("4", "--to", "9", "--output-padding", "9")
+    assert result.exit_code == 0
+    assert "no valid layer" in result.stdout
+
+
+def test_help_documents_the_ranking_and_examples():
+    result = CliRunner().invoke(main, ["invert", "--help"])
+    assert result.exit_code == 0
+    for text in ("Ranking", "no output_padding", "smaller kernel", "dilation 1", "smaller padding",
+                 "worst dim", "convtool invert 28 --to 56", "convtool invert 28 -k 3 -s 2 -p 1"):
+        assert text in result.output
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        # usage errors: exit 2, the option named
+        ("abc -k 3", 2, "Invalid value for 'SIZE': 'abc'"),
+        ("0 -k 3", 2, "every value must be at least 1"),
+        ("28", 2, "give -k/--kernel-size (undo a Conv2d) or --to TARGET"),
+        ("28 -k 0", 2, "Invalid value for '-k' / '--kernel-size'"),
+        ("28 -k 3 --top 3", 2, "--top apply to the search only"),
+        ("28 -k 3 --max-kernel 4 --output-padding 1", 2, "--output-padding, --max-kernel apply to the search only"),
+        ("28 --to 56 --top 0", 2, "Invalid value for '--top'"),
+        ("28 --to 56 --max-stride 0", 2, "Invalid value for '--max-stride'"),
+        ("28 --to x", 2, "Invalid value for '--to'"),
+        ("28 --to 56 -p same", 2, "the search takes int paddings only"),
+        ("28x28x28 --to 56x56", 2, "Invalid value for '--to': 2 values, but 'SIZE' has 3"),
+        ("28 -k 3,3,3 -s 2,2", 2, "Invalid value for '-s' / '--stride': 2 values, but '-k' / '--kernel-size' has 3"),
+        ("configs/unet.yaml", 2, "inverting an architecture file (configs/unet.yaml) is not yet supported"),
+        # impossible requests: exit 1, one sentence and a hint
+        ("4 -k 7", 1, "Kernel size can't be greater than actual input size"),
+        ("28 -k 3 -s 2 -p same", 1, "padding='same' is not supported for strided convolutions"),
+        ("9 -k 4 -p same", 1, "asymmetric"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_errors(args, code, message):
+    result = run(*args.split())
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_impossible_request_has_a_hint_and_a_json_error():
+    result = run("4", "-k", "7")
+    assert result.stderr.startswith("Error: Calculated padded input size per channel: (4 x 4)")
+    assert "Hint:" in result.stderr
+    result = run("4", "-k", "7", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"]["kind"] == "config"
