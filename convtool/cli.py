@@ -188,9 +188,6 @@ class SizeOrArch(IntList):
         return super().convert(value, param, ctx)
 
 
-SEARCH_DEFAULTS = {"max_kernel": 16, "max_stride": 8, "max_dilation": 3, "top": 10}
-
-
 def common_ndim(**values: Any) -> int:
     """The number of spatial dims the per-dim values agree on (a mismatch names the option)."""
     ctx = click.get_current_context()
@@ -297,14 +294,13 @@ def invert(
         return
     if isinstance(padding, str):
         raise click.BadParameter("the search takes int paddings only", param_hint="'-p' / '--padding'")
-    limits = {name: search_only[name] or SEARCH_DEFAULTS[name] for name in SEARCH_DEFAULTS}
+    limits = {name: search_only[name] for name in ("max_kernel", "max_stride", "max_dilation")}
     space = design.search_space(
         nd, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-        output_padding=output_padding, max_kernel=limits["max_kernel"], max_stride=limits["max_stride"],
-        max_dilation=limits["max_dilation"],
+        output_padding=output_padding, **{name: value for name, value in limits.items() if value is not None},
     )
     found = design.search(spatial(size, nd), spatial(target, nd), space)
-    best = found.solutions(limits["top"], in_channels=in_channels, out_channels=out_channels)
+    best = found.solutions(top or 10, in_channels=in_channels, out_channels=out_channels)
     if as_json:
         print_json(search_json(found, best))
     else:

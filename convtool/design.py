@@ -5,7 +5,8 @@ the solvers only decide which parameters to try and then ask the engine what the
 
 Ranking of the search (SPEC §4.2), per dim, best first:
 
-1. no checkerboard: even overlap, then uneven, then gaps (positions no tap reaches);
+1. no checkerboard: even overlap (§2.5) with every output position reached by a tap, then
+   uneven overlap; gaps (positions that get only the bias, inside or at a border) are worst;
 2. no output_padding;
 3. smaller kernel;
 4. dilation 1;
@@ -15,6 +16,9 @@ Ranking of the search (SPEC §4.2), per dim, best first:
 A layer with several spatial dims is ranked by its worst dim (by the per-dim order above);
 among equals, a layer with the same values in every dim comes first, then the one whose
 next-worst dim is better, and finally the order of the dims (H before W) decides.
+
+With a single input pixel the stride spaces nothing apart: layers that differ only in
+stride are one layer, listed once with the smallest stride that allows its output_padding.
 """
 
 from __future__ import annotations
@@ -143,34 +147,54 @@ class DimSpace:
         )
 
     def paddings(self, k: int, d: int) -> range:
-        """The paddings tried with kernel k and dilation d."""
+        """The paddings tried with kernel k and dilation d.
+
+        >>> DimSpace.default().paddings(3, 2)
+        range(0, 5)
+        """
         if self.padding is not None:
             return range(self.padding, self.padding + 1)
         return range(0, d * (k - 1) + 1)
 
     def output_paddings(self, s: int, d: int) -> range:
-        """The output_paddings tried with stride s and dilation d: the legal ones (< max(s, d))."""
+        """The output_paddings tried with stride s and dilation d: the legal ones (< max(s, d)).
+
+        >>> DimSpace.default().output_paddings(2, 3)
+        range(0, 3)
+        """
         legal = max(s, d)
         if self.output_padding is not None:
             return range(self.output_padding, self.output_padding + 1 if self.output_padding < legal else 0)
         return range(legal)
 
     def layers(self) -> Iterator[DimLayer]:
-        """Every configuration of the space (what a brute force walks)."""
+        """Every configuration of the space (what a brute force walks).
+
+        >>> list(search_space(1, kernel_size=2, stride=2, dilation=1)[0].layers())[-1]
+        DimLayer(kernel_size=2, stride=2, padding=1, output_padding=1, dilation=1)
+        """
         for s, k, d in itertools.product(self.strides, self.kernels, self.dilations):
             for p in self.paddings(k, d):
                 for op in self.output_paddings(s, d):
                     yield DimLayer(k, s, p, op, d)
 
     def size(self) -> int:
-        """How many configurations the space holds."""
+        """How many configurations the space holds.
+
+        >>> search_space(1, kernel_size=2, stride=2, dilation=1)[0].size()
+        4
+        """
         return sum(
             len(self.paddings(k, d)) * len(self.output_paddings(s, d))
             for s, k, d in itertools.product(self.strides, self.kernels, self.dilations)
         )
 
     def describe(self) -> str:
-        """`kernel 1-16, stride 1-8, dilation 1-3, padding 0..d(k-1), every legal output_padding`."""
+        """The space in words, as the search's report states it.
+
+        >>> search_space(1, stride=2, max_kernel=4)[0].describe()
+        'kernel 1-4, stride 2, dilation 1-3, padding 0..d(k-1), every legal output_padding'
+        """
         parts = [f"kernel {_span(self.kernels)}", f"stride {_span(self.strides)}", f"dilation {_span(self.dilations)}"]
         parts.append("padding 0..d(k-1)" if self.padding is None else f"padding {self.padding}")
         parts.append("every legal output_padding" if self.output_padding is None else f"output_padding {self.output_padding}")
@@ -215,6 +239,7 @@ def search_space(
     for name, maximum in (("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)):
         if maximum < 1:
             raise ConfigError(f"{name} must be at least 1, but got {maximum}")
+
     def pick(name: str, axis: int, maximum: int) -> tuple[int, ...]:
         value = fixed[name]
         return (value[axis],) if value is not None else tuple(range(1, maximum + 1))
@@ -353,7 +378,8 @@ def bias_only(layer: DimLayer, length: int, pattern: Overlap | None = None) -> i
     """
     k, s, p, op, d = layer.kernel_size, layer.stride, layer.padding, layer.output_padding, layer.dilation
     out = transpose_length(length, k, s, p, d, op)
-    pattern = pattern or overlap(layer.params())[0]
+    if pattern is None:
+        pattern = overlap(layer.params())[0]
     # position o reads inputs (o + p - t*d) / s; all of them exist when
     # d*(k-1) <= o + p <= (length-1)*s
     first, last = max(d * (k - 1) - p, 0), min((length - 1) * s - p, out - 1)
@@ -478,9 +504,12 @@ class Search:
         return [self._solution(combo, in_channels, out_channels) for combo in chosen[:top]]
 
     def _candidates(self, top: int | None) -> list[tuple[DimSolution, ...]]:
-        """Per dim, the solutions that can make the best `top`: the ones whose key is at most
-        the smallest threshold that at least `top` layers stay under (a layer ranks first by
-        its worst dim, so every layer under the threshold beats every layer over it)."""
+        """Per dim, the only solutions that can be among the best `top` layers.
+
+        They are the ones whose key is at most the smallest threshold that at least `top`
+        layers stay under: a layer ranks first by its worst dim, so every layer under the
+        threshold beats every layer over it.
+        """
         if top is None or self.total <= top:
             return list(self.per_dim)
         per_dim_keys = [[sol.key for sol in sols] for sols in self.per_dim]
