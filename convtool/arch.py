@@ -665,7 +665,7 @@ class StackMismatch(MismatchError):
         file: str | None = None,
         input_shape: Shape | None = None,
     ) -> None:
-        hint = "\n".join(("fix: " if i == 0 else "  or: ") + fix for i, fix in enumerate(fixes)) or None
+        hint = ("fix it, one of:\n" + "\n".join(f"  - {fix}" for fix in fixes)) if fixes else None
         super().__init__(message, hint=hint)
         self.layers = layers
         self.failed = failed
@@ -872,9 +872,12 @@ def _mismatch(
                 "use an input that lines up: " + " or ".join(_shape(s) for s in near)
                 + f" instead of {_shape(start)}"
             )
+    reason = error.message
+    if skip_from is not None:
+        reason = f"skip '{skip_from[1]}' {_shape(skip_from[2])} vs this tensor {_shape(x)}"
     failed = FailedLayer(
         index=spec.index, name=spec.name, type=spec.type, section=spec.section, config=spec.summary(),
-        input=x, reason=error.message, skip_from=skip_from,
+        input=x, reason=reason, skip_from=skip_from,
     )
     return StackMismatch(message, layers=results, failed=failed, fixes=tuple(fixes), file=arch.file, input_shape=start)
 

@@ -305,3 +305,75 @@ def invert(
         print_json(search_json(found, best))
     else:
         render_search(found, best)
+
+
+# -- convtool run (issue 5) -------------------------------------------------------------------
+
+
+class ByteSize(click.ParamType):
+    """A memory size: `2GiB`, `512MiB`, `1.5GB`, or a number of bytes."""
+
+    name = "BYTES"
+    UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+             "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+        unit = match.group(2).lower() if match else ""
+        if not match or unit not in self.UNITS:
+            self.fail(f"{value!r} is not a memory size like 2GiB, 512MiB or a number of bytes", param, ctx)
+        return int(float(match.group(1)) * self.UNITS[unit])
+
+
+@main.command()
+@click.argument("arch", type=click.Path(exists=True, dir_okay=False), metavar="ARCH.yaml")
+@click.option("--input-shape", type=SHAPE, help="Input shape N,C,H,W (overrides the file's `input:`).")
+@click.option("--batch", type=click.IntRange(min=1), help="Batch size N (overrides the input's N).")
+@click.option("--verify", "check", is_flag=True, help="Run the numeric engine through the stack and compare shapes.")
+@click.option("--max-memory", type=ByteSize(), default="2GiB", show_default=True,
+              help="--verify refuses, before allocating, to run above this estimate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --verify's random weights and input.")
+@json_option
+def run(
+    arch: str, input_shape: Any, batch: int | None, check: bool, max_memory: int, seed: int, as_json: bool
+) -> None:
+    """Propagate an architecture file layer by layer: shapes, params, MACs, receptive field.
+
+    The table shows per layer the compact config (k3 s2 p1 op1), input and output
+    shape, parameters, MACs and the exact receptive field, with notes (checkerboard
+    overlap, rows a Conv2d never reads). When the stack does not line up, the table
+    stops at the failing layer, the error names both layers and shapes with the fix,
+    and the exit status is 1.
+
+    \b
+    Examples:
+      convtool run configs/unet_original.yaml
+      convtool run configs/autoencoder_28.yaml --verify
+      convtool run configs/unet_padded.yaml --input-shape 1,3,250,250
+      convtool run configs/dcgan_generator.yaml --batch 64 --json
+    """
+    from .arch import StackMismatch, load, propagate, verify
+    from .errors import MismatchError
+    from .report import print_json, render_mismatch, render_run, run_json
+
+    if input_shape is not None and isinstance(input_shape, int):
+        raise click.BadParameter("expected a full shape N,C,H,W (or N,F)", param_hint="--input-shape")
+    stack = load(arch)
+    try:
+        result = propagate(stack, input_shape, batch)
+    except StackMismatch as error:
+        if not as_json:
+            render_mismatch(error)
+        raise
+    checked = verify(result, seed=seed, max_memory=max_memory) if check else None
+    if as_json:
+        print_json(run_json(result, checked))
+    else:
+        render_run(result, checked)
+    if checked is not None and not checked.ok:
+        raise MismatchError(
+            "the numeric engine's shapes differ from the table at layers "
+            + ", ".join(map(str, checked.mismatches))
+        )

@@ -598,7 +598,8 @@ class Conv(LayerKind):
                 key="output_size",
             )
         try:
-            self.params(config)
+            # a Conv2d checks its numbers in forward; a file is better told at load time
+            self.params(config).check_numbers()
         except ConfigError as error:
             raise _as_option_error(error) from None
 

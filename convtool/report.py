@@ -320,3 +320,133 @@ def _search_notes(solution: Solution) -> str:
     if not solution.output_size_reachable:
         notes.append("output_padding >= stride: output_size cannot ask for it")
     return "; ".join(notes)
+
+
+# -- convtool run (issue 5) -------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from .arch import LayerResult, Propagation, StackMismatch, Verification
+
+RUN_FOOTER = (
+    "Shapes are (N, C, H, W) as in PyTorch. MACs: multiply-accumulates for the whole batch, bias "
+    "excluded, transposed layers counted per input pixel (= torch.utils.flop_counter FLOPs / 2); "
+    "only conv and linear layers count, every other layer is 0. Memory: MiB (2^20 bytes) of float32 "
+    "activations, every layer's output (the input excluded). RF: receptive field in input pixels "
+    "(H x W), exact: the widest span of input positions any one output position depends on; "
+    "none once flattened."
+)
+
+
+def run_json(prop: Propagation, verification: Verification | None = None) -> dict[str, Any]:
+    """The `run --json` document of SPEC §6."""
+    doc: dict[str, Any] = {
+        "name": prop.arch.name,
+        "file": prop.arch.file,
+        "input": list(prop.input),
+        "output": list(prop.output),
+        "layers": [layer.to_dict() for layer in prop.layers],
+        "totals": prop.totals.to_dict(),
+        "valid_input_sizes": None,
+        "verified": bool(verification is not None and verification.ok),
+    }
+    if verification is not None:
+        doc["verification"] = {
+            "seed": verification.seed,
+            "estimated_bytes": verification.estimated_bytes,
+            "mismatches": list(verification.mismatches),
+        }
+    return doc
+
+
+def _run_console() -> Console:
+    """Wide enough for the table when piped (rich would otherwise squeeze it into 80 columns)."""
+    from rich.console import Console
+
+    wide = None if sys.stdout.isatty() else 200
+    return Console(file=sys.stdout, highlight=False, width=wide)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _field(field: Sequence[int] | None) -> str:
+    return "—" if field is None else "x".join(map(str, field))
+
+
+def _run_table(title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for header, justify in (
+        ("#", "right"), ("name", "left"), ("type", "left"), ("config", "left"), ("input", "left"),
+        ("output", "left"), ("params", "right"), ("MACs", "right"), ("RF", "right"), ("notes", "left"),
+    ):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    return table
+
+
+def _add_rows(table: Any, layers: Sequence[LayerResult]) -> str | None:
+    section = None
+    for layer in layers:
+        if layer.section != section:
+            if section is not None:
+                table.add_section()
+            section = layer.section
+            table.add_row("", f"[bold cyan]{section}[/]")
+        table.add_row(
+            str(layer.index), layer.name or "", layer.type, layer.config, fmt_shape(layer.input),
+            fmt_shape(layer.output), fmt_count(layer.param_count) if layer.param_count else "0",
+            fmt_count(layer.macs) if layer.macs else "0", _field(layer.receptive_field),
+            "[yellow]" + "; ".join(layer.notes) + "[/]" if layer.notes else "",
+        )
+    return section
+
+
+def render_run(prop: Propagation, verification: Verification | None = None) -> None:
+    """The human view of `convtool run`: the per-layer table, totals and conventions."""
+    out = _run_console()
+    title = f"[bold]{prop.arch.name or prop.arch.file}[/]  {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}"
+    table = _run_table(title)
+    _add_rows(table, prop.layers)
+    t = prop.totals
+    table.add_section()
+    table.add_row(
+        "", "[bold]total[/]", "", "", "", fmt_shape(prop.output), f"[bold]{fmt_count(t.param_count)}[/]",
+        f"[bold]{fmt_count(t.macs)}[/]", "", f"activations {_mib(t.activation_bytes)}",
+    )
+    out.print(table)
+    out.print(
+        f"params {t.param_count:,}   MACs {t.macs:,}   activation memory {_mib(t.activation_bytes)}"
+    )
+    if verification is not None:
+        if verification.ok:
+            out.print(
+                f"[green]verified:[/] the numeric engine (seed {verification.seed}, estimated "
+                f"{_mib(verification.estimated_bytes)}) gives every layer the shape in the table"
+            )
+        else:
+            out.print(f"[red]numeric shapes differ at layers {list(verification.mismatches)}[/]")
+    out.print(f"[dim]{RUN_FOOTER}[/]")
+
+
+def render_mismatch(error: StackMismatch) -> None:
+    """The table up to the layer where the stack stops lining up, that layer marked."""
+    out = _run_console()
+    table = _run_table(f"[bold]{error.file}[/]  input {fmt_shape(error.input_shape)}")
+    section = _add_rows(table, error.layers)
+    failed = error.failed
+    if failed.section != section:
+        if section is not None:
+            table.add_section()
+        table.add_row("", f"[bold cyan]{failed.section}[/]")
+    other = ""
+    if failed.skip_from is not None:
+        index, name, shape = failed.skip_from
+        other = f" + layer {index} '{name}' {fmt_shape(shape)}"
+    table.add_row(
+        f"[bold red]{failed.index}[/]", failed.name or "", failed.type, failed.config,
+        fmt_shape(failed.input) + other, "[bold red]does not line up[/]", "", "", "",
+        f"[red]{failed.reason}[/]",
+    )
+    out.print(table)
