@@ -774,6 +774,23 @@ def propagate(
     return Propagation(arch=arch, input=start, output=x, layers=tuple(results), totals=totals)
 
 
+def footprints(prop: Propagation) -> list[Footprint]:
+    """Every layer's output footprint: per dim and position, the (first, last) network-input
+    index it depends on (`Footprint.dims`); what `receptive_field` is the widest of.
+
+    >>> arch = loads("input: [1, 1, 4, 4]\\nlayers: [{type: upsample, scale_factor: 2}]")
+    >>> footprints(propagate(arch))[0].dims[0]
+    [(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (2, 2), (3, 3), (3, 3)]
+    """
+    x = prop.input
+    fp = Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()
+    result: list[Footprint] = []
+    for layer in prop.layers:
+        fp = KINDS[layer.type].footprint(layer.applied, layer.input, fp, tuple(result[i] for i in layer.skips))
+        result.append(fp)
+    return result
+
+
 def lines_up(arch: Arch, input_shape: Sequence[int]) -> bool:
     """Whether every layer accepts the tensor for this input (shapes only).
 

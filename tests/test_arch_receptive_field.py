@@ -1,0 +1,246 @@
+"""The exact receptive field (SPEC §2.6) against two brute-force computations.
+
+1. An independent per-dim dependency computation written here from the definitions
+   (transposed layers in their scatter form), for every file in configs/ at its real size.
+2. Perturbation with the numeric engine: non-negative weights, zero bias, an input of
+   zeros with one row (or column) set to 1; every output row that changes depends on it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from convtool.arch import NumericStack, Propagation, footprints, load, loads, propagate
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+# -- 1. dependency matrices from the definitions ----------------------------------------------
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, (int, float)) else tuple(v)  # type: ignore[return-value]
+
+
+def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.ndarray]) -> np.ndarray:
+    """Boolean (output positions x network-input positions) dependence after this layer."""
+    kind, a = layer.type, layer.applied.args
+    size_in = layer.input[2 + axis] if len(layer.input) > 2 else None
+    size_out = layer.output[2 + axis] if len(layer.output) > 2 else None
+    width = previous.shape[1]
+    out = np.zeros((size_out or 0, width), dtype=bool)
+    if kind in ("conv2d", "max_pool2d", "avg_pool2d"):
+        if kind == "conv2d":
+            p = layer.applied.conv
+            k, s, d, pad = p.kernel_size[axis], p.stride[axis], p.dilation[axis], p.padding_pairs[axis][0]
+            assert p.padding_mode == "zeros"
+        else:
+            k, s, pad = _pair(a["kernel_size"])[axis], _pair(a["stride"])[axis], _pair(a["padding"])[axis]
+            d = _pair(a.get("dilation", 1))[axis]
+        for o in range(size_out):
+            for t in range(k):
+                i = o * s - pad + t * d
+                if 0 <= i < size_in:
+                    out[o] |= previous[i]
+        return out
+    if kind == "conv_transpose2d":
+        p = layer.applied.conv
+        k, s, d, pad = p.kernel_size[axis], p.stride[axis], p.dilation[axis], p.padding[axis]
+        for i in range(size_in):  # scatter: input i writes o = i*s - p + t*d
+            for t in range(k):
+                o = i * s - pad + t * d
+                if 0 <= o < size_out:
+                    out[o] |= previous[i]
+        return out
+    if kind == "upsample":
+        scale = size_out / size_in
+        assert a["mode"] == "nearest" or not a.get("align_corners")
+        for o in range(size_out):
+            if a["mode"] == "nearest":
+                out[o] = previous[min(math.floor(o / scale), size_in - 1)]
+            else:
+                src = max((o + 0.5) / scale - 0.5, 0.0)
+                i0 = min(int(src), size_in - 1)
+                out[o] = previous[i0]
+                if src > i0 and i0 + 1 < size_in:
+                    out[o] |= previous[i0 + 1]
+        return out
+    if kind in ("concat", "add"):
+        out = previous.copy()
+        for other, offsets in zip(skips, layer.applied.crops):
+            out |= other[offsets[axis] : offsets[axis] + size_out]
+        return out
+    if kind in ("instance_norm2d", "group_norm"):
+        return np.repeat(previous.any(axis=0, keepdims=True), size_out, axis=0)
+    assert layer.input == layer.output or kind in ("dropout",), kind  # elementwise
+    return previous
+
+
+def brute_fields(prop: Propagation) -> list[tuple[int, ...] | None]:
+    if len(prop.input) < 3:
+        return [None] * len(prop.layers)
+    current = [np.eye(n, dtype=bool) for n in prop.input[2:]]
+    saved: dict[int, list[np.ndarray]] = {}
+    fields: list[tuple[int, ...] | None] = []
+    for layer in prop.layers:
+        current = [
+            layer_matrix(layer, axis, current[axis], [saved[i][axis] for i in layer.skips])
+            for axis in range(len(current))
+        ]
+        saved[layer.index] = current
+        fields.append(tuple(_widest(m) for m in current))
+    return fields
+
+
+def _widest(matrix: np.ndarray) -> int:
+    widths = [np.flatnonzero(row)[-1] - np.flatnonzero(row)[0] + 1 for row in matrix if row.any()]
+    return int(max(widths, default=0))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_config_receptive_fields_match_brute_force(path: Path) -> None:
+    arch = load(path)
+    if path.stem == "mismatch_unet":
+        arch = loads(path.read_text().replace("[1, 3, 74, 74]", "[1, 3, 76, 76]"))
+    prop = propagate(arch)
+    assert [r.receptive_field for r in prop.layers] == brute_fields(prop)
+
+
+def test_unet_original_field() -> None:
+    prop = propagate(load(ROOT / "configs" / "unet_original.yaml"))
+    assert prop.layers[-1].receptive_field == (204, 204)
+
+
+def test_vae_decoder_has_no_spatial_input() -> None:
+    prop = propagate(load(ROOT / "configs" / "vae_decoder.yaml"))
+    assert all(r.receptive_field is None for r in prop.layers)
+
+
+# -- 2. perturbation with the numeric engine ----------------------------------------------------
+
+
+def perturbation(prop: Propagation) -> list[list[list[tuple[int, int] | None]]]:
+    """Per layer and dim, per output position: (first, last) input index that changes it."""
+    stack = NumericStack(prop, seed=1, dtype="float64")
+    for weights in stack.weights:
+        for name, w in weights.items():
+            if name == "weight":
+                w[...] = np.abs(w) + 0.1
+            elif name in ("bias", "running_mean"):
+                w[...] = 0
+    base = stack.run(np.zeros(prop.input), keep_all=True)
+    result: list[list[list[tuple[int, int] | None]]] = [[] for _ in prop.layers]
+    for axis in range(len(prop.input) - 2):
+        spans: list[list[list[int]]] = [[[] for _ in range(r.output[2 + axis])] for r in prop.layers]
+        for r in range(prop.input[2 + axis]):
+            x = np.zeros(prop.input)
+            index = [slice(None)] * len(prop.input)
+            index[2 + axis] = r
+            x[tuple(index)] = 1.0
+            for layer, (out, ref) in enumerate(zip(stack.run(x, keep_all=True), base)):
+                changed = np.moveaxis(out != ref, 2 + axis, 0).reshape(out.shape[2 + axis], -1).any(axis=1)
+                for o in np.flatnonzero(changed):
+                    spans[layer][o].append(r)
+        for layer in range(len(prop.layers)):
+            result[layer].append([(min(s), max(s)) if s else None for s in spans[layer]])
+    return result
+
+
+STACKS = {
+    "two-k3-s2-upsamplers": ("[1, 2, 5, 6]", [
+        "{type: conv_transpose2d, out_channels: 2, kernel_size: 3, stride: 2}",
+        "{type: conv_transpose2d, out_channels: 2, kernel_size: 3, stride: 2}",
+    ]),
+    "conv-then-transpose": ("[1, 2, 9, 8]", [
+        "{type: conv2d, out_channels: 3, kernel_size: 3, stride: 2, padding: 1}",
+        "{type: relu}",
+        "{type: conv_transpose2d, out_channels: 2, kernel_size: 3, stride: 2, padding: 1, output_padding: 1}",
+    ]),
+    "dilated-gaps": ("[1, 1, 7, 7]", [
+        "{type: conv_transpose2d, out_channels: 1, kernel_size: 2, stride: 3, dilation: 2}",
+        "{type: conv2d, out_channels: 1, kernel_size: 2, dilation: 3, padding: 2}",
+    ]),
+    "padding-modes": ("[1, 1, 6, 5]", [
+        "{type: conv2d, out_channels: 1, kernel_size: 3, padding: 1, padding_mode: reflect}",
+        "{type: conv2d, out_channels: 1, kernel_size: 3, padding: 2, padding_mode: circular}",
+        "{type: conv2d, out_channels: 1, kernel_size: 3, padding: [1, 2], padding_mode: replicate}",
+        "{type: conv2d, out_channels: 1, kernel_size: 4, padding: same}",
+    ]),
+    "pools": ("[1, 2, 11, 10]", [
+        "{type: max_pool2d, kernel_size: 3, stride: 2, padding: 1, ceil_mode: true}",
+        "{type: avg_pool2d, kernel_size: 2, ceil_mode: true, count_include_pad: false}",
+        "{type: max_pool2d, kernel_size: 2, stride: 1, dilation: 2}",
+    ]),
+    "upsampling": ("[1, 1, 5, 3]", [
+        "{type: upsample, scale_factor: 2}",
+        "{type: upsample, scale_factor: 2, mode: bilinear}",
+        "{type: upsample, size: [27, 17], mode: bilinear}",
+        "{type: upsample, size: [13, 7]}",
+        "{type: upsample, scale_factor: 1.5, mode: bilinear, align_corners: true}",
+    ]),
+    "pixel-shuffle-adaptive": ("[1, 4, 6, 6]", [
+        "{type: pixel_shuffle, upscale_factor: 2}",
+        "{type: pixel_unshuffle, downscale_factor: 3}",
+        "{type: adaptive_avg_pool2d, output_size: [3, 5]}",
+    ]),
+    "skips": ("[1, 1, 12, 12]", [
+        "{name: a, type: conv2d, out_channels: 1, kernel_size: 3}",
+        "{type: max_pool2d, kernel_size: 2}",
+        "{type: conv_transpose2d, out_channels: 1, kernel_size: 2, stride: 2}",
+        "{name: b, type: concat, with: a, crop: center}",
+        "{type: conv2d, out_channels: 2, kernel_size: 3, padding: 1}",
+        "{type: add, with: b}",
+    ]),
+    "norms": ("[1, 4, 6, 5]", [
+        "{type: batch_norm2d}",
+        "{type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}",
+        "{type: leaky_relu, negative_slope: 0.2}",
+        "{type: group_norm, num_groups: 2}",
+        "{type: instance_norm2d}",
+        "{type: tanh}",
+    ]),
+    "flatten-linear-unflatten": ("[1, 2, 4, 4]", [
+        "{type: max_pool2d, kernel_size: 2}",
+        "{type: flatten}",
+        "{type: linear, out_features: 18}",
+        "{type: unflatten, shape: [2, 3, 3]}",
+        "{type: conv2d, out_channels: 1, kernel_size: 2}",
+    ]),
+}
+
+
+def _needs_numeric(layers: list[str]) -> bool:
+    return any("conv" in layer for layer in layers)
+
+
+@pytest.mark.parametrize("shape, layers", list(STACKS.values()), ids=list(STACKS))
+def test_footprints_match_perturbation(shape: str, layers: list[str]) -> None:
+    if _needs_numeric(layers):
+        pytest.importorskip("convtool.numeric")
+    arch = loads(f"input: {shape}\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers))
+    prop = propagate(arch)
+    measured = perturbation(prop)
+    for layer, fp, brute in zip(prop.layers, footprints(prop), measured):
+        if fp.dims is None:  # not spatial: reported as none; after unflatten: everything
+            assert layer.receptive_field is None or all(
+                all(iv == (0, n - 1) for iv in dim) for dim, n in zip(brute, prop.input[2:])
+            )
+            continue
+        assert [list(d) for d in fp.dims] == brute, (layer.index, layer.type)
+        widest = tuple(max((hi - lo + 1 for lo, hi in filter(None, d)), default=0) for d in brute)
+        assert layer.receptive_field == widest
+
+
+def test_two_k3_s2_upsamplers_give_a_field_of_two() -> None:
+    """SPEC §2.6: the textbook additive formula would say 3 after the second layer."""
+    arch = loads(
+        "input: [1, 1, 6, 6]\nlayers:\n"
+        + "  - {type: conv_transpose2d, out_channels: 1, kernel_size: 3, stride: 2}\n" * 2
+    )
+    assert [r.receptive_field for r in propagate(arch).layers] == [(2, 2), (2, 2)]
