@@ -798,6 +798,12 @@ class Pool(LayerKind):
                     f"kernel_size={kk} and dilation={dd}",
                     key="padding",
                 )
+        if any(pp > kk // 2 for kk, pp in zip(k, p)):  # then the kernel itself, dilation aside
+            raise OptionError(
+                "pad should be smaller than or equal to half of kernel size, but got "
+                f"padW = {p[1]}, padH = {p[0]}, kW = {k[1]}, kH = {k[0]}",
+                key="padding",
+            )
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         _require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")

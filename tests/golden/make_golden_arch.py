@@ -62,7 +62,7 @@ class Join(nn.Module):
 
 
 class Reshape(nn.Module):
-    def __init__(self, shape: list[int]) -> None:
+    def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()
         self.shape = shape
 
@@ -83,12 +83,12 @@ class TransposeTo(nn.Module):
 
 def make_layer(spec: dict[str, Any], x: torch.Tensor) -> nn.Module:
     """One torch module for one YAML layer, given the tensor that reaches it."""
-    spec = dict(spec)
+    spec = {k: tuple(v) if isinstance(v, list) and k != "with" else v for k, v in spec.items()}
     type_ = spec.pop("type")
     spec.pop("name", None)
     cls = SNAKE.get(type_, type_)
     if cls in ("concat", "cat", "add"):
-        names = spec["with"] if isinstance(spec["with"], list) else [spec["with"]]
+        names = list(spec["with"]) if isinstance(spec["with"], list) else [spec["with"]]
         return Join("add" if cls == "add" else "concat", names, spec.get("crop"))
     if cls == "reshape":
         return Reshape(spec["shape"])
