@@ -406,9 +406,9 @@ class _Loader:
         if "layers" in doc:
             sections.append((None, doc["layers"], doc.value_marks["layers"]))
         else:
-            for section in SECTIONS:
-                if section in doc:
-                    sections.append((section, doc[section], doc.value_marks[section]))
+            for title in SECTIONS:
+                if title in doc:
+                    sections.append((title, doc[title], doc.value_marks[title]))
         if not sections:
             raise self.error(
                 "no layers: add a `layers:` list (or `encoder:` and `decoder:` sections)", doc.mark,
@@ -532,11 +532,11 @@ class _Loader:
                         layer=where, key="with",
                     )
                 if target not in names:
-                    close = difflib.get_close_matches(target, list(names), n=1)
+                    near = difflib.get_close_matches(target, list(names), n=1)
                     raise self.error(
                         f"unknown skip target '{target}': no earlier layer has that name",
                         item.value_marks["with"], layer=where, key="with",
-                        hint=(f"did you mean '{close[0]}'? " if close else "")
+                        hint=(f"did you mean '{near[0]}'? " if near else "")
                         + ("named so far: " + ", ".join(names) if names else "no layer before this one has a name"),
                     )
         if name is not None:

@@ -298,7 +298,7 @@ class Footprint:
 
     @classmethod
     def identity(cls, spatial: Sequence[int]) -> Footprint:
-        dims = tuple([(i, i) for i in range(n)] for n in spatial)
+        dims: tuple[list[tuple[int, int] | None], ...] = tuple([(i, i) for i in range(n)] for n in spatial)
         return cls(dims, tuple((0, n - 1) for n in spatial))
 
     @classmethod
@@ -693,7 +693,7 @@ class Conv(LayerKind):
             return numeric.conv2d(x, weights["weight"], bias, p.stride, tuple(a for a, _ in pairs), p.dilation, p.groups)
         import numpy as np
 
-        mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[p.padding_mode]
+        mode: Any = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[p.padding_mode]
         padded = np.pad(x, ((0, 0), (0, 0), *pairs), mode=mode)
         return numeric.conv2d(padded, weights["weight"], bias, p.stride, 0, p.dilation, p.groups)
 
@@ -709,7 +709,7 @@ def _ignored_note(ignored: Sequence[int]) -> list[str]:
     return [f"never reads the last {' and '.join(parts)}"]
 
 
-def _compact(values: Sequence[int]) -> str:
+def _compact(values: Sequence[Any]) -> str:
     return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
 
 
@@ -878,7 +878,7 @@ class Pool(LayerKind):
         return (total / divisor).astype(x.dtype)
 
 
-def _pair(value: Any) -> Shape:
+def _pair(value: Any) -> tuple[Any, ...]:
     return (value, value) if isinstance(value, (int, float)) else tuple(value)
 
 
@@ -1143,7 +1143,6 @@ class Flatten(LayerKind):
         return Applied(output=out, config=shown, args={"start_dim": config["start_dim"], "end_dim": config["end_dim"]})
 
     def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
-        start = _norm_dim(applied.args["start_dim"], len(x))
         end = _norm_dim(applied.args["end_dim"], len(x))
         if end < 2 or fp.dims is None:
             return fp  # N and C only: positions untouched
@@ -1448,7 +1447,8 @@ class Skip(LayerKind):
         parts = []
         for other, offsets in zip(skips, applied.crops):
             window = tuple(slice(o, o + n) for o, n in zip(offsets, x.shape[2:]))
-            parts.append(other[(slice(None), slice(None), *window)])
+            index = (slice(None), slice(None)) + window
+            parts.append(other[index])
         if self.name == "concat":
             return np.concatenate([x, *parts], axis=1)
         total = x

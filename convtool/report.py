@@ -359,11 +359,10 @@ def run_json(prop: Propagation, verification: Verification | None = None) -> dic
 
 
 def _run_console() -> Console:
-    """Wide enough for the table when piped (rich would otherwise squeeze it into 80 columns)."""
+    """Never wraps the table's lines: a narrow terminal soft-wraps them instead."""
     from rich.console import Console
 
-    wide = None if sys.stdout.isatty() else 200
-    return Console(file=sys.stdout, highlight=False, width=wide)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
 def _mib(n: int) -> str:
@@ -374,51 +373,87 @@ def _field(field: Sequence[int] | None) -> str:
     return "—" if field is None else "x".join(map(str, field))
 
 
-def _run_table(title: str) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
-    for header, justify in (
-        ("#", "right"), ("name", "left"), ("type", "left"), ("config", "left"), ("input", "left"),
-        ("output", "left"), ("params", "right"), ("MACs", "right"), ("RF", "right"), ("notes", "left"),
-    ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    return table
+RUN_COLUMNS = (
+    ("#", "right"), ("name", "left"), ("type", "left"), ("config", "left"), ("input", "left"),
+    ("output", "left"), ("params", "right"), ("MACs", "right"), ("RF", "right"), ("notes", "left"),
+)
+Cell = tuple[str, str]  # (text, rich style)
+SECTION_RULE: list[Cell] = []
 
 
-def _add_rows(table: Any, layers: Sequence[LayerResult]) -> str | None:
+def _grid(rows: Sequence[list[Cell]]) -> Any:
+    """The run table as rich Text, laid out here: rich's Table measures every cell and
+    takes seconds for a 1,000-layer stack; this is linear and keeps rich's look."""
+    from rich.text import Text
+
+    widths = [len(header) for header, _ in RUN_COLUMNS]
+    for row in rows:
+        for i, (text, _) in enumerate(row):
+            widths[i] = max(widths[i], len(text))
+    last = len(RUN_COLUMNS) - 1
+
+    def line(cells: Sequence[Cell], sep: str) -> Text:
+        out = Text()
+        for i, (text, style) in enumerate(cells):
+            justify = RUN_COLUMNS[i][1]
+            pad = widths[i] - len(text)
+            if i:
+                out.append(sep)
+            if justify == "right":
+                out.append(" " * pad)
+            out.append(text, style=style or None)
+            if justify == "left" and i < last:
+                out.append(" " * pad)
+        out.rstrip()
+        return out
+
+    def rule(cross: str, horizontal: str) -> Text:
+        return Text(cross.join(horizontal * (w + (1 if i == 0 or i == last else 2))
+                               for i, w in enumerate(widths)))
+
+    lines = [line([(h, "bold") for h, _ in RUN_COLUMNS], " ┃ "), rule("╇", "━")]
+    for row in rows:
+        if row is SECTION_RULE:
+            lines.append(rule("┼", "─"))
+        else:
+            padded = row + [("", "")] * (len(RUN_COLUMNS) - len(row))
+            lines.append(line(padded, " │ "))
+    return Text("\n").join(lines)
+
+
+def _layer_rows(layers: Sequence[LayerResult], rows: list[list[Cell]]) -> str | None:
     section = None
     for layer in layers:
         if layer.section != section:
             if section is not None:
-                table.add_section()
+                rows.append(SECTION_RULE)
             section = layer.section
-            table.add_row("", f"[bold cyan]{section}[/]")
-        table.add_row(
-            str(layer.index), layer.name or "", layer.type, layer.config, fmt_shape(layer.input),
-            fmt_shape(layer.output), fmt_count(layer.param_count) if layer.param_count else "0",
-            fmt_count(layer.macs) if layer.macs else "0", _field(layer.receptive_field),
-            "[yellow]" + "; ".join(layer.notes) + "[/]" if layer.notes else "",
-        )
+            rows.append([("", ""), (section or "", "bold cyan")])
+        rows.append([
+            (str(layer.index), ""), (layer.name or "", ""), (layer.type, ""), (layer.config, ""),
+            (fmt_shape(layer.input), ""), (fmt_shape(layer.output), ""),
+            (fmt_count(layer.param_count) if layer.param_count else "0", ""),
+            (fmt_count(layer.macs) if layer.macs else "0", ""), (_field(layer.receptive_field), ""),
+            ("; ".join(layer.notes), "yellow"),
+        ])
     return section
 
 
 def render_run(prop: Propagation, verification: Verification | None = None) -> None:
     """The human view of `convtool run`: the per-layer table, totals and conventions."""
     out = _run_console()
-    title = f"[bold]{prop.arch.name or prop.arch.file}[/]  {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}"
-    table = _run_table(title)
-    _add_rows(table, prop.layers)
+    out.print(f"[bold]{prop.arch.name or prop.arch.file}[/]  {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}")
+    rows: list[list[Cell]] = []
+    _layer_rows(prop.layers, rows)
     t = prop.totals
-    table.add_section()
-    table.add_row(
-        "", "[bold]total[/]", "", "", "", fmt_shape(prop.output), f"[bold]{fmt_count(t.param_count)}[/]",
-        f"[bold]{fmt_count(t.macs)}[/]", "", f"activations {_mib(t.activation_bytes)}",
-    )
-    out.print(table)
-    out.print(
-        f"params {t.param_count:,}   MACs {t.macs:,}   activation memory {_mib(t.activation_bytes)}"
-    )
+    rows.append(SECTION_RULE)
+    rows.append([
+        ("", ""), ("total", "bold"), ("", ""), ("", ""), ("", ""), (fmt_shape(prop.output), ""),
+        (fmt_count(t.param_count), "bold"), (fmt_count(t.macs), "bold"), ("", ""),
+        (f"activations {_mib(t.activation_bytes)}", ""),
+    ])
+    out.print(_grid(rows))
+    out.print(f"params {t.param_count:,}   MACs {t.macs:,}   activation memory {_mib(t.activation_bytes)}")
     if verification is not None:
         if verification.ok:
             out.print(
@@ -433,20 +468,21 @@ def render_run(prop: Propagation, verification: Verification | None = None) -> N
 def render_mismatch(error: StackMismatch) -> None:
     """The table up to the layer where the stack stops lining up, that layer marked."""
     out = _run_console()
-    table = _run_table(f"[bold]{error.file}[/]  input {fmt_shape(error.input_shape)}")
-    section = _add_rows(table, error.layers)
+    out.print(f"[bold]{error.file}[/]  input {fmt_shape(error.input_shape)}")
+    rows: list[list[Cell]] = []
+    section = _layer_rows(error.layers, rows)
     failed = error.failed
     if failed.section != section:
         if section is not None:
-            table.add_section()
-        table.add_row("", f"[bold cyan]{failed.section}[/]")
+            rows.append(SECTION_RULE)
+        rows.append([("", ""), (failed.section or "", "bold cyan")])
     other = ""
     if failed.skip_from is not None:
         index, name, shape = failed.skip_from
         other = f" + layer {index} '{name}' {fmt_shape(shape)}"
-    table.add_row(
-        f"[bold red]{failed.index}[/]", failed.name or "", failed.type, failed.config,
-        fmt_shape(failed.input) + other, "[bold red]does not line up[/]", "", "", "",
-        f"[red]{failed.reason}[/]",
-    )
-    out.print(table)
+    rows.append([
+        (str(failed.index), "bold red"), (failed.name or "", "bold red"), (failed.type, ""),
+        (failed.config, ""), (fmt_shape(failed.input) + other, ""), ("does not line up", "bold red"),
+        ("", ""), ("", ""), ("", ""), (failed.reason, "red"),
+    ])
+    out.print(_grid(rows))
