@@ -1013,10 +1013,13 @@ def verify(prop: Propagation, *, seed: int = 0, max_memory: int = 2 * 2**30) -> 
             f"{max_memory / 2**20:,.0f} MiB; nothing was run",
             hint="raise --max-memory, or verify a smaller --batch or --input-shape",
         )
-    try:
-        import convtool.numeric  # noqa: F401
-    except ImportError as error:
-        raise ConvtoolError(f"--verify needs the numeric engine, which could not be loaded: {error}") from None
+    if any(r.applied.conv is not None for r in prop.layers):
+        try:
+            import convtool.numeric  # noqa: F401
+        except ImportError as error:
+            raise ConvtoolError(
+                f"--verify needs the numeric engine for convolutions, which could not be loaded: {error}"
+            ) from None
     stack = NumericStack(prop, seed=seed)
     shapes = stack.run(stack.random_input())
     return Verification(

@@ -184,6 +184,22 @@ def test_verify(name: str) -> None:
     assert doc["verified"] is True and doc["verification"]["mismatches"] == []
 
 
+def test_verify_without_convolutions(tmp_path: Path) -> None:
+    path = tmp_path / "noconv.yaml"
+    path.write_text(
+        "input: [2, 4, 9, 10]\nlayers:\n  - {name: a, type: identity}\n"
+        "  - {type: max_pool2d, kernel_size: 3, stride: 2, ceil_mode: true}\n"
+        "  - {type: upsample, scale_factor: 2, mode: bilinear}\n  - {type: add, with: a, crop: center}\n"
+        "  - {type: pixel_unshuffle, downscale_factor: 2}\n  - {type: group_norm, num_groups: 4}\n"
+        "  - {type: gelu}\n  - {type: flatten}\n  - {type: linear, out_features: 12}\n"
+        "  - {type: unflatten, shape: [3, 2, 2]}\n  - {type: adaptive_avg_pool2d, output_size: 1}\n"
+    )
+    result = run(str(path), "--verify", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["verified"] is True and doc["output"] == [2, 3, 1, 1]
+
+
 def test_verify_unet_smaller_input() -> None:
     pytest.importorskip("convtool.numeric")
     result = run(str(ROOT / "configs" / "unet_padded.yaml"), "--verify", "--input-shape", "1,3,32,48", "--json")
