@@ -125,8 +125,9 @@ def test_vae_decoder_has_no_spatial_input() -> None:
 # -- 2. perturbation with the numeric engine ----------------------------------------------------
 
 
-def perturbation(prop: Propagation) -> list[list[list[tuple[int, int] | None]]]:
-    """Per layer and dim, per output position: (first, last) input index that changes it."""
+def perturbation(prop: Propagation) -> list[list[list[tuple[int, int] | None]] | None]:
+    """Per layer and dim, per output position: (first, last) input index that changes it
+    (None for a layer whose output is not spatial)."""
     stack = NumericStack(prop, seed=1, dtype="float64")
     for weights in stack.weights:
         for name, w in weights.items():
@@ -135,20 +136,24 @@ def perturbation(prop: Propagation) -> list[list[list[tuple[int, int] | None]]]:
             elif name in ("bias", "running_mean"):
                 w[...] = 0
     base = stack.run(np.zeros(prop.input), keep_all=True)
-    result: list[list[list[tuple[int, int] | None]]] = [[] for _ in prop.layers]
+    spatial = [len(r.output) == len(prop.input) for r in prop.layers]
+    result: list[list[list[tuple[int, int] | None]] | None] = [[] if s else None for s in spatial]
     for axis in range(len(prop.input) - 2):
-        spans: list[list[list[int]]] = [[[] for _ in range(r.output[2 + axis])] for r in prop.layers]
+        spans = [[[] for _ in range(r.output[2 + axis])] if s else [] for r, s in zip(prop.layers, spatial)]
         for r in range(prop.input[2 + axis]):
             x = np.zeros(prop.input)
             index = [slice(None)] * len(prop.input)
             index[2 + axis] = r
             x[tuple(index)] = 1.0
             for layer, (out, ref) in enumerate(zip(stack.run(x, keep_all=True), base)):
+                if not spatial[layer]:
+                    continue
                 changed = np.moveaxis(out != ref, 2 + axis, 0).reshape(out.shape[2 + axis], -1).any(axis=1)
                 for o in np.flatnonzero(changed):
                     spans[layer][o].append(r)
-        for layer in range(len(prop.layers)):
-            result[layer].append([(min(s), max(s)) if s else None for s in spans[layer]])
+        for layer, columns in enumerate(result):
+            if columns is not None:
+                columns.append([(min(s), max(s)) if s else None for s in spans[layer]])
     return result
 
 
@@ -227,12 +232,10 @@ def test_footprints_match_perturbation(shape: str, layers: list[str]) -> None:
     prop = propagate(arch)
     measured = perturbation(prop)
     for layer, fp, brute in zip(prop.layers, footprints(prop), measured):
-        if fp.dims is None:  # not spatial: reported as none; after unflatten: everything
-            assert layer.receptive_field is None or all(
-                all(iv == (0, n - 1) for iv in dim) for dim, n in zip(brute, prop.input[2:])
-            )
+        if brute is None:  # not spatial (flatten, linear): no receptive field
+            assert fp.dims is None and layer.receptive_field is None
             continue
-        assert [list(d) for d in fp.dims] == brute, (layer.index, layer.type)
+        assert fp.dims is not None and [list(d) for d in fp.dims] == brute, (layer.index, layer.type)
         widest = tuple(max((hi - lo + 1 for lo, hi in filter(None, d)), default=0) for d in brute)
         assert layer.receptive_field == widest
 
