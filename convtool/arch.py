@@ -43,7 +43,8 @@ from .shape import output_size_range
 Shape = tuple[int, ...]
 Mark = tuple[int, int]  # (line, column), 1-based
 
-MAX_NODES = 100_000  # YAML nodes after alias expansion
+MAX_NODES = 200_000  # YAML nodes after alias expansion (a 1,000-layer file has ~12,000)
+MAX_FIELD_POSITIONS = 2**20  # per dim; beyond it the receptive field is not computed
 MAX_DEPTH = 64
 ACTIVATION_BYTES = 4  # float32
 TOP_KEYS = ("name", "input", "layers", "encoder", "decoder")
@@ -218,7 +219,7 @@ _MERGE: Any = _Sentinel()
 
 def _too_big(fail: Any, mark: Mark) -> ArchError:
     return fail(
-        f"the document expands to more than {MAX_NODES:,} nodes (through aliases?); refusing to read it",
+        f"the document has more than {MAX_NODES:,} nodes once its aliases are expanded; refusing to read it",
         mark,
         hint="YAML aliases (*name) copy whole subtrees; nested ones grow exponentially",
     )
@@ -742,6 +743,8 @@ def propagate(
             applied = kind.apply(spec.config, x, skips)
         except ConfigError as error:
             raise _mismatch(arch, start, spec, x, error, tuple(results), shapes, diagnose) from None
+        if receptive_field and any(n > MAX_FIELD_POSITIONS for n in applied.output[2:]):
+            receptive_field = False  # work is positions x taps: not for absurd sizes
         if receptive_field:
             fp = kind.footprint(applied, x, fp, tuple(prints[n] for n in spec.with_))
         results.append(

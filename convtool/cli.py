@@ -351,7 +351,8 @@ def run(
     Examples:
       convtool run configs/unet_original.yaml
       convtool run configs/autoencoder_28.yaml --verify
-      convtool run configs/unet_padded.yaml --input-shape 1,3,250,250
+      convtool run configs/unet_padded.yaml --input-shape 1,3,320,480
+      convtool run configs/mismatch_unet.yaml      # does not line up: the fix
       convtool run configs/dcgan_generator.yaml --batch 64 --json
     """
     from .arch import StackMismatch, load, propagate, verify

@@ -464,7 +464,7 @@ class LayerKind:
         known = {k.name: k for k in self.keys}
         for key in options:
             if key not in known:
-                close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+                close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
                 listing = ", ".join(known) or "no options"
                 raise OptionError(
                     f"unknown key '{key}' for {self.name}",

@@ -247,3 +247,13 @@ def test_two_k3_s2_upsamplers_give_a_field_of_two() -> None:
         + "  - {type: conv_transpose2d, out_channels: 1, kernel_size: 3, stride: 2}\n" * 2
     )
     assert [r.receptive_field for r in propagate(arch).layers] == [(2, 2), (2, 2)]
+
+
+def test_absurd_sizes_skip_the_receptive_field() -> None:
+    """Footprints cost positions x taps; beyond 2^20 positions per dim they are not computed."""
+    arch = loads(
+        "input: [1, 1, 8, 8]\nlayers:\n  - {type: relu}\n  - {type: upsample, scale_factor: 300000}\n  - {type: relu}\n"
+    )
+    prop = propagate(arch)
+    assert [r.receptive_field for r in prop.layers] == [(1, 1), None, None]
+    assert prop.output == (1, 1, 2_400_000, 2_400_000)
