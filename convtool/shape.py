@@ -6,13 +6,14 @@ the architecture loader and the solvers all call these functions: one source of 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from math import prod
 
 from .errors import ConfigError, OutputSizeError
-from .params import ConvParams, Spatial, kernel_values
+from .params import ConvParams, IntOrSeq, Spatial, kernel_values, per_dim
 
 # -- per-dim formulas -----------------------------------------------------------------------
 
@@ -185,6 +186,71 @@ def output_shape(params: ConvParams, input_shape: Sequence[int]) -> tuple[int, .
     out = spatial_output(params, spatial, input_shape)
     channels = params.out_channels if params.out_channels is not None else lead[-1]
     return (*lead[:-1], channels, *out)
+
+
+def functional_params(
+    transposed: bool,
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    bias_shape: Sequence[int] | None = None,
+    *,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq | str = 0,
+    output_padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    ndim: int = 2,
+) -> ConvParams:
+    """The layer a functional call (`F.conv2d`, `F.conv_transpose2d`, ...) describes, checked
+    against its weight and bias in PyTorch's order and words; `output_shape` checks the input.
+
+    >>> p = functional_params(True, (1, 4, 5, 5), (4, 3, 3, 3), (6,), stride=2, groups=2)
+    >>> p.in_channels, p.out_channels, p.stride, output_shape(p, (1, 4, 5, 5))
+    (4, 6, (2, 2), (1, 6, 11, 11))
+    """
+    op = f"conv_transpose{ndim}d" if transposed else f"conv{ndim}d"
+    if len(input_shape) not in (ndim + 1, ndim + 2):
+        raise ConfigError(
+            f"Expected {ndim + 1}D (unbatched) or {ndim + 2}D (batched) input to {op}, "
+            f"but got input of size: {list(input_shape)}"
+        )
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
+        raise ConfigError("non-positive groups is not supported")
+    if len(weight_shape) < 3:
+        raise ConfigError("weight should have at least three dimensions")
+    per_dim("stride", per_dim("stride", stride, ndim), len(weight_shape) - 2)
+    kernel = tuple(weight_shape[2:])
+    if transposed:
+        params = ConvParams.conv_transpose(
+            kernel, stride, padding, output_padding, groups, bias_shape is not None, dilation, ndim=ndim
+        )
+    else:
+        params = ConvParams.conv(kernel, stride, padding, dilation, groups, bias_shape is not None, ndim=ndim)
+    if weight_shape[0] < groups:
+        raise ConfigError(
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, "
+            f"but got weight of size {list(weight_shape)} instead"
+        )
+    if weight_shape[0] % groups:
+        raise ConfigError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size [{list(weight_shape)}] instead"
+        )
+    if transposed and 0 in weight_shape:
+        raise ConfigError(
+            f"non-empty {ndim}D or {ndim + 2}D weight tensor expected, but got: {list(weight_shape)}"
+        )
+    cin, cout = weight_shape[0], weight_shape[1] * groups
+    if not transposed:
+        cin, cout = cout, cin
+    if bias_shape is not None and tuple(bias_shape) != (cout,):
+        given = "Given transposed=1, weight" if transposed else "Given weight"
+        raise ConfigError(
+            f"{given} of size {list(weight_shape)}, expected bias to be 1-dimensional with {cout} "
+            f"elements, but got bias of size {list(bias_shape)} instead"
+        )
+    # the channels follow from the weight, so they are divisible by groups: no re-validation
+    return dataclasses.replace(params, in_channels=cin, out_channels=cout)
 
 
 # -- output_size (§2.2) ---------------------------------------------------------------------
