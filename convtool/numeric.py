@@ -1,0 +1,757 @@
+"""The numeric engine: PyTorch's conv2d and conv_transpose2d, and their modules, on numpy arrays.
+
+Exact (float64 agrees with torch to 1e-10) and fast. Every strategy is one matrix product per
+tile through numpy's BLAS (the only step that uses every core) plus a few numpy passes with
+long inner loops; a cost estimate picks one per layer and input shape:
+
+- ``columns``: a GEMM into channels-last columns, then per kernel tap a scatter-add (col2im, for
+  transposed layers) or a gather before the GEMM (im2col, for convolutions). No padding waste:
+  small maps with many channels.
+- ``scatter`` (transposed layers): the input is laid out flat, rows padded by a zero guard that
+  neighbouring rows share, so that every kernel tap reads at a constant offset. One GEMM per tile
+  gives every tap's columns; each stride phase of the output (the sub-pixel decomposition) is
+  the sum of its taps' shifted columns, written once into the interleaved output.
+- ``gather``: the same flat layout (for convolutions split into stride phases first, so taps are
+  offsets again); the shifted inputs of every distinct offset are stacked (im2col) and one GEMM
+  yields all output phases: convolutions on larger maps, and transposed layers with few input
+  channels per group (depthwise).
+
+Tiles (whole images, or bands of rows of one image) keep temporary memory at a few MiB whatever
+the batch. Shapes and every check come from the shape engine (`convtool.shape`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from math import prod, sqrt
+from typing import Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from . import shape
+from .errors import ConfigError
+from .params import ConvParams, IntOrSeq
+
+Array = npt.NDArray[np.floating]
+
+STRATEGIES = {
+    "conv_transpose2d": ("columns", "scatter", "gather"),
+    "conv2d": ("columns", "gather"),
+}
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_TILE_BYTES = 4 << 20  # temporary columns per tile: about a core's L2 cache
+_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+# == functional API ==========================================================================
+
+
+def conv2d(
+    x: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: Optional[npt.ArrayLike] = None,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq | str = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+) -> Array:
+    """`torch.nn.functional.conv2d` on numpy arrays: x (N, C_in, H, W) or (C_in, H, W), weight
+    (C_out, C_in/groups, kH, kW), bias (C_out,); padding may be 'same' or 'valid'.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> conv2d(x, np.ones((1, 1, 2, 2)), stride=2)
+    array([[[[10., 18.],
+             [42., 50.]]]])
+    """
+    xa, wa, ba = _arrays(x, weight, bias)
+    params = shape.functional_params(
+        False, xa.shape, wa.shape, None if ba is None else ba.shape,
+        stride=stride, padding=padding, dilation=dilation, groups=groups,
+    )
+    return _forward(params, xa, wa, ba)
+
+
+def conv_transpose2d(
+    x: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: Optional[npt.ArrayLike] = None,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq = 0,
+    output_padding: IntOrSeq = 0,
+    groups: int = 1,
+    dilation: IntOrSeq = 1,
+) -> Array:
+    """`torch.nn.functional.conv_transpose2d` on numpy arrays: x (N, C_in, H, W) or
+    (C_in, H, W), weight (C_in, C_out/groups, kH, kW), bias (C_out,).
+
+    >>> conv_transpose2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3)), stride=2)[0, 0]
+    array([[1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.],
+           [2., 2., 4., 2., 2.],
+           [1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.]])
+    """
+    xa, wa, ba = _arrays(x, weight, bias)
+    params = shape.functional_params(
+        True, xa.shape, wa.shape, None if ba is None else ba.shape,
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+        groups=groups,
+    )
+    return _forward(params, xa, wa, ba)
+
+
+def run(
+    params: ConvParams,
+    x: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    bias: Optional[npt.ArrayLike] = None,
+    *,
+    strategy: str | None = None,
+) -> Array:
+    """The functional call for the layer `params` (zero padding), with the given strategy (one
+    of STRATEGIES[params.op]) or the one the cost model picks; tests and benchmarks use it.
+
+    >>> p = ConvParams.conv_transpose(2, 2)
+    >>> run(p, np.ones((1, 1, 1, 2)), np.ones((1, 1, 2, 2)), strategy="scatter")
+    array([[[[1., 1., 1., 1.],
+             [1., 1., 1., 1.]]]])
+    """
+    xa, wa, ba = _arrays(x, weight, bias)
+    if strategy is not None and strategy not in STRATEGIES[params.op]:
+        raise ConfigError(
+            f"unknown strategy {strategy!r} for {params.op}; one of {', '.join(STRATEGIES[params.op])}"
+        )
+    extra = {"output_padding": params.output_padding} if params.transposed else {}
+    checked = shape.functional_params(
+        params.transposed, xa.shape, wa.shape, None if ba is None else ba.shape,
+        stride=params.stride, padding=params.padding_string or params.padding,
+        dilation=params.dilation, groups=params.groups, ndim=params.ndim, **extra,  # type: ignore[arg-type]
+    )
+    return _forward(checked, xa, wa, ba, strategy)
+
+
+# == modules =================================================================================
+
+
+class Conv2d:
+    """`torch.nn.Conv2d` with numpy weights: PyTorch's layout, initialisation and padding modes.
+
+    >>> layer = Conv2d(3, 8, 3, padding=1, padding_mode="reflect", rng=0)
+    >>> layer.weight.shape, layer(np.zeros((2, 3, 5, 5), np.float32)).shape
+    ((8, 3, 3, 3), (2, 8, 5, 5))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrSeq,
+        stride: IntOrSeq = 1,
+        padding: IntOrSeq | str = 0,
+        dilation: IntOrSeq = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        *,
+        rng: np.random.Generator | int | None = None,
+        dtype: npt.DTypeLike = np.float32,
+    ) -> None:
+        self.params = ConvParams.conv(
+            kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+            in_channels=in_channels, out_channels=out_channels, ndim=2,
+        )
+        self.weight, self.bias = init_weights(self.params, rng, dtype)
+
+    def __call__(self, x: npt.ArrayLike) -> Array:
+        return self.forward(x)
+
+    def forward(self, x: npt.ArrayLike) -> Array:
+        """The layer applied to x (N, C_in, H, W) or (C_in, H, W)."""
+        p = self.params
+        xa, wa, ba = _arrays(x, self.weight, self.bias)
+        shape.output_shape(p, xa.shape)  # PyTorch's checks, F.pad's included, before padding
+        if p.padding_mode == "zeros":
+            padding: IntOrSeq | str = p.padding_string or p.padding
+        else:
+            pads = [(0, 0)] * (xa.ndim - 2) + list(p.padding_pairs)
+            xa = np.pad(xa, pads, mode=_PAD_MODES[p.padding_mode])  # type: ignore[call-overload]
+            padding = 0
+        return conv2d(xa, wa, ba, p.stride, padding, p.dilation, p.groups)
+
+    def __repr__(self) -> str:
+        return self.params.torch_code().removeprefix("nn.")
+
+
+class ConvTranspose2d:
+    """`torch.nn.ConvTranspose2d` with numpy weights; `forward(x, output_size=...)` as PyTorch.
+
+    >>> layer = ConvTranspose2d(16, 8, 3, stride=2, padding=1, rng=0)
+    >>> layer(np.zeros((16, 6, 6), np.float32), output_size=(12, 12)).shape
+    (8, 12, 12)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntOrSeq,
+        stride: IntOrSeq = 1,
+        padding: IntOrSeq = 0,
+        output_padding: IntOrSeq = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntOrSeq = 1,
+        padding_mode: str = "zeros",
+        *,
+        rng: np.random.Generator | int | None = None,
+        dtype: npt.DTypeLike = np.float32,
+    ) -> None:
+        self.params = ConvParams.conv_transpose(
+            kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode,
+            in_channels=in_channels, out_channels=out_channels, ndim=2,
+        )
+        self.weight, self.bias = init_weights(self.params, rng, dtype)
+
+    def __call__(self, x: npt.ArrayLike, output_size: Optional[tuple[int, ...]] = None) -> Array:
+        return self.forward(x, output_size)
+
+    def forward(self, x: npt.ArrayLike, output_size: Optional[tuple[int, ...]] = None) -> Array:
+        """The layer applied to x; `output_size` (spatial, or a full shape) picks output_padding."""
+        p = self.params
+        xa, wa, ba = _arrays(x, self.weight, self.bias)
+        output_padding = p.output_padding
+        if output_size is not None:
+            output_padding = shape.output_padding_for(p, xa.shape, output_size)
+        return conv_transpose2d(xa, wa, ba, p.stride, p.padding, output_padding, p.groups, p.dilation)
+
+    def __repr__(self) -> str:
+        return self.params.torch_code().removeprefix("nn.")
+
+
+def init_weights(
+    params: ConvParams, rng: np.random.Generator | int | None = None, dtype: npt.DTypeLike = np.float32
+) -> tuple[Array, Array | None]:
+    """PyTorch's default initialisation: weight and bias ~ U(-1/√fan_in, 1/√fan_in), with
+    fan_in = weight.size(1) · ∏kernel (for a transposed layer: out_channels/groups · ∏kernel).
+
+    >>> w, b = init_weights(ConvParams.conv_transpose(3, in_channels=64, out_channels=32), rng=0)
+    >>> w.shape, bool(abs(w).max() <= 1 / np.sqrt(32 * 9)), b.shape
+    ((64, 32, 3, 3), True, (32,))
+    """
+    w_shape = shape.weight_shape(params)
+    if w_shape is None:
+        raise ConfigError("initialising weights needs in_channels and out_channels")
+    generator = np.random.default_rng(rng)
+    fan_in = prod(w_shape[1:])
+    bound = 1 / sqrt(fan_in) if fan_in else 0.0
+    weight = generator.uniform(-bound, bound, w_shape).astype(dtype)
+    if not params.bias:
+        return weight, None
+    return weight, generator.uniform(-bound, bound, (params.out_channels,)).astype(dtype)
+
+
+# == entry: arrays, checks, batching =========================================================
+
+
+def _arrays(
+    x: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[npt.ArrayLike]
+) -> tuple[Array, Array, Array | None]:
+    return np.asarray(x), np.asarray(weight), None if bias is None else np.asarray(bias)
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    return {"float32": "Float", "float64": "Double"}.get(dtype.name, dtype.name)
+
+
+def _check_dtypes(params: ConvParams, x: Array, weight: Array, bias: Array | None) -> None:
+    """PyTorch's dtype checks, after its shape checks; convtool computes in float32/float64."""
+    if x.dtype not in _DTYPES:
+        raise ConfigError(
+            f"{params.op} computes in float32 or float64, but got input of dtype {x.dtype}",
+            hint="convert with x.astype(np.float32)",
+        )
+    if weight.dtype != x.dtype:
+        raise ConfigError(
+            f"expected scalar type {_dtype_name(x.dtype)} but found {_dtype_name(weight.dtype)}"
+        )
+    if bias is not None and bias.dtype != x.dtype and not params.transposed:
+        raise ConfigError(
+            f"Input type ({_dtype_name(x.dtype).lower()}) and bias type "
+            f"({_dtype_name(bias.dtype).lower()}) should be the same"
+        )
+
+
+def _forward(
+    params: ConvParams, x: Array, weight: Array, bias: Array | None, strategy: str | None = None
+) -> Array:
+    out_shape = shape.output_shape(params, x.shape)
+    _check_dtypes(params, x, weight, bias)
+    batched = x.ndim == 4
+    xb = np.ascontiguousarray(x if batched else x[None])
+    out_b = out_shape if batched else (1, *out_shape)
+    plan = make_plan(params, xb.shape, out_b, x.dtype.itemsize, strategy)  # type: ignore[arg-type]
+    b = None if bias is None else bias.astype(x.dtype, copy=False)
+    out = plan.execute(xb, np.ascontiguousarray(weight), b)
+    return out if batched else out[0]
+
+
+# == plans ===================================================================================
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """Output positions r, r + step, ... (`count` of them); each reads input q + offset per tap."""
+
+    count: int
+    taps: tuple[tuple[int, int, int], ...]  # (kernel index, input plane, offset)
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """One spatial axis of a layer: its output phases, its input planes and the flat layout.
+
+    Input index i sits in plane `(i + before) % in_step` at position `(i + before) // in_step`
+    (convolutions: space-to-depth by the stride; transposed layers: one plane, in_step 1).
+    In the flat layout position a sits at `lead + a`, rows of `pitch` along the last axis.
+    """
+
+    size: int
+    out: int
+    step: int  # output phases: the stride of a transposed layer, 1 for a convolution
+    in_step: int
+    before: int
+    lead: int
+    pitch: int
+    phases: tuple[_Phase, ...]
+
+    @property
+    def rows(self) -> int:
+        """Output positions per phase to compute (the largest phase)."""
+        return max(ph.count for ph in self.phases)
+
+    def plane_span(self, plane: int) -> tuple[int, int, int]:
+        """(first position, first input index, count) of the input data in one plane."""
+        first = -(-(self.before - plane) // self.in_step) if self.before > plane else 0
+        start = plane + self.in_step * first - self.before
+        count = max(0, -(-(self.size - start) // self.in_step))
+        return first, start, count
+
+
+def _transpose_axis(i: int, k: int, s: int, p: int, d: int, o: int) -> _Axis:
+    """Output phase r holds outputs r + s*q; tap t writes it from input q + (r + p - t*d) / s."""
+    phases = []
+    lo = hi = 0
+    for r in range(s):
+        count = max(0, -(-(o - r) // s))
+        taps = tuple((t, 0, (r + p - t * d) // s) for t in range(k) if (r + p - t * d) % s == 0)
+        if count and taps:
+            lo = max(lo, -min(off for *_, off in taps))
+            hi = max(hi, count - 1 + max(off for *_, off in taps) - (i - 1))
+        phases.append(_Phase(count, taps if count else ()))
+    # one guard of max(lo, hi) zeros after each row serves both neighbours (reads wrap into it)
+    pitch = max(i + max(lo, hi), max(ph.count for ph in phases))
+    return _Axis(i, o, s, 1, 0, lo, pitch, tuple(phases))
+
+
+def _conv_axis(i: int, k: int, s: int, before: int, after: int, d: int, o: int) -> _Axis:
+    """One output phase; tap t reads padded position q*s + t*d: plane t*d % s, offset t*d // s."""
+    taps = tuple((t, (t * d) % s, (t * d) // s) for t in range(k))
+    pitch = -(-(i + before + after) // s)
+    return _Axis(i, o, 1, s, before, 0, pitch, (_Phase(o, taps),))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one layer runs on one batched input shape: the strategy, its tables and tiles."""
+
+    params: ConvParams
+    input_shape: tuple[int, int, int, int]
+    output_shape: tuple[int, int, int, int]
+    strategy: str
+    axes: tuple[_Axis, _Axis]
+    estimates: tuple[tuple[str, float], ...]  # (strategy, estimated seconds), for reports
+    itemsize: int
+
+    @property
+    def groups(self) -> int:
+        return self.params.groups
+
+    def execute(self, x: Array, weight: Array, bias: Array | None) -> Array:
+        """Compute the layer: x (N, C_in, H, W) C-contiguous, weight in PyTorch's layout."""
+        out = np.empty(self.output_shape, x.dtype)
+        if out.size == 0:
+            return out
+        run_strategy = {
+            "columns": _transpose_columns if self.params.transposed else _conv_columns,
+            "scatter": _flat_scatter,
+            "gather": _flat_gather,
+        }[self.strategy]
+        run_strategy(self, x, weight, bias, out)
+        return out
+
+
+@functools.lru_cache(maxsize=512)
+def make_plan(
+    params: ConvParams,
+    input_shape: tuple[int, int, int, int],
+    output_shape: tuple[int, int, int, int],
+    itemsize: int,
+    strategy: str | None = None,
+) -> Plan:
+    """The plan for a validated layer and shapes; the cost model picks the strategy unless given.
+
+    >>> p = ConvParams.conv_transpose(4, 2, 1, in_channels=64, out_channels=3)
+    >>> make_plan(p, (16, 64, 32, 32), (16, 3, 64, 64), 4).strategy
+    'scatter'
+    """
+    (hi, wi), (ho, wo) = input_shape[2:], output_shape[2:]
+    if params.transposed:
+        axes = tuple(
+            _transpose_axis(i, k, s, p, d, o)
+            for i, k, s, p, d, o in zip(
+                (hi, wi), params.kernel_size, params.stride, params.padding, params.dilation, (ho, wo)
+            )
+        )
+    else:
+        axes = tuple(
+            _conv_axis(i, k, s, a, b, d, o)
+            for i, k, s, (a, b), d, o in zip(
+                (hi, wi), params.kernel_size, params.stride, params.padding_pairs, params.dilation,
+                (ho, wo),
+            )
+        )
+    estimates = tuple(
+        (name, _estimate(name, params, input_shape, output_shape, axes, itemsize))  # type: ignore[arg-type]
+        for name in STRATEGIES[params.op]
+    )
+    chosen = strategy or min(estimates, key=lambda e: e[1])[0]
+    return Plan(params, input_shape, output_shape, chosen, axes, estimates, itemsize)  # type: ignore[arg-type]
+
+
+# == cost model ==============================================================================
+
+# Seconds per unit, measured on the benchmark machine (2 cores, AVX-512, OpenBLAS); only their
+# ratios matter. GEMM runs on every core; every other pass is one numpy loop on one core.
+_GEMM_FLOP = {4: 1 / 150e9, 8: 1 / 75e9}
+_GEMM_CALL = 10e-6
+_PASS_ELEMENT = {4: 0.4e-9, 8: 0.7e-9}  # one element of a numpy pass (read, add, write)
+_STRIDED_ELEMENT = {4: 1.5e-9, 8: 2e-9}  # one element of a transposing, strided pass
+_INNER_LOOP = 20e-9  # fixed cost of one numpy inner loop
+
+
+def _gemm(m: int, k: int, n: int, itemsize: int, calls: int = 1) -> float:
+    """A GEMM's time; small dims waste the vector units, hence the efficiency factors."""
+    eff = min(1.0, m / 48) * min(1.0, k / 48) * min(1.0, n / 48)
+    return 2 * m * k * n * _GEMM_FLOP[itemsize] / max(eff, 0.05) + calls * _GEMM_CALL
+
+
+def _estimate(
+    strategy: str,
+    params: ConvParams,
+    input_shape: tuple[int, int, int, int],
+    output_shape: tuple[int, int, int, int],
+    axes: tuple[_Axis, _Axis],
+    itemsize: int,
+) -> float:
+    n, cin, h, w = input_shape
+    cout, ho, wo = output_shape[1:]
+    g = params.groups
+    cig, cog = cin // g, cout // g
+    taps = prod(params.kernel_size)
+    pas, strided = _PASS_ELEMENT[itemsize], _STRIDED_ELEMENT[itemsize]
+    ah, aw = axes
+    if strategy == "columns":
+        if params.transposed:
+            gemm = _gemm(n * h * w, cig, cog * taps, itemsize, g)
+            scatter = taps * n * h * w * cout * strided + taps * n * h * w * g * _INNER_LOOP
+            finish = n * cout * ho * wo * (pas + strided) + n * cin * h * w * strided
+            return gemm + scatter + finish
+        gemm = _gemm(n * ho * wo, cig * taps, cog, itemsize, g)
+        gather = taps * n * ho * wo * cin * strided + taps * n * ho * wo * g * _INNER_LOOP
+        finish = n * cout * ho * wo * strided + n * cin * h * w * strided
+        return gemm + gather + finish
+    flat = ah.rows * aw.pitch  # output positions per image and phase, guards included
+    phases = ah.step * aw.step
+    fill = n * cin * ah.pitch * aw.pitch * pas + n * cin * h * _INNER_LOOP
+    emit = n * cout * ho * wo * strided + n * cout * ho * _INNER_LOOP
+    if strategy == "scatter":
+        gemm = _gemm(cog * taps, cig, n * flat, itemsize, g * n)
+        adds = max(0, taps - phases) * n * cog * g * flat * pas
+        return fill + gemm + adds + emit
+    offsets = len(_sources(axes, params.kernel_size[1])[0]) if params.transposed else taps
+    copies = n * cin * offsets * flat * pas
+    gemm = _gemm(cog * phases, cig * offsets, n * flat, itemsize, g * n)
+    return fill + copies + gemm + emit
+
+
+# == strategy: columns =======================================================================
+
+
+def _image_tiles(n: int, per_image_bytes: int) -> Iterator[tuple[int, int]]:
+    step = max(1, _TILE_BYTES // max(per_image_bytes, 1))
+    for n0 in range(0, n, step):
+        yield n0, min(n, n0 + step)
+
+
+def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+    """GEMM into channels-last columns (pixels x taps·C_out), then one scatter-add per tap."""
+    n, cin, h, w = plan.input_shape
+    cout, ho, wo = plan.output_shape[1:]
+    g = plan.groups
+    cig, cog = cin // g, cout // g
+    kh, kw = plan.params.kernel_size
+    wmat = weight.reshape(g, cig, cog * kh * kw)
+    acc = np.zeros((n, ho, wo, g, cog), x.dtype)
+    slices = [_tap_slices(axis) for axis in plan.axes]
+    for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize):
+        xs = x[n0:n1].reshape(n1 - n0, g, cig, h * w).transpose(1, 0, 3, 2)
+        cols = np.matmul(xs, wmat[:, None]).reshape(g, n1 - n0, h, w, cog, kh, kw)
+        dst = acc[n0:n1].transpose(3, 0, 1, 2, 4)  # (g, n, ho, wo, cog)
+        for th, (ih, oh) in slices[0]:
+            for tw, (iw, ow) in slices[1]:
+                dst[:, :, oh, ow] += cols[:, :, ih, iw, :, th, tw]
+    _finish_channels_last(acc.reshape(n, ho, wo, cout), bias, out)
+
+
+def _tap_slices(axis: _Axis) -> list[tuple[int, tuple[slice, slice]]]:
+    """Per kernel tap of a transposed axis: (tap, (input slice, output slice)) it connects."""
+    result = []
+    for r, phase in enumerate(axis.phases):
+        for t, _, off in phase.taps:
+            first, last = max(0, off), min(axis.size, phase.count + off)
+            if first < last:
+                start = r + axis.step * (first - off)
+                result.append((t, (slice(first, last), slice(start, start + axis.step * (last - first - 1) + 1, axis.step))))
+    return result
+
+
+def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+    """Channels-last im2col (pixels x C_in·taps) per tile of images, then one GEMM."""
+    n, cin, h, w = plan.input_shape
+    cout, ho, wo = plan.output_shape[1:]
+    g = plan.groups
+    cig, cog = cin // g, cout // g
+    kh, kw = plan.params.kernel_size
+    (pt, pb), (pl, pr) = plan.params.padding_pairs
+    sh, sw = plan.params.stride
+    dh, dw = plan.params.dilation
+    wmat = weight.reshape(g, cog, cig * kh * kw).transpose(0, 2, 1)
+    res = np.empty((g, n, ho, wo, cog), x.dtype)
+    for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize):
+        nb = n1 - n0
+        xp = np.zeros((g, nb, h + pt + pb, w + pl + pr, cig), x.dtype)
+        xp[:, :, pt:pt + h, pl:pl + w] = x[n0:n1].reshape(nb, g, cig, h, w).transpose(1, 0, 3, 4, 2)
+        cols = np.empty((g, nb, ho, wo, cig, kh, kw), x.dtype)
+        for th in range(kh):
+            rows = slice(th * dh, th * dh + sh * (ho - 1) + 1, sh)
+            for tw in range(kw):
+                cols[..., th, tw] = xp[:, :, rows, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
+        product = np.matmul(cols.reshape(g, nb * ho * wo, cig * kh * kw), wmat)
+        res[:, n0:n1] = product.reshape(g, nb, ho, wo, cog)
+    _finish_channels_last(res.transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, cout), bias, out)
+
+
+def _finish_channels_last(acc: Array, bias: Array | None, out: Array) -> None:
+    """out (N, C, H, W) = acc (N, H, W, C) + bias."""
+    src = acc.transpose(0, 3, 1, 2)
+    if bias is None:
+        np.copyto(out, src)
+    else:
+        np.add(src, bias[:, None, None], out=out)
+
+
+# == strategies on the flat layout: scatter and gather =======================================
+
+
+@dataclass(frozen=True)
+class _Flat:
+    """The flat layout of a plan: per image, planes of `length` positions, rows of `pitch`."""
+
+    lead: int  # flat position of plane position (0, 0)
+    pitch: int
+    rows: int  # output rows per image to compute
+    length: int
+    lo: int  # smallest tap offset (flat)
+    hi: int  # largest tap offset (flat)
+
+
+def _flat_layout(plan: Plan) -> _Flat:
+    ah, aw = plan.axes
+    offsets = [
+        oh * aw.pitch + ow
+        for ph_h in ah.phases for _, _, oh in ph_h.taps
+        for ph_w in aw.phases for _, _, ow in ph_w.taps
+    ] or [0]
+    lead = ah.lead * aw.pitch + aw.lead
+    data_rows = max(ah.plane_span(p)[0] + ah.plane_span(p)[2] for p in range(ah.in_step))
+    length = lead + max(data_rows * aw.pitch, ah.rows * aw.pitch + max(offsets))
+    return _Flat(lead, aw.pitch, ah.rows, length, min(offsets), max(offsets))
+
+
+def _flat_input(plan: Plan, x: Array, flat: _Flat) -> Array:
+    """x laid out flat: (N, groups, C_in/groups, planes, length), zeros around the data."""
+    n, cin, h, w = plan.input_shape
+    g = plan.groups
+    ah, aw = plan.axes
+    planes = ah.in_step * aw.in_step
+    if planes == 1 and flat.lead == 0 and flat.pitch == w and flat.length == h * w:
+        return x.reshape(n, g, cin // g, 1, h * w)
+    buf = np.zeros((n, g, cin // g, planes, flat.length), x.dtype)
+    xs = x.reshape(n, g, cin // g, h, w)
+    for ph in range(ah.in_step):
+        first_h, start_h, count_h = ah.plane_span(ph)
+        for pw in range(aw.in_step):
+            first_w, start_w, count_w = aw.plane_span(pw)
+            grid = buf[:, :, :, ph * aw.in_step + pw, flat.lead:flat.lead + (first_h + count_h) * flat.pitch]
+            grid = grid.reshape(n, g, cin // g, first_h + count_h, flat.pitch)
+            grid[..., first_h:, first_w:first_w + count_w] = xs[
+                ..., start_h::ah.in_step, start_w::aw.in_step
+            ][..., :count_h, :count_w]
+    return buf
+
+
+def _row_tiles(n: int, rows: int, pitch: int, halo: int, column_bytes: int) -> Iterator[tuple[int, int, int, int]]:
+    """(first image, end image, first row, end row) tiles: whole images, or bands of one image."""
+    band = max(1, _TILE_BYTES // max(column_bytes * pitch, 1))
+    if band >= rows:
+        for n0, n1 in _image_tiles(n, rows * pitch * column_bytes):
+            yield n0, n1, 0, rows
+        return
+    band = max(band, 2 * halo // pitch + 1)  # keep the recomputed halo a small fraction
+    for i in range(n):
+        for q0 in range(0, rows, band):
+            yield i, i + 1, q0, min(rows, q0 + band)
+
+
+def _phase_targets(plan: Plan) -> list[tuple[int, int, _Phase, _Phase]]:
+    ah, aw = plan.axes
+    return [
+        (rh, rw, ph_h, ph_w)
+        for rh, ph_h in enumerate(ah.phases)
+        for rw, ph_w in enumerate(aw.phases)
+        if ph_h.count and ph_w.count
+    ]
+
+
+def _emit(
+    plan: Plan, out: Array, tile: tuple[int, int, int, int], target: tuple[int, int, _Phase, _Phase],
+    src: Array | None, bias: Array | None, pitch: int,
+) -> None:
+    """Write one phase of one tile into the output, adding the bias; `src` None: bias only.
+
+    src is (images, channels, rows·pitch) on the flat grid; phase (rh, rw) of the output holds
+    positions (rh + step_h·q, rw + step_w·q').
+    """
+    n0, n1, q0, q1 = tile
+    rh, rw, ph_h, ph_w = target
+    ah, aw = plan.axes
+    rows = min(q1, ph_h.count) - q0
+    if rows <= 0:
+        return
+    start = rh + ah.step * q0
+    dst = out[n0:n1, :, start:start + ah.step * (rows - 1) + 1:ah.step, rw::aw.step]
+    if src is None:
+        dst[...] = 0 if bias is None else bias[:, None, None]
+        return
+    view = src.reshape(n1 - n0, src.shape[1], q1 - q0, pitch)[:, :, :rows, :ph_w.count]
+    if bias is None:
+        np.copyto(dst, view)
+    else:
+        np.add(view, bias[:, None, None], out=dst)
+
+
+def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+    """Transposed: per tile one GEMM gives every tap's columns on the flat grid; each output
+    phase sums its taps' columns at their offsets (col2im without a pixel loop)."""
+    n, cin, _, _ = plan.input_shape
+    cout = plan.output_shape[1]
+    g = plan.groups
+    cig, cog = cin // g, cout // g
+    kh, kw = plan.params.kernel_size
+    flat = _flat_layout(plan)
+    buf = _flat_input(plan, x, flat)[:, :, :, 0]
+    wmat = weight.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
+    targets = _phase_targets(plan)
+    halo = flat.hi - flat.lo
+    for tile in _row_tiles(n, flat.rows, flat.pitch, halo, cout * kh * kw * plan.itemsize):
+        n0, n1, q0, q1 = tile
+        span = (q1 - q0) * flat.pitch
+        begin = flat.lead + q0 * flat.pitch + flat.lo
+        cols = np.matmul(wmat, buf[n0:n1, :, :, begin:begin + span + halo])
+        cols = cols.reshape(n1 - n0, g, cog, kh * kw, span + halo)
+        acc = np.empty((n1 - n0, g, cog, span), x.dtype)
+        for target in targets:
+            taps = [th * kw + tw for th, _, oh in target[2].taps for tw, _, ow in target[3].taps]
+            offs = [oh * flat.pitch + ow - flat.lo for _, _, oh in target[2].taps for _, _, ow in target[3].taps]
+            if not taps:
+                _emit(plan, out, tile, target, None, bias, flat.pitch)
+                continue
+            views = [cols[:, :, :, t, o:o + span] for t, o in zip(taps, offs)]
+            total = views[0]
+            if len(views) > 1:
+                total = np.add(views[0], views[1], out=acc)
+                for view in views[2:]:
+                    np.add(total, view, out=total)
+            _emit(plan, out, tile, target, total.reshape(n1 - n0, cout, span), bias, flat.pitch)
+
+
+def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+    """Stack the shifted inputs of every distinct (plane, offset) per tile (im2col on the flat
+    grid), then one GEMM computes every output phase."""
+    n, cin, _, _ = plan.input_shape
+    cout = plan.output_shape[1]
+    g = plan.groups
+    cig, cog = cin // g, cout // g
+    flat = _flat_layout(plan)
+    buf = _flat_input(plan, x, flat)
+    targets = _phase_targets(plan)
+    sources, wmat = _gather_weights(plan, weight, len(targets))
+    halo = flat.hi - flat.lo
+    u = len(sources)
+    for tile in _row_tiles(n, flat.rows, flat.pitch, halo, (cin * u + cout * len(targets)) * plan.itemsize):
+        n0, n1, q0, q1 = tile
+        span = (q1 - q0) * flat.pitch
+        begin = flat.lead + q0 * flat.pitch
+        stack = np.empty((n1 - n0, g, cig, u, span), x.dtype)
+        for i, (plane, off) in enumerate(sources):
+            stack[:, :, :, i] = buf[n0:n1, :, :, plane, begin + off:begin + off + span]
+        res = np.matmul(wmat, stack.reshape(n1 - n0, g, cig * u, span))
+        res = res.reshape(n1 - n0, g, cog, len(targets), span)
+        for r, target in enumerate(targets):
+            _emit(plan, out, tile, target, res[:, :, :, r].reshape(n1 - n0, cout, span), bias, flat.pitch)
+
+
+def _sources(
+    axes: tuple[_Axis, _Axis], kw: int
+) -> tuple[dict[tuple[int, int], int], list[tuple[int, int, int]]]:
+    """The distinct (plane, flat offset) inputs of a flat layout, numbered in kernel order, and
+    per output phase (numbered as `_phase_targets`) and tap: (phase, tap, input number)."""
+    ah, aw = axes
+    index: dict[tuple[int, int], int] = {}
+    entries = []
+    targets = [(ph_h, ph_w) for ph_h in ah.phases for ph_w in aw.phases if ph_h.count and ph_w.count]
+    for r, (ph_h, ph_w) in enumerate(targets):
+        for th, plh, oh in ph_h.taps:
+            for tw, plw, ow in ph_w.taps:
+                key = (plh * aw.in_step + plw, oh * aw.pitch + ow)
+                entries.append((r, th * kw + tw, index.setdefault(key, len(index))))
+    return index, entries
+
+
+def _gather_weights(plan: Plan, weight: Array, phases: int) -> tuple[list[tuple[int, int]], Array]:
+    """The distinct sources and the weight matrix (groups, C_out/g · phases, C_in/g · sources)
+    that maps the stacked sources to every output phase at once."""
+    g = plan.groups
+    index, entries = _sources(plan.axes, plan.params.kernel_size[1])
+    if not plan.params.transposed:  # a convolution's sources are its taps, in kernel order
+        cout, cig = weight.shape[:2]
+        return list(index), weight.reshape(g, cout // g, cig * len(index))
+    cin, cog = weight.shape[:2]
+    w4 = weight.reshape(g, cin // g, cog, -1)
+    wmat = np.zeros((g, cog, phases, cin // g, len(index)), weight.dtype)
+    for r, t, u in entries:
+        wmat[:, :, r, :, u] = w4[..., t].transpose(0, 2, 1)
+    return list(index), wmat.reshape(g, cog * phases, -1)
