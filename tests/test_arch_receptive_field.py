@@ -257,3 +257,11 @@ def test_absurd_sizes_skip_the_receptive_field() -> None:
     prop = propagate(arch)
     assert [r.receptive_field for r in prop.layers] == [(1, 1), None, None]
     assert prop.output == (1, 1, 2_400_000, 2_400_000)
+
+
+@pytest.mark.parametrize("name", ["autoencoder_28", "dcgan_generator"])
+def test_config_footprints_match_perturbation(name: str) -> None:
+    pytest.importorskip("convtool.numeric")
+    prop = propagate(load(ROOT / "configs" / f"{name}.yaml"))
+    for layer, fp, brute in zip(prop.layers, footprints(prop), perturbation(prop)):
+        assert fp.dims is not None and [list(d) for d in fp.dims] == brute, (layer.index, layer.type)
