@@ -235,3 +235,16 @@ def test_sections() -> None:
     arch = loads("input: [1, 3, 8, 8]\nencoder: [{type: relu, name: e}]\ndecoder: [{type: add, with: e}]\n")
     assert arch.sections == ("encoder", "decoder")
     assert [(s.index, s.section) for s in arch.layers] == [(0, "encoder"), (1, "decoder")]
+
+
+def test_loading_and_propagating_never_import_numpy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom convtool.arch import load, propagate\n"
+        f"for path in {[str(p) for p in CONFIGS if p.stem != 'mismatch_unet']!r}:\n"
+        "    propagate(load(path))\n"
+        "assert 'numpy' not in sys.modules, 'numpy was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
