@@ -808,6 +808,26 @@ def lines_up(arch: Arch, input_shape: Sequence[int]) -> bool:
     return True
 
 
+def _nearest_valid(arch: Arch, input_shape: Shape) -> list[Shape]:
+    """The valid inputs nearest to `input_shape`, from the exact set of SPEC §5.4 where it
+    exists (square inputs stay square), else from a search nearby."""
+    from .valid_sizes import valid_input_sizes  # it builds on propagation: imported late
+
+    sizes = valid_input_sizes(arch, input_shape)
+    if sizes.dims is None:
+        return nearest_inputs(arch, input_shape)
+    lead, spatial = tuple(input_shape[:2]), tuple(input_shape[2:])
+    options = [d.nearest(n) for d, n in zip(sizes.dims, spatial)]
+    if len(set(spatial)) == 1 and len(set(options)) == 1:
+        return [(*lead, *([n] * len(spatial))) for n in options[0] if n is not None]
+    shapes = []
+    for pick in (0, 1):
+        sizes_ = tuple(o[pick] if o[pick] is not None else o[1] for o in options)
+        if sizes_ != spatial and (*lead, *sizes_) not in shapes:
+            shapes.append((*lead, *sizes_))
+    return [s for s in shapes if lines_up(arch, s)] or nearest_inputs(arch, input_shape)
+
+
 def nearest_inputs(arch: Arch, input_shape: Shape, *, reach: int = 64, budget: float = 0.5) -> list[Shape]:
     """Input shapes near `input_shape` (spatial dims changed) for which the stack lines up:
     the nearest below and above, changing one dim at a time, or all together for a square.
@@ -886,7 +906,7 @@ def _mismatch(
         if error.hint:
             fixes.append(error.hint)
     if diagnose:
-        near = nearest_inputs(arch, start)
+        near = _nearest_valid(arch, start)
         if near:
             fixes.append(
                 "use an input that lines up: " + " or ".join(_shape(s) for s in near)

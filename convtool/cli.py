@@ -368,11 +368,14 @@ def run(
         if not as_json:
             render_mismatch(error)
         raise
+    from .valid_sizes import valid_input_sizes
+
+    sizes = valid_input_sizes(stack, result.input)
     checked = verify(result, seed=seed, max_memory=max_memory) if check else None
     if as_json:
-        print_json(run_json(result, checked))
+        print_json(run_json(result, checked, sizes))
     else:
-        render_run(result, checked)
+        render_run(result, checked, sizes)
     if checked is not None and not checked.ok:
         raise MismatchError(
             "the numeric engine's shapes differ from the table at layers "

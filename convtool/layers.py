@@ -23,6 +23,7 @@ import math
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from math import prod
 from typing import TYPE_CHECKING, Any
 
@@ -497,6 +498,11 @@ class LayerKind:
     def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
         return fp
 
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        """Per spatial dim, the factor the layer divides sizes by (a stride, a downscale):
+        the valid input sizes of a stack repeat with the product of these (SPEC §5.4)."""
+        return (1, 1)
+
     # numeric rule: parameters (seeded, PyTorch's init) and forward
     def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
         return {}
@@ -589,6 +595,9 @@ class Conv(LayerKind):
             config["kernel_size"], config["stride"], config["padding"], config["dilation"],
             config["groups"], config["bias"], config["padding_mode"], **common,
         )
+
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        return (1, 1) if self.transposed else self.params(config).stride
 
     def validate(self, config: dict[str, Any]) -> None:
         if self.transposed and config["output_size"] is not None and config["output_padding"] != 0:
@@ -779,6 +788,9 @@ class Pool(LayerKind):
         s = two(config["stride"]) if config["stride"] is not None else k
         return k, s, two(config["padding"]), two(config.get("dilation", 1))
 
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        return self.dims(config)[1]
+
     def validate(self, config: dict[str, Any]) -> None:
         k, s, p, d = self.dims(config)
         if any(v <= 0 for v in k):
@@ -951,6 +963,12 @@ class Upsample(LayerKind):
                 key="align_corners",
             )
 
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        if config["scale_factor"] is None:
+            return (1, 1)  # a fixed output size
+        # floor(n * f) repeats when n grows by f's denominator (f as the float PyTorch uses)
+        return tuple(Fraction(float(f)).denominator for f in _pair(config["scale_factor"]))
+
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         _require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")
         if config["size"] is not None:
@@ -1036,6 +1054,9 @@ class PixelShuffle(LayerKind):
         self.torch_class = "PixelUnshuffle" if unshuffle else "PixelShuffle"
         self.factor_key = "downscale_factor" if unshuffle else "upscale_factor"
         self.keys = (Key(self.factor_key, int_key(1), required=True),)
+
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        return (config[self.factor_key],) * 2 if self.unshuffle else (1, 1)
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         _require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")

@@ -326,6 +326,7 @@ def _search_notes(solution: Solution) -> str:
 
 if TYPE_CHECKING:
     from .arch import LayerResult, Propagation, StackMismatch, Verification
+    from .valid_sizes import InputSizes
 
 RUN_FOOTER = (
     "Shapes are (N, C, H, W) as in PyTorch. MACs: multiply-accumulates for the whole batch, bias "
@@ -337,7 +338,9 @@ RUN_FOOTER = (
 )
 
 
-def run_json(prop: Propagation, verification: Verification | None = None) -> dict[str, Any]:
+def run_json(
+    prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None
+) -> dict[str, Any]:
     """The `run --json` document of SPEC §6."""
     doc: dict[str, Any] = {
         "name": prop.arch.name,
@@ -346,9 +349,11 @@ def run_json(prop: Propagation, verification: Verification | None = None) -> dic
         "output": list(prop.output),
         "layers": [layer.to_dict() for layer in prop.layers],
         "totals": prop.totals.to_dict(),
-        "valid_input_sizes": None,
+        "valid_input_sizes": [d.to_dict() for d in sizes.dims] if sizes and sizes.dims else None,
         "verified": bool(verification is not None and verification.ok),
     }
+    if sizes is not None and sizes.reason:
+        doc["valid_input_sizes_note"] = sizes.reason
     if verification is not None:
         doc["verification"] = {
             "seed": verification.seed,
@@ -439,7 +444,9 @@ def _layer_rows(layers: Sequence[LayerResult], rows: list[list[Cell]]) -> str | 
     return section
 
 
-def render_run(prop: Propagation, verification: Verification | None = None) -> None:
+def render_run(
+    prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None
+) -> None:
     """The human view of `convtool run`: the per-layer table, totals and conventions."""
     out = _run_console()
     out.print(f"[bold]{prop.arch.name or prop.arch.file}[/]  {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}")
@@ -454,6 +461,10 @@ def render_run(prop: Propagation, verification: Verification | None = None) -> N
     ])
     out.print(_grid(rows))
     out.print(f"params {t.param_count:,}   MACs {t.macs:,}   activation memory {_mib(t.activation_bytes)}")
+    if sizes is not None:
+        from .valid_sizes import describe as describe_sizes
+
+        out.print(f"valid input sizes: {describe_sizes(sizes, prop.input[2:])}")
     if verification is not None:
         if verification.ok:
             out.print(

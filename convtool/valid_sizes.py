@@ -1,0 +1,308 @@
+"""The input sizes a whole stack accepts (SPEC §5.4): an exact periodic set per spatial dim.
+
+Why the set is periodic. Along one dim every layer maps its input length n to a
+non-decreasing function of n, and is valid from some length on (conv, pool: n + 2p >= the
+kernel's extent; transposed: output >= 1). Let P be the product of every factor a layer
+divides lengths by (strides of convs and pools, unshuffle factors, the denominators of
+upsampling scales). Adding P to the input then adds an exact integer to every
+intermediate length, so once every layer is valid (from some length T on) what is left --
+skip connections joining tensors of equal length, divisibility -- repeats with period P,
+provided both sides of every skip grow at the same rate (checked, not assumed). Hence:
+V(n) = [n >= T] and pattern[n mod P]. From one valid length n* (>= T), the pattern is read
+off n*, ..., n* + P - 1; T follows from a binary search along the class of n* (where
+validity is monotone) and one probe per other residue class. The period is then reduced to
+the smallest one that keeps the pattern. Tests check all of it against brute force.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import prod
+
+from .arch import Arch, expand_mirror, resolve_input
+from .errors import ConfigError
+from .layers import KINDS, Shape
+
+# Past these, the analysis says it gave up rather than spend seconds on it.
+MAX_PERIOD = 4096
+SCAN = 4096  # how far above the file's size a first valid size is looked for
+
+NON_SPATIAL = ("linear", "flatten", "unflatten", "reshape")
+
+
+@dataclass(frozen=True)
+class ValidSizes:
+    """The valid input lengths of one dim: n >= s and (n - s) % period == 0 for some s in smallest.
+
+    >>> v = ValidSizes(axis=0, period=16, smallest=(16,), held=(256, 256))
+    >>> v.contains(240), v.contains(250), v.nearest(250)
+    (True, False, (240, 256))
+    """
+
+    axis: int
+    period: int
+    smallest: tuple[int, ...]
+    held: tuple[int, ...]  # the spatial input the other dims were held at
+
+    def contains(self, n: int) -> bool:
+        return any(n >= s and (n - s) % self.period == 0 for s in self.smallest)
+
+    def nearest(self, n: int) -> tuple[int | None, int | None]:
+        """The valid lengths nearest to n: the largest <= n and the smallest >= n."""
+        below = [s + (n - s) // self.period * self.period for s in self.smallest if s <= n]
+        above = [s if s >= n else s + -(-(n - s) // self.period) * self.period for s in self.smallest]
+        return (max(below) if below else None, min(above))
+
+    def formula(self, name: str) -> str:
+        """`H = 16·n, n >= 1` or `H = 16·n + 12, n >= 11 (or 16·n + 4, n >= 12)`.
+
+        >>> ValidSizes(0, 16, (188,), (572, 572)).formula("H")
+        'H = 16·n + 12, n >= 11'
+        """
+        parts = []
+        for s in self.smallest:
+            r, first = s % self.period, s // self.period
+            if self.period == 1:
+                parts.append(f"{name} >= {s}")
+            elif r == 0:
+                parts.append(f"{name} = {self.period}·n, n >= {first}")
+            else:
+                parts.append(f"{name} = {self.period}·n + {r}, n >= {first}")
+        return parts[0] + (" (or " + "; ".join(p.split(" = ", 1)[1] for p in parts[1:]) + ")" if parts[1:] else "")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"period": self.period, "smallest": list(self.smallest)}
+
+
+DIM_NAMES = ("H", "W")
+
+
+def describe(sizes: InputSizes, spatial: Shape) -> str:
+    """One line for the `run` report: the set per dim and the valid sizes nearest the input.
+
+    >>> describe(InputSizes((ValidSizes(0, 16, (16,), (250, 250)), ValidSizes(1, 16, (16,), (250, 250)))), (250, 250))
+    'H, W = 16·n, n >= 1; nearest to 250: 240 and 256'
+    """
+    if sizes.dims is None:
+        return str(sizes.reason)
+    names = DIM_NAMES if len(sizes.dims) == 2 else tuple(f"d{i}" for i in range(len(sizes.dims)))
+    first = sizes.dims[0]
+    if all(d.period == first.period and d.smallest == first.smallest for d in sizes.dims) and len(set(spatial)) == 1:
+        groups = [(", ".join(names), first, spatial[0])]
+    else:
+        groups = [(names[d.axis], d, spatial[d.axis]) for d in sizes.dims]
+    parts = []
+    for name, dim, n in groups:
+        text = dim.formula(name)
+        if not dim.contains(n):
+            below, above = dim.nearest(n)
+            text += f"; nearest to {n}: " + " and ".join(str(v) for v in (below, above) if v is not None)
+        elif dim.period > 1:
+            text += f" ({n} is one)"
+        parts.append(text)
+    held = "" if sizes.dims[0].held == tuple(spatial) else f" (the other dim held at {sizes.dims[0].held[0]})"
+    return "; ".join(parts) + held
+
+
+@dataclass(frozen=True)
+class InputSizes:
+    """valid_input_sizes of a stack: one ValidSizes per spatial dim, or why there is no such set."""
+
+    dims: tuple[ValidSizes, ...] | None
+    reason: str | None = None
+
+
+class _Probe:
+    """Shapes-only walks through a stack for many input sizes, memoised per layer and input."""
+
+    def __init__(self, arch: Arch) -> None:
+        self.arch = arch
+        self.memo: dict[tuple[int, Shape, tuple[Shape, ...]], Shape | None] = {}
+        self.keep: list[Arch] = []  # mirrored decoders expanded per input: keep their ids alive
+        self.walks: dict[Shape, list[Shape] | None] = {}
+
+    def outputs(self, x: Shape) -> list[Shape] | None:
+        """Every layer's output shape for input x, or None where the stack does not line up."""
+        if x not in self.walks:
+            self.walks[x] = self._walk(x)
+        return self.walks[x]
+
+    def valid(self, x: Shape) -> bool:
+        return self.outputs(x) is not None
+
+    def _walk(self, x: Shape) -> list[Shape] | None:
+        arch = self.arch
+        if arch.mirror is not None:
+            try:
+                arch = expand_mirror(arch, x)
+            except ConfigError:
+                return None
+            self.keep.append(arch)
+        shapes: dict[str, Shape] = {}
+        outs: list[Shape] = []
+        for spec in arch.layers:
+            skips = tuple(shapes[n] for n in spec.with_)
+            key = (id(spec), x, skips)
+            if key not in self.memo:
+                try:
+                    self.memo[key] = KINDS[spec.type].apply(spec.config, x, skips).output
+                except ConfigError:
+                    self.memo[key] = None
+            out = self.memo[key]
+            if out is None:
+                return None
+            outs.append(out)
+            if spec.name:
+                shapes[spec.name] = out
+            x = out
+        return outs
+
+
+def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSizes:
+    """The exact set of input sizes per spatial dim for which the stack lines up (SPEC §5.4).
+
+    >>> from convtool.arch import loads
+    >>> arch = loads('''
+    ... input: [1, 1, 250, 250]
+    ... layers:
+    ...   - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1}
+    ...   - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1}
+    ...   - {type: pixel_unshuffle, downscale_factor: 4}
+    ... ''')
+    >>> [(d.period, d.smallest) for d in valid_input_sizes(arch).dims]
+    [(16, (13, 14, 15, 16)), (16, (13, 14, 15, 16))]
+    """
+    x = resolve_input(arch, input_shape)
+    spatial = x[2:]
+    if not spatial:
+        return InputSizes(None, "the input has no spatial dims")
+    for spec in arch.layers:
+        if spec.type in NON_SPATIAL:
+            return InputSizes(
+                None,
+                f"the stack feeds a {spec.type} layer ({spec.label}): it accepts only input sizes "
+                f"that give the same {'flattened size' if spec.type != 'linear' else 'last dim'} "
+                f"as {'x'.join(map(str, spatial))}",
+            )
+    period = [prod(KINDS[spec.type].period(spec.config)[axis] for spec in arch.layers) for axis in range(len(spatial))]
+    if max(period) > MAX_PERIOD:
+        return InputSizes(None, f"the sizes repeat only every {max(period)} pixels; not analysed")
+    probe = _Probe(arch)
+    held = _held_sizes(probe, x)
+    if held is None:
+        return InputSizes(None, f"no input size up to {spatial[0] + SCAN} lines up")
+    dims = []
+    symmetric = len(set(held)) == 1 and len(set(period)) == 1 and _symmetric(arch)
+    for axis in range(len(spatial)):
+        if symmetric and dims:
+            dims.append(ValidSizes(axis, dims[0].period, dims[0].smallest, held))
+            continue
+
+        def valid(n: int, axis: int = axis) -> bool:
+            sizes = list(held)
+            sizes[axis] = n
+            return probe.valid((*x[:2], *sizes))
+
+        result = _periodic_set(valid, period[axis], held[axis], probe, x, held, axis)
+        if isinstance(result, str):
+            return InputSizes(None, result)
+        dims.append(ValidSizes(axis, result[0], result[1], held))
+    return InputSizes(tuple(dims))
+
+
+def _held_sizes(probe: _Probe, x: Shape) -> tuple[int, ...] | None:
+    """The spatial input at which the other dims are held: the file's when it lines up,
+    else the nearest square one above (the file's own input is what failed)."""
+    spatial = x[2:]
+    if probe.valid(x):
+        return spatial
+    for n in range(min(spatial), max(spatial) + SCAN):
+        if probe.valid((*x[:2], *([n] * len(spatial)))):
+            return (n,) * len(spatial)
+    return None
+
+
+def _periodic_set(
+    valid: Callable[[int], bool], period: int, start: int, probe: _Probe, x: Shape, held: tuple[int, ...], axis: int
+) -> tuple[int, tuple[int, ...]] | str:
+    """(period, smallest per residue class) of one dim's valid lengths, or why not periodic."""
+    first = next((n for n in range(start, start + SCAN) if valid(n)), None)
+    if first is None:
+        return f"no size of dim {axis} from {start} to {start + SCAN - 1} lines up"
+    pattern = [valid(first + i) for i in range(period)]  # pattern[i]: residue of first + i
+    if not valid(first + period) or not _same_rates(probe, x, held, axis, first, period):
+        return (
+            "a skip connection joins tensors that grow at different rates, so only a few "
+            "scattered input sizes line up"
+        )
+    # smallest valid member of first's class: validity is monotone along a class
+    lo, hi = 0, (first - 1) // period  # first - hi*period >= 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if valid(first - (mid + 1) * period):
+            lo = mid + 1
+        else:
+            hi = mid
+    anchor = first - lo * period  # T lies in (anchor - period, anchor]
+    smallest = {}
+    for i, ok in enumerate(pattern):
+        if not ok:
+            continue
+        residue = (first + i) % period
+        n1 = anchor - ((anchor - residue) % period)  # the class member in (anchor - period, anchor]
+        smallest[residue] = n1 if n1 >= 1 and valid(n1) else n1 + period
+    return _reduce(period, smallest)
+
+
+def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: int, period: int) -> bool:
+    """Whether both sides of every cropping skip grow alike from n to n + period (an equal-size
+    skip that lines up at both has equal rates by itself)."""
+    arch = probe.arch
+    if arch.mirror is not None:
+        return True  # a mirrored decoder restores the encoder's sizes; it has no skips
+    shapes = []
+    for m in (n, n + period):
+        sizes = list(held)
+        sizes[axis] = m
+        outs = probe.outputs((*x[:2], *sizes))
+        assert outs is not None
+        shapes.append(outs)
+    index = {spec.name: i for i, spec in enumerate(arch.layers) if spec.name}
+    for i, spec in enumerate(arch.layers):
+        if not spec.with_ or spec.config.get("crop") is None:
+            continue
+        before = [shapes[k][i - 1] if i else None for k in (0, 1)]
+        if before[0] is None or before[1] is None:
+            continue
+        grow = before[1][2 + axis] - before[0][2 + axis]
+        for name in spec.with_:
+            j = index[name]
+            if shapes[1][j][2 + axis] - shapes[0][j][2 + axis] != grow:
+                return False
+    return True
+
+
+def _reduce(period: int, smallest: dict[int, int]) -> tuple[int, tuple[int, ...]]:
+    """The smallest period that describes the same set, and its smallest member per class."""
+    q = 2
+    while q <= period:
+        if period % q == 0:
+            sub = period // q
+            if all(((r + sub) % period in smallest) == (r in smallest) for r in range(period)):
+                merged: dict[int, int] = {}
+                for r, s in smallest.items():
+                    merged[r % sub] = min(s, merged.get(r % sub, s))
+                period, smallest = sub, merged
+                continue
+        q += 1
+    return period, tuple(sorted(smallest.values()))
+
+
+def _symmetric(arch: Arch) -> bool:
+    """Every per-dim value of every layer is the same in each dim (so each dim's set is alike)."""
+    for spec in arch.layers:
+        for value in spec.config.values():
+            if isinstance(value, (list, tuple)) and len(set(value)) > 1:
+                return False
+    return True
