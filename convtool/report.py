@@ -146,14 +146,21 @@ def render_shape(report: LayerReport) -> None:
     table.add_column("dim")
     table.add_column("formula", no_wrap=True)
     if report.output_size_range is not None:
-        table.add_column("valid output_size (output_padding)")
+        table.add_column("valid output_size (output_padding)", no_wrap=True)
     if report.ignored is not None:
         table.add_column("never read")
     for axis, name in enumerate(dims):
         row = [name, formula(p, axis, report.input_spatial[axis], report.output_spatial[axis])]
         if report.output_size_range is not None:
             lo, hi = report.output_size_range[0][axis], report.output_size_range[1][axis]
-            row.append(", ".join(f"{n} ({n - lo})" for n in range(max(lo, 1), hi + 1)) or "none")
+            reach = lo + max(p.stride[axis], p.dilation[axis]) - 1  # explicit output_padding's reach
+            row.append(
+                ", ".join(
+                    f"{n} ({n - lo})" if n <= hi else f"{n} ({n - lo}*)"
+                    for n in range(max(lo, 1), reach + 1)
+                )
+                or "none"
+            )
         if report.ignored is not None:
             row.append(str(report.ignored[axis]))
         table.add_row(*row)
@@ -163,7 +170,8 @@ def render_shape(report: LayerReport) -> None:
         bias = fmt_shape(report.bias_shape) if report.bias_shape else "none"
         out.print(
             f"weight {fmt_shape(report.weight_shape)}  bias {bias}  params "
-            f"{report.param_count:,}  MACs {report.macs:,} ({fmt_count(report.macs)})"
+            f"{report.param_count:,}  MACs {report.macs:,}"
+            + (f" ({fmt_count(report.macs)})" if (report.macs or 0) >= 10**6 else "")
         )
     else:
         out.print("[dim]params and MACs: give --in-channels and --out-channels (or --input-shape)[/]")
