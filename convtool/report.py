@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 
 def console(stderr: bool = False) -> Console:
     """A rich console bound to the current stdout/stderr (late, so CliRunner captures it)."""
+    import os
+
     from rich.console import Console
 
-    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output is not cut to rich's default of 80 columns; a terminal's width is its own.
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(file=stream, highlight=False, soft_wrap=True, width=160 if wide else None)
 
 
 def print_json(doc: Any) -> None:
@@ -143,10 +148,10 @@ def render_shape(report: LayerReport) -> None:
         )
 
     table = Table(title="Output size per dim", title_justify="left", show_edge=False)
-    table.add_column("dim")
-    table.add_column("formula", no_wrap=True)
+    table.add_column("dim", no_wrap=True, min_width=3)
+    table.add_column("formula")
     if report.output_size_range is not None:
-        table.add_column("valid output_size (output_padding)", no_wrap=True)
+        table.add_column("valid output_size (output_padding)")
     if report.ignored is not None:
         table.add_column("never read")
     for axis, name in enumerate(dims):
@@ -165,6 +170,11 @@ def render_shape(report: LayerReport) -> None:
             row.append(str(report.ignored[axis]))
         table.add_row(*row)
     out.print(table)
+    if report.output_size_range is not None and any(d > s for s, d in zip(p.stride, p.dilation)):
+        out.print(
+            "* only through an explicit output_padding (below max(stride, dilation)): "
+            "forward(x, output_size=...) accepts up to min + stride - 1"
+        )
 
     if report.weight_shape is not None:
         bias = fmt_shape(report.bias_shape) if report.bias_shape else "none"
