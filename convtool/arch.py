@@ -557,14 +557,11 @@ class _Loader:
 
 
 def expand_mirror(arch: Arch, input_shape: Shape) -> Arch:
-    """Build the decoder of `decoder: {mirror: encoder}` from the encoder (SPEC §5.5)."""
-    assert arch.mirror is not None
-    m = arch.mirror
-    raise ArchError(
-        f"{arch.file}:{m.line}:{m.column}: `decoder: {{mirror: {m.source}}}` is not supported yet",
-        hint="write the decoder's layers out; `convtool invert ARCH.yaml` will print them",
-        file=arch.file, line=m.line, column=m.column, key="mirror",
-    )
+    """Build the decoder of `decoder: {mirror: encoder}` from the encoder (SPEC §5.5), for
+    this input: the encoder's layers, then the decoder's (see convtool.mirror)."""
+    from .mirror import expand  # mirroring builds on propagation: imported late
+
+    return expand(arch, input_shape)
 
 
 # == propagation ==============================================================================

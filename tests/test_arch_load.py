@@ -89,8 +89,8 @@ DAMAGED = [
     ("recursive-alias", "input: &a [1, *a]\nlayers: [{type: relu}]\n", (1, 15), None, ["recursive alias"]),
     ("undefined-alias", "input: *nothing\nlayers: [{type: relu}]\n", (1, 8), None, ["undefined alias"]),
     ("deep-nesting", "x: " + "[" * 100 + "]" * 100 + "\n", (1, 67), None, ["nests deeper than 64"]),
-    ("mirror-not-yet", "input: [1, 3, 8, 8]\nencoder: [{type: relu}]\ndecoder: {mirror: encoder}\n", (3, 19),
-     "mirror", ["not supported yet"]),
+    ("mirror-skip", "input: [1, 3, 8, 8]\nencoder: [{name: a, type: relu}, {type: add, with: a}]\n"
+     "decoder: {mirror: encoder}\n", (2, 34), "type", ["layer 1 (add) cannot be mirrored", "skip connection"]),
     ("mirror-bad", "input: [1, 3, 8, 8]\nencoder: [{type: relu}]\ndecoder: {mirror: decoder}\n", (3, 19),
      "mirror", ["must be 'encoder'"]),
     ("no-input", "layers: [{type: relu}]\n", None, "input", ["no input shape"]),

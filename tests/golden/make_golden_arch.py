@@ -134,8 +134,43 @@ class Stack(nn.Module):
 
 def read(path: Path) -> tuple[list[int], list[dict[str, Any]]]:
     doc = yaml.safe_load(path.read_text())
-    layers = doc.get("layers") or [*doc.get("encoder", []), *doc.get("decoder", [])]
+    decoder = doc.get("decoder", [])
+    if isinstance(decoder, dict):  # {mirror: encoder}: built by mirror() once the encoder ran
+        decoder = [{"type": "mirror"}]
+    layers = doc.get("layers") or [*doc.get("encoder", []), *decoder]
     return doc["input"], layers
+
+
+COPIED = {"batch_norm2d", "BatchNorm2d", "relu", "ReLU", "leaky_relu", "LeakyReLU", "dropout", "Dropout",
+          "sigmoid", "tanh", "identity", "group_norm", "instance_norm2d", "gelu", "silu"}
+
+
+def mirror(specs: list[dict[str, Any]], built: list[nn.Module], inputs: list[torch.Size]) -> list[tuple[dict[str, Any], Any]]:
+    """The decoder of `decoder: {mirror: encoder}` (SPEC §5.5), independently of convtool:
+    every conv2d/pool becomes a ConvTranspose2d called with forward(x, output_size=the
+    encoder layer's input size), so that torch itself picks the output_padding; runs of
+    shape-preserving layers go to their mirror position in their own order (convtool.mirror).
+    Returns (spec, maker) pairs: maker(x) builds the module for the tensor x."""
+    heads = [i for i, spec in enumerate(specs) if spec["type"] not in COPIED]
+    bounds = [-1, *heads, len(specs)]
+    runs = {start: list(range(start + 1, stop)) for start, stop in zip(bounds, bounds[1:])}
+    plan: list[tuple[dict[str, Any], Any]] = []
+    for head in [*reversed(heads), -1]:
+        for i in runs[head]:
+            plan.append((specs[i], lambda x, spec=specs[i]: make_layer(spec, x)))
+        if head < 0:
+            continue
+        m, size = built[head], list(inputs[head][-2:])
+        if isinstance(m, nn.Conv2d):
+            up = nn.ConvTranspose2d(m.out_channels, m.in_channels, m.kernel_size, m.stride, m.padding,
+                                    groups=m.groups, bias=m.bias is not None, dilation=m.dilation)
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            c = inputs[head][1]
+            up = nn.ConvTranspose2d(c, c, m.kernel_size, m.stride, m.padding, dilation=getattr(m, "dilation", 1))
+        else:
+            raise NotImplementedError(f"mirroring {type(m).__name__} in the golden script")
+        plan.append(({"type": "mirrored"}, lambda x, up=up, size=size: TransposeTo(up, size)))
+    return plan
 
 
 def build(path: Path, device: str = "cpu") -> tuple[Stack, torch.Tensor, dict[str, Any] | None]:
@@ -147,19 +182,28 @@ def build(path: Path, device: str = "cpu") -> tuple[Stack, torch.Tensor, dict[st
     names: list[str | None] = []
     saved: dict[str, torch.Tensor] = {}
     failure = None
+    inputs: list[torch.Size] = []
     with torch.no_grad():
-        for index, spec in enumerate(specs):
+        plan: list[tuple[dict[str, Any], Any]] = [(spec, lambda x, spec=spec: make_layer(spec, x)) for spec in specs]
+        index = 0
+        while index < len(plan):
+            spec, maker = plan[index]
+            if spec["type"] == "mirror":
+                plan[index:] = mirror(specs[:index], layers, inputs)
+                continue
             try:
-                layer = make_layer(spec, x).to(device).eval()
+                layer = maker(x).to(device).eval()
                 y = layer(x, [saved[n] for n in layer.names]) if isinstance(layer, Join) else layer(x)
             except Exception as error:  # the stack does not line up here
                 failure = {"index": index, "message": str(error).splitlines()[0]}
                 break
             layers.append(layer)
+            inputs.append(x.shape)
             names.append(spec.get("name"))
             x = y
             if spec.get("name"):
                 saved[spec["name"]] = x
+            index += 1
     return Stack(layers, names).eval(), torch.zeros(shape, device=device), failure
 
 

@@ -1,0 +1,427 @@
+"""Mirroring (SPEC §5.5): the decoder that restores an encoder's input shape exactly.
+
+One function, `mirror`, serves both `decoder: {mirror: encoder}` (through
+`arch.expand_mirror`, which calls `expand`) and `convtool invert ARCH.yaml`.
+
+The encoder is propagated on the actual input first: output_padding depends on the sizes
+that flow through, so a decoder is mirrored for one input shape. Then it is walked
+backwards, every layer that changes the shape replaced by its inverse:
+
+    conv2d              -> conv_transpose2d, same k, s, p, d, g and bias, channels reversed,
+                           output_padding of §2.4 (design.invert); 'same' padding that is
+                           asymmetric (even kernel) gets the padding and output_padding
+                           that restore the size, when a transposed convolution has one
+    conv_transpose2d    -> conv2d with the same k, s, p, d, g (exact while output_padding < stride)
+    max/avg_pool2d      -> conv_transpose2d C -> C (groups 1: a learned upsampling) of the
+                           pool's kernel, stride, padding and dilation, with the output_padding
+                           the sizes need; ceil_mode's extra window is undone with more padding
+    adaptive_avg_pool2d -> upsample (nearest) to the input size
+    upsample            -> adaptive_avg_pool2d to the input size
+    pixel_shuffle       <-> pixel_unshuffle, same factor
+    linear              -> linear, features reversed (bias kept)
+    flatten             <-> unflatten; reshape -> reshape to the input shape
+    concat, add         -> cannot be mirrored (ArchError naming the layer)
+
+Shape-preserving layers (norms, dropout, activations, identity) are copied to their mirror
+position, and a run of them keeps its order: the run that follows an encoder layer comes
+right after the inverse of the *next* encoder layer, so that every copied layer sees
+exactly the tensor shape its encoder twin saw (a group_norm's groups always divide its
+channels; a batch norm keeps its width). Encoder blocks conv -> bn -> relu become decoder
+blocks convT -> bn -> relu (not relu -> bn -> convT); the decoder opens with the encoder's
+last run (if the encoder ends with one) and ends with the inverse of the first layer, a
+linear output, as autoencoders end (a layer run before the first shape change comes last).
+
+>>> from convtool.arch import loads
+>>> arch = loads('''
+... input: [1, 1, 28, 28]
+... encoder:
+...   - {type: conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+...   - {type: relu}
+...   - {type: max_pool2d, kernel_size: 2}
+... ''')
+>>> m = mirror(arch)
+>>> m.latent, m.restores
+((1, 16, 7, 7), (1, 1, 28, 28))
+>>> [(layer["type"], layer.get("output_padding")) for layer in m.layers]
+[('conv_transpose2d', 0), ('relu', None), ('conv_transpose2d', 1)]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import design
+from .arch import Arch, LayerResult, LayerSpec, Propagation, Shape, propagate, resolve_input
+from .errors import ArchError, ConfigError, MismatchError
+from .layers import KINDS
+from .params import ConvParams, Spatial
+from .shape import spatial_output, transpose_length
+
+# kinds copied to the decoder as they are: the output shape is the input shape
+COPIED = frozenset({
+    "batch_norm2d", "batch_norm1d", "instance_norm2d", "group_norm", "dropout",
+    "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "identity",
+})
+CHANNEL_KEYS = {"batch_norm2d": "num_features", "batch_norm1d": "num_features",
+                "instance_norm2d": "num_features", "group_norm": "num_channels"}
+
+Layer = dict[str, Any]  # one layer in the file schema of SPEC §5: {"type": ..., options}
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    """An encoder on one input and the decoder that restores that input exactly.
+
+    `layers` are the decoder's layers in the file schema (explicit channels and
+    output_padding), `sources` the index of the encoder layer each one mirrors or copies,
+    `decoder` their propagation from the encoder's output.
+    """
+
+    arch: Arch
+    encoder: Propagation
+    layers: tuple[Layer, ...]
+    sources: tuple[int, ...]
+    decoder: Propagation
+
+    @property
+    def input(self) -> Shape:
+        return self.encoder.input
+
+    @property
+    def latent(self) -> Shape:
+        """The encoder's output: the decoder's input."""
+        return self.encoder.output
+
+    @property
+    def restores(self) -> Shape:
+        return self.decoder.output
+
+    def to_dict(self) -> dict[str, Any]:
+        """`invert ARCH.yaml --json` (SPEC §6)."""
+        return {"input": list(self.input), "decoder": [dict(layer) for layer in self.layers],
+                "restores": list(self.restores)}
+
+    def to_yaml(self) -> str:
+        """The decoder as an architecture file that runs on its own (input: the encoder's
+        output); its `layers:` list pastes under `decoder:` after the encoder.
+
+        >>> from convtool.arch import loads
+        >>> arch = loads("input: [1, 3, 9, 9]\\nlayers: [{type: conv2d, out_channels: 4, kernel_size: 3, stride: 2}]")
+        >>> print(mirror(arch).to_yaml())  # doctest: +ELLIPSIS
+        # The decoder that mirrors the encoder of <string> (convtool invert): it takes the
+        ...
+        input: [1, 4, 4, 4]
+        layers:
+          - {type: conv_transpose2d, in_channels: 4, out_channels: 3, kernel_size: 3, stride: 2, padding: 0, output_padding: 0, dilation: 1, groups: 1, bias: true}  # mirrors layer 0 (conv2d): 4x4 -> 9x9
+        """
+        lines = [
+            f"# The decoder that mirrors the encoder of {self.arch.file} (convtool invert): it takes the",
+            f"# encoder's output {_shape(self.latent)} back to its input {_shape(self.restores)}.",
+            f"# output_padding is worked out for the input {_shape(self.input)}; another input size may",
+            "# need another (mirror again with --input-shape). Run this file as it is, or paste the",
+            "# layers under `decoder:` after the encoder.",
+        ]
+        if self.arch.name:
+            lines.append(f"name: {_yaml_value(self.arch.name + ' (mirrored decoder)')}")
+        lines += [f"input: {_yaml_value(list(self.latent))}", "layers:"]
+        for layer, source, result in zip(self.layers, self.sources, self.decoder.layers):
+            twin = self.encoder.layers[source]
+            verb = "copies" if layer["type"] in COPIED else "mirrors"
+            name = f" '{twin.name}'" if twin.name else ""
+            lines.append(
+                f"  - {_yaml_value(layer)}  # {verb} layer {twin.index}{name} ({twin.type}): "
+                f"{_size(result.input)} -> {_size(result.output)}"
+            )
+        return "\n".join(lines)
+
+
+def mirror(
+    arch: Arch, input_shape: Sequence[int] | None = None, batch: int | None = None, *, diagnose: bool = True
+) -> Mirrored:
+    """The decoder that restores the input of `arch`'s encoder (its `layers:` when it has no
+    `encoder:` section) exactly, for the file's input or `input_shape`.
+
+    >>> from convtool.arch import loads
+    >>> m = mirror(loads("input: [1, 3, 10, 10]\\nlayers: [{type: max_pool2d, kernel_size: 3}]"))
+    >>> m.layers[0]["kernel_size"], m.layers[0]["stride"], m.layers[0]["output_padding"], m.restores
+    (3, 3, 1, (1, 3, 10, 10))
+    """
+    x = resolve_input(arch, input_shape, batch)
+    specs = tuple(s for s in arch.layers if s.section == "encoder") if "encoder" in arch.sections else arch.layers
+    encoder_arch = Arch(arch.name, arch.input, specs, arch.file, ("encoder",) if arch.sections else ())
+    encoder = propagate(encoder_arch, x, receptive_field=False, diagnose=diagnose)
+    layers: list[Layer] = []
+    sources: list[int] = []
+    heads = [i for i, r in enumerate(encoder.layers) if r.type not in COPIED]
+    # the run of copied layers after head h (or before the first head: start -1)
+    bounds = [-1, *heads, len(encoder.layers)]
+    runs = {start: list(range(start + 1, stop)) for start, stop in zip(bounds, bounds[1:])}
+    for head in [*reversed(heads), -1]:
+        for i in runs[head]:
+            layers.append(_copy(specs[i], encoder.layers[i]))
+            sources.append(i)
+        if head >= 0:
+            for layer in _invert(arch, specs[head], encoder.layers[head]):
+                layers.append(layer)
+                sources.append(head)
+    decoder = propagate(
+        Arch(arch.name, encoder.output, _specs(layers, 0, None, arch), arch.file), encoder.output,
+        receptive_field=False, diagnose=False,
+    )
+    if decoder.output != x:  # every inverse is checked by the shape engine: a bug, never a user error
+        raise AssertionError(f"the mirrored decoder gives {decoder.output}, not {x}")
+    return Mirrored(arch, encoder, tuple(layers), tuple(sources), decoder)
+
+
+def expand(arch: Arch, input_shape: Shape) -> Arch:
+    """`decoder: {mirror: encoder}` written out for this input: the encoder's layers, then
+    the mirrored decoder's (section 'decoder', pointing at the `mirror:` line).
+
+    An encoder that does not line up for this input has no decoder: its layers alone come
+    back, so that propagating them stops, and is diagnosed, at the failing layer.
+    """
+    encoder = tuple(s for s in arch.layers if s.section == "encoder")
+    try:
+        m = mirror(arch, input_shape, diagnose=False)
+    except MismatchError:
+        return Arch(arch.name, arch.input, encoder, arch.file, ("encoder",))
+    decoder = _specs(m.layers, len(encoder), "decoder", arch)
+    return Arch(arch.name, arch.input, encoder + decoder, arch.file, ("encoder", "decoder"))
+
+
+# -- the inverse of one layer ---------------------------------------------------------------
+
+
+def _invert(arch: Arch, spec: LayerSpec, result: LayerResult) -> list[Layer]:
+    x, y = result.input, result.output
+    a = result.applied.args
+    kind = spec.type
+    if kind == "conv2d":
+        conv = result.applied.conv
+        assert conv is not None
+        return [_transpose_layer(arch, spec, conv, y, x)]
+    if kind == "conv_transpose2d":
+        t = result.applied.conv
+        assert t is not None
+        conv = ConvParams.conv(
+            t.kernel_size, t.stride, t.padding, t.dilation, t.groups, t.bias,
+            in_channels=t.out_channels, out_channels=t.in_channels, ndim=t.ndim,
+        )
+        if spatial_output(conv, y[2:]) != x[2:]:
+            raise _cannot(
+                arch, spec,
+                f"its output_padding {_size_of(t.output_padding)} is not below its stride "
+                f"{_size_of(t.stride)}, so the Conv2d with the same parameters maps {_size(y)} to "
+                f"{_size_of(spatial_output(conv, y[2:]))}, not {_size(x)}",
+            )
+        return [_conv_layer(conv)]
+    if kind in ("max_pool2d", "avg_pool2d"):
+        k, s, p, d = (_pair(a["kernel_size"]), _pair(a["stride"]), _pair(a["padding"]), _pair(a.get("dilation", 1)))
+        pool = ConvParams.conv(k, s, p, d, in_channels=x[1], out_channels=x[1], ndim=2)
+        return [_transpose_layer(arch, spec, pool, y, x)]
+    if kind == "adaptive_avg_pool2d":
+        return [{"type": "upsample", "size": list(x[2:]), "mode": "nearest"}]
+    if kind == "upsample":
+        return [{"type": "adaptive_avg_pool2d", "output_size": list(x[2:])}]
+    if kind == "pixel_shuffle":
+        return [{"type": "pixel_unshuffle", "downscale_factor": a["upscale_factor"]}]
+    if kind == "pixel_unshuffle":
+        return [{"type": "pixel_shuffle", "upscale_factor": a["downscale_factor"]}]
+    if kind == "linear":
+        return [{"type": "linear", "in_features": a["out_features"], "out_features": a["in_features"],
+                 "bias": a["bias"]}]
+    if kind == "flatten":
+        start = a["start_dim"] % len(x)
+        end = a["end_dim"] % len(x)
+        return [{"type": "unflatten", "dim": start, "shape": list(x[start : end + 1])}]
+    if kind == "unflatten":
+        dim = a["dim"] % len(x)
+        return [{"type": "flatten", "start_dim": dim, "end_dim": dim + len(a["unflattened_size"]) - 1}]
+    if kind == "reshape":
+        return [{"type": "reshape", "shape": list(x[1:])}]
+    if kind in ("concat", "add"):
+        raise _cannot(
+            arch, spec,
+            f"a skip connection ({kind} with {', '.join(spec.with_)}) has no inverse in a plain decoder",
+            hint="mirror the encoder without its skip connections, or write the decoder out by hand",
+        )
+    raise _cannot(arch, spec, "convtool knows no inverse for this layer type")
+
+
+def _transpose_layer(arch: Arch, spec: LayerSpec, conv: ConvParams, small: Shape, big: Shape) -> Layer:
+    """The ConvTranspose (conv's k, s, d, g, bias; channels reversed) that maps `small` to `big`.
+
+    design.invert gives it whenever `conv` itself maps `big` to `small` (the §2.4 inverse);
+    otherwise (a pool's ceil_mode window, 'same' padding of an even kernel) the padding and
+    output_padding are searched, per dim, nearest the layer's own padding first.
+    """
+    try:
+        inverse = design.invert(conv, big[2:])
+    except ConfigError:
+        inverse = None
+    if inverse is not None and inverse.conv_output == small[2:]:
+        return _conv_layer(inverse.transpose)
+    pads = tuple(before for before, _ in conv.padding_pairs)
+    found = [
+        _dim_padding(n, target, k, s, d, p)
+        for n, target, k, s, d, p in zip(small[2:], big[2:], conv.kernel_size, conv.stride, conv.dilation, pads)
+    ]
+    if any(f is None for f in found):
+        axes = [name for name, f in zip(("height", "width"), found) if f is None]
+        raise _cannot(
+            arch, spec,
+            f"no ConvTranspose2d with its kernel {_size_of(conv.kernel_size)}, stride {_size_of(conv.stride)} "
+            f"and dilation {_size_of(conv.dilation)} maps {_size(small)} back to {_size(big)} "
+            f"(in {' and '.join(axes)}: no padding and output_padding reach it)",
+            hint="an even kernel with padding='same' pads one side more; use an odd kernel or explicit padding",
+        )
+    transpose = ConvParams.conv_transpose(
+        conv.kernel_size, conv.stride, tuple(f[0] for f in found), tuple(f[1] for f in found),  # type: ignore[index]
+        conv.groups, conv.bias, conv.dilation,
+        in_channels=conv.out_channels, out_channels=conv.in_channels, ndim=conv.ndim,
+    )
+    if spatial_output(transpose, small[2:]) != big[2:]:
+        raise AssertionError(f"{transpose.compact()} does not map {small} to {big}")
+    return _conv_layer(transpose)
+
+
+def _dim_padding(n: int, target: int, k: int, s: int, d: int, prefer: int) -> tuple[int, int] | None:
+    """(padding, output_padding) of a 1-D ConvTranspose(k, s, d) taking n to target, the
+    padding nearest `prefer`; None when there is none.
+
+    >>> _dim_padding(4, 7, 2, 2, 1, 0)  # undo a ceil_mode pool k2 (7 -> 4): padding 1, op 1
+    (1, 1)
+    >>> _dim_padding(5, 5, 2, 1, 1, 0)  # k2 'same' at stride 1: no symmetric padding exists
+    """
+    top = transpose_length(n, k, s, 0, d)  # each unit of padding takes 2 off
+    for p in sorted(range((max(top - target, 0) + 1) // 2 + 1), key=lambda p: (abs(p - prefer), p)):
+        op = target - transpose_length(n, k, s, p, d)
+        if 0 <= op < max(s, d):
+            return p, op
+    return None
+
+
+def _conv_layer(p: ConvParams) -> Layer:
+    layer: Layer = {
+        "type": p.op,
+        "in_channels": p.in_channels,
+        "out_channels": p.out_channels,
+        "kernel_size": _value(p.kernel_size),
+        "stride": _value(p.stride),
+        "padding": _value(p.padding),
+    }
+    if p.transposed:
+        layer["output_padding"] = _value(p.output_padding)
+    layer.update(dilation=_value(p.dilation), groups=p.groups, bias=p.bias)
+    return layer
+
+
+def _copy(spec: LayerSpec, result: LayerResult) -> Layer:
+    """A shape-preserving layer as written (parsed values), its channel count explicit."""
+    layer: Layer = {"type": spec.type}
+    channel_key = CHANNEL_KEYS.get(spec.type)
+    for key in spec.options:
+        if key != channel_key:
+            layer[key] = _plain(spec.config[key])
+    if channel_key is not None:
+        layer[channel_key] = result.input[1]
+    return layer
+
+
+def _specs(layers: Sequence[Layer], start: int, section: str | None, arch: Arch) -> tuple[LayerSpec, ...]:
+    line, column = (arch.mirror.line, arch.mirror.column) if arch.mirror is not None else (None, None)
+    specs = []
+    for offset, layer in enumerate(layers):
+        options = {k: v for k, v in layer.items() if k != "type"}
+        kind = KINDS[layer["type"]]
+        specs.append(LayerSpec(
+            index=start + offset, name=None, type=kind.name, section=section, config=kind.parse(options),
+            options=options, line=line, column=column,
+        ))
+    return tuple(specs)
+
+
+def _cannot(arch: Arch, spec: LayerSpec, reason: str, hint: str | None = None) -> ArchError:
+    where = f"{arch.file}:{spec.line}:{spec.column}: " if spec.line else f"{arch.file}: "
+    return ArchError(
+        f"{where}{spec.label} cannot be mirrored: {reason}",
+        hint=hint or "write the decoder's layers out instead of `decoder: {mirror: encoder}`",
+        file=arch.file, line=spec.line, column=spec.column, layer_index=spec.index, layer_name=spec.name,
+        key="type",
+    )
+
+
+# -- small formatting helpers ---------------------------------------------------------------
+
+
+def _pair(value: Any) -> Spatial:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _value(values: Sequence[int]) -> int | list[int]:
+    """An int when every dim agrees (as a file writes it), else a list."""
+    return values[0] if len(set(values)) == 1 else list(values)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _size(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape[2:])) if len(shape) > 2 else "x".join(map(str, shape))
+
+
+def _size_of(values: Sequence[int]) -> str:
+    return "x".join(map(str, values))
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
+def _yaml_value(value: Any) -> str:
+    """A value in YAML flow style that `yaml.safe_load` reads back as the same value.
+
+    >>> _yaml_value({"type": "relu", "inplace": False, "p": 0.5, "shape": [3, 4], "x": None, "s": "a b"})
+    '{type: relu, inplace: false, p: 0.5, shape: [3, 4], x: null, s: "a b"}'
+    """
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _yaml_float(value)
+    if isinstance(value, int):
+        return repr(value)
+    text = str(value)
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text)
+
+
+def _yaml_float(value: float) -> str:
+    """YAML 1.1 reads `1e-05` as a string: the mantissa needs a dot (`1.0e-05`).
+
+    >>> _yaml_float(1e-05), _yaml_float(0.2), _yaml_float(float("inf"))
+    ('1.0e-05', '0.2', '.inf')
+    """
+    if math.isinf(value) or math.isnan(value):
+        return {"inf": ".inf", "-inf": "-.inf"}.get(repr(value), ".nan")
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return text
