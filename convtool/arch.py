@@ -817,11 +817,11 @@ def _nearest_valid(arch: Arch, input_shape: Shape) -> list[Shape]:
     options = [d.nearest(n) for d, n in zip(sizes.dims, spatial)]
     if len(set(spatial)) == 1 and len(set(options)) == 1:
         return [(*lead, *([n] * len(spatial))) for n in options[0] if n is not None]
-    shapes = []
-    for pick in (0, 1):
-        sizes_ = tuple(o[pick] if o[pick] is not None else o[1] for o in options)
-        if sizes_ != spatial and (*lead, *sizes_) not in shapes:
-            shapes.append((*lead, *sizes_))
+    shapes: list[Shape] = []
+    for pick in (0, 1):  # every dim at its nearest valid size below, then above
+        picked = tuple(below if pick == 0 and below is not None else above for below, above in options)
+        if picked != spatial and (*lead, *picked) not in shapes:
+            shapes.append((*lead, *picked))
     return [s for s in shapes if lines_up(arch, s)] or nearest_inputs(arch, input_shape)
 
 

@@ -48,7 +48,7 @@ class ValidSizes:
     def contains(self, n: int) -> bool:
         return any(n >= s and (n - s) % self.period == 0 for s in self.smallest)
 
-    def nearest(self, n: int) -> tuple[int | None, int | None]:
+    def nearest(self, n: int) -> tuple[int | None, int]:
         """The valid lengths nearest to n: the largest <= n and the smallest >= n."""
         below = [s + (n - s) // self.period * self.period for s in self.smallest if s <= n]
         above = [s if s >= n else s + -(-(n - s) // self.period) * self.period for s in self.smallest]
@@ -192,7 +192,7 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
     held = _held_sizes(probe, x)
     if held is None:
         return InputSizes(None, f"no input size up to {spatial[0] + SCAN} lines up")
-    dims = []
+    dims: list[ValidSizes] = []
     symmetric = len(set(held)) == 1 and len(set(period)) == 1 and _symmetric(arch)
     for axis in range(len(spatial)):
         if symmetric and dims:
