@@ -322,23 +322,9 @@ class ConvParams:
         cin = in_channels if in_channels is not None else self.in_channels
         cout = out_channels if out_channels is not None else self.out_channels
         args = [str(cin if cin is not None else "in_channels"), str(cout if cout is not None else "out_channels")]
-        args.append(f"kernel_size={_compact(self.kernel_size)}")
-        if any(s != 1 for s in self.stride):
-            args.append(f"stride={_compact(self.stride)}")
-        if self.padding_string is not None:
-            args.append(f"padding={self.padding_string!r}")
-        elif any(self.padding):
-            args.append(f"padding={_compact(self.padding)}")
-        if any(self.output_padding):
-            args.append(f"output_padding={_compact(self.output_padding)}")
-        if any(d != 1 for d in self.dilation):
-            args.append(f"dilation={_compact(self.dilation)}")
-        if self.groups != 1:
-            args.append(f"groups={self.groups}")
-        if not self.bias:
-            args.append("bias=False")
-        if self.padding_mode != "zeros":
-            args.append(f"padding_mode={self.padding_mode!r}")
+        for name, value in self._non_defaults():
+            shown = _compact(value) if isinstance(value, tuple) else repr(value)
+            args.append(f"{name}={shown}")
         return f"nn.{self.class_name}({', '.join(args)})"
 
     def compact(self) -> str:
@@ -347,20 +333,36 @@ class ConvParams:
         >>> ConvParams.conv_transpose(3, 2, 1, 1).compact()
         'k3 s2 p1 op1'
         """
-        parts = [f"k{_compact_x(self.kernel_size)}"]
-        if any(s != 1 for s in self.stride):
-            parts.append(f"s{_compact_x(self.stride)}")
-        if self.padding_string is not None:
-            parts.append(f"p={self.padding_string}")
-        elif any(self.padding):
-            parts.append(f"p{_compact_x(self.padding)}")
-        if any(self.output_padding):
-            parts.append(f"op{_compact_x(self.output_padding)}")
-        if any(d != 1 for d in self.dilation):
-            parts.append(f"d{_compact_x(self.dilation)}")
-        if self.groups != 1:
-            parts.append(f"g{self.groups}")
+        parts = []
+        for name, value in self._non_defaults():
+            if name in _ABBREVIATIONS:
+                shown = _compact_x(value) if isinstance(value, tuple) else f"={value}" if isinstance(value, str) else value
+                parts.append(f"{_ABBREVIATIONS[name]}{shown}")
         return " ".join(parts)
+
+    def _non_defaults(self) -> list[tuple[str, object]]:
+        """kernel_size and every argument that differs from PyTorch's default, in its order."""
+        changed: list[tuple[str, object]] = [("kernel_size", self.kernel_size)]
+        if any(s != 1 for s in self.stride):
+            changed.append(("stride", self.stride))
+        if self.padding_string is not None:
+            changed.append(("padding", self.padding_string))
+        elif any(self.padding):
+            changed.append(("padding", self.padding))
+        if any(self.output_padding):
+            changed.append(("output_padding", self.output_padding))
+        if any(d != 1 for d in self.dilation):
+            changed.append(("dilation", self.dilation))
+        if self.groups != 1:
+            changed.append(("groups", self.groups))
+        if not self.bias:
+            changed.append(("bias", False))
+        if self.padding_mode != "zeros":
+            changed.append(("padding_mode", self.padding_mode))
+        return changed
+
+
+_ABBREVIATIONS = {"kernel_size": "k", "stride": "s", "padding": "p", "output_padding": "op", "dilation": "d", "groups": "g"}
 
 
 def _compact(values: Spatial) -> str:
