@@ -222,13 +222,18 @@ def common_ndim(**values: Any) -> int:
 @click.option("--top", type=click.IntRange(min=1), help="--to: how many layers to show.  [default: 10]")
 @click.option("--in-channels", type=click.IntRange(min=1), help="Channels of the SIZE tensor (for the code).")
 @click.option("--out-channels", type=click.IntRange(min=1), help="Channels of the Conv output / of TARGET.")
+@click.option("--input-shape", type=SHAPE, help="ARCH.yaml: mirror for this input N,C,H,W (not the file's).")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "torch"]),
+              help="ARCH.yaml: print the decoder as YAML layers or as PyTorch code.  [default: yaml]")
 @json_option
 def invert(
     size: Any, target: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
     output_padding: Any, max_kernel: int | None, max_stride: int | None, max_dilation: int | None,
-    top: int | None, in_channels: int | None, out_channels: int | None, as_json: bool,
+    top: int | None, in_channels: int | None, out_channels: int | None, input_shape: Any, fmt: str | None,
+    as_json: bool,
 ) -> None:
-    """Design upsamplers: undo a Conv2d exactly, or search layers that reach a size.
+    """Design upsamplers: undo a Conv2d exactly, search layers that reach a size, or
+    mirror an encoder into the decoder that restores its input.
 
     \b
     convtool invert SIZE -k K [-s S -p P -d D]
@@ -257,21 +262,40 @@ def invert(
     No layer in the space: exit 0, naming the nearest targets that have one.
 
     \b
+    convtool invert ARCH.yaml [--input-shape N,C,H,W] [--format yaml|torch]
+      Mirrors the file's encoder (its `layers:` when it has no `encoder:`) into the
+      decoder that restores the input shape exactly, for the file's input or
+      --input-shape (output_padding depends on it): conv2d -> conv_transpose2d with the
+      same k, s, p, d, g and the output_padding the sizes need, pools -> transposed
+      convolutions of their kernel and stride, norms and activations copied (SPEC §5.5).
+      Prints the decoder as an architecture file, as nn.Sequential code, or (--json)
+      {"input", "decoder", "restores"}.
+
+    \b
     Examples:
       convtool invert 28 -k 3 -s 2 -p 1
       convtool invert 50x100 -k 3 -s 2 --in-channels 16 --out-channels 32
       convtool invert 28 --to 56
       convtool invert 7x7 --to 64x64 --max-dilation 1 --top 5
       convtool invert 1 --to 4 --json
+      convtool invert configs/autoencoder_mirror.yaml --input-shape 1,1,30,30
+      convtool invert configs/dcgan_discriminator.yaml --format torch
     """
     from . import design
     from .params import ConvParams
     from .report import invert_json, print_json, render_invert, render_search, search_json
 
     if not isinstance(size, (int, tuple)):
-        raise click.UsageError(
-            f"inverting an architecture file ({size}) is not yet supported; give SIZE as 28 or 50x100"
-        )
+        others = dict(to=target, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                      output_padding=output_padding, max_kernel=max_kernel, max_stride=max_stride,
+                      max_dilation=max_dilation, top=top, in_channels=in_channels, out_channels=out_channels)
+        given = [f"--{name.replace('_', '-')}" for name, value in others.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} do not apply to an architecture file ({size})")
+        invert_arch(size, input_shape, fmt, as_json)
+        return
+    if input_shape is not None or fmt is not None:
+        raise click.UsageError("--input-shape and --format apply to `convtool invert ARCH.yaml` only")
     search_only = dict(output_padding=output_padding, max_kernel=max_kernel, max_stride=max_stride,
                        max_dilation=max_dilation, top=top)
     nd = common_ndim(size=size, target=target, kernel_size=kernel_size, stride=stride,
@@ -381,3 +405,89 @@ def run(
             "the numeric engine's shapes differ from the table at layers "
             + ", ".join(map(str, checked.mismatches))
         )
+
+
+# -- mirrored decoders and PyTorch export (issue 6) -------------------------------------------
+
+
+def invert_arch(path: Any, input_shape: Any, fmt: str | None, as_json: bool) -> None:
+    """`convtool invert ARCH.yaml`: the mirrored decoder as YAML, PyTorch code or JSON."""
+    from .arch import load
+    from .export import sequential
+    from .mirror import mirror
+    from .report import print_json
+
+    if not path.is_file():
+        raise click.BadParameter(f"file '{path}' does not exist", param_hint="'ARCH.yaml'")
+    if as_json and fmt is not None:
+        raise click.UsageError("give --json or --format, not both")
+    if input_shape is not None and isinstance(input_shape, int):
+        raise click.BadParameter("expected a full shape N,C,H,W", param_hint="--input-shape")
+    m = mirror(load(path), input_shape)
+    if as_json:
+        print_json(m.to_dict())
+    elif fmt == "torch":
+        comment = (f"Decoder mirrored from the encoder of {path} by `convtool invert`:\n"
+                   f"the encoder's output {tuple(m.latent)} back to its input {tuple(m.restores)}.")
+        click.echo(sequential(m.decoder, "decoder", comment))
+    else:
+        click.echo(m.to_yaml())
+
+
+def plain_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every ConvtoolError into one sentence on stderr and exit 1 (no --json)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .report import print_error
+
+        try:
+            return command(*args, **kwargs)
+        except ConvtoolError as error:
+            print_error(error, False)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+@main.command()
+@click.argument("arch", type=click.Path(exists=True, dir_okay=False), metavar="ARCH.yaml")
+@click.option("--input-shape", type=SHAPE, help="Input shape N,C,H,W (overrides the file's `input:`).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the file here, not to stdout.")
+@plain_errors
+def export(arch: str, input_shape: Any, output: str | None) -> None:
+    """Print the stack as a self-contained PyTorch source file.
+
+    One nn.Module subclass: __init__ builds every layer of the `convtool run` table with
+    explicit arguments, in table order, as self.layers[i] (row i of the table); forward
+    wires the skip connections (concat with center crop, add). A mirrored decoder is
+    written out. `python FILE` runs the file's input through it and prints the output
+    shape. A stack that does not line up is refused (exit 1), as `run` explains it.
+
+    \b
+    Examples:
+      convtool export configs/unet_original.yaml -o unet.py && python unet.py
+      convtool export configs/autoencoder_mirror.yaml --input-shape 1,1,30,30
+    """
+    from pathlib import Path
+
+    from .arch import load, propagate
+    from .export import class_name
+    from .export import export as export_source
+
+    if input_shape is not None and isinstance(input_shape, int):
+        raise click.BadParameter("expected a full shape N,C,H,W (or N,F)", param_hint="--input-shape")
+    prop = propagate(load(arch), input_shape)
+    source = export_source(prop)
+    if output is None:
+        click.echo(source, nl=False)
+        return
+    try:
+        Path(output).write_text(source, encoding="utf-8")
+    except OSError as error:
+        raise ConvtoolError(f"cannot write {output}: {error.strerror}") from None
+    click.echo(
+        f"wrote {output}: class {class_name(prop.arch.name, prop.arch.file)}, {len(prop.layers)} layers, "
+        f"{prop.totals.param_count:,} parameters; run it with `python {output}`",
+        err=True,
+    )

@@ -113,18 +113,18 @@ class Mirrored:
         >>> from convtool.arch import loads
         >>> arch = loads("input: [1, 3, 9, 9]\\nlayers: [{type: conv2d, out_channels: 4, kernel_size: 3, stride: 2}]")
         >>> print(mirror(arch).to_yaml())  # doctest: +ELLIPSIS
-        # The decoder that mirrors the encoder of <string> (convtool invert): it takes the
+        # Decoder mirrored from the encoder of <string> by `convtool invert`:
         ...
         input: [1, 4, 4, 4]
         layers:
           - {type: conv_transpose2d, in_channels: 4, out_channels: 3, kernel_size: 3, stride: 2, padding: 0, output_padding: 0, dilation: 1, groups: 1, bias: true}  # mirrors layer 0 (conv2d): 4x4 -> 9x9
         """
         lines = [
-            f"# The decoder that mirrors the encoder of {self.arch.file} (convtool invert): it takes the",
-            f"# encoder's output {_shape(self.latent)} back to its input {_shape(self.restores)}.",
-            f"# output_padding is worked out for the input {_shape(self.input)}; another input size may",
-            "# need another (mirror again with --input-shape). Run this file as it is, or paste the",
-            "# layers under `decoder:` after the encoder.",
+            f"# Decoder mirrored from the encoder of {self.arch.file} by `convtool invert`:",
+            f"# it takes the encoder's output {_shape(self.latent)} back to its input {_shape(self.restores)}.",
+            "# The output_paddings are worked out for that input; another input size may need others",
+            "# (mirror again with --input-shape). Run this file as it is, or paste its layers under",
+            "# `decoder:` after the encoder.",
         ]
         if self.arch.name:
             lines.append(f"name: {_yaml_value(self.arch.name + ' (mirrored decoder)')}")

@@ -1,0 +1,238 @@
+"""PyTorch export (SPEC §4.4): a propagated stack as a self-contained PyTorch source file.
+
+Pure Python: it writes code for torch and never imports it. The file defines one
+`nn.Module` subclass. `__init__` builds every row of the `convtool run` table, in table
+order, as `self.layers[i]` (an `nn.ModuleList`: row i is `layers[i]`, so forward hooks see
+every intermediate shape) with explicit arguments: `Applied.args`, channels inferred and
+`output_size` already resolved to `output_padding`. Skip connections are rows too: small
+`Concat`/`Add` modules defined in the file, which center-crop the skip tensors to the
+current size with offset (H - h) // 2 as convtool does; `forward` passes them the saved
+outputs of the layers they name. A mirrored decoder is exported expanded. A `__main__`
+block runs the file's input through the model and prints the output shape.
+
+>>> from convtool.arch import loads, propagate
+>>> prop = propagate(loads("input: [1, 3, 8, 8]\\nlayers: [{type: conv2d, out_channels: 4, kernel_size: 3}]"))
+>>> print(module_code(prop.layers[0]))
+nn.Conv2d(in_channels=3, out_channels=4, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .arch import LayerResult, LayerSpec, Propagation
+from .layers import KINDS
+
+# helper modules for the rows that have no nn class, emitted only when a stack uses them
+_CROP = '''
+def center_crop(skip: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The center of `skip` with the spatial size of `like`: offset (H - h) // 2 per dim."""
+    window = [slice(None), slice(None)]
+    for big, small in zip(skip.shape[2:], like.shape[2:]):
+        start = (big - small) // 2
+        window.append(slice(start, start + small))
+    return skip[tuple(window)]
+'''
+_CONCAT = '''
+class Concat(nn.Module):
+    """torch.cat([x, *skips], dim=1); with crop, the skips are center-cropped to x first."""
+
+    def __init__(self, crop: bool = False) -> None:
+        super().__init__()
+        self.crop = crop
+
+    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
+        if self.crop:
+            skips = tuple(center_crop(skip, x) for skip in skips)
+        return torch.cat([x, *skips], dim=1)
+'''
+_ADD = '''
+class Add(nn.Module):
+    """x + skip + ... (a residual connection); with crop, the skips are center-cropped to x first."""
+
+    def __init__(self, crop: bool = False) -> None:
+        super().__init__()
+        self.crop = crop
+
+    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
+        for skip in skips:
+            x = x + (center_crop(skip, x) if self.crop else skip)
+        return x
+'''
+_RESHAPE = '''
+class Reshape(nn.Module):
+    """x.reshape(N, *shape): the batch dim is kept."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+'''
+
+
+def export(prop: Propagation) -> str:
+    """The stack as a PyTorch source file: one nn.Module subclass and a `__main__` block.
+
+    >>> from convtool.arch import loads, propagate
+    >>> text = export(propagate(loads("name: tiny\\ninput: [1, 2, 4, 4]\\nlayers: [{type: relu}]")))
+    >>> "class Tiny(nn.Module):" in text, "nn.ReLU(inplace=False),  # 0 relu: (1, 2, 4, 4) -> (1, 2, 4, 4)" in text
+    (True, True)
+    """
+    arch = prop.arch
+    name = class_name(arch.name, arch.file)
+    title = arch.name or Path(arch.file).stem
+    lines = [
+        f'"""{title}: exported by convtool {__version__} from {arch.file}.',
+        "",
+        f"Input {_shape(prop.input)} -> output {_shape(prop.output)}; {prop.totals.param_count:,} parameters.",
+        f"`self.layers[i]` is row i of `convtool run {arch.file}`, with the same output shape.",
+        '"""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "import torch",
+        "from torch import nn",
+        "",
+        f"INPUT_SHAPE = {tuple(prop.input)!r}",
+    ]
+    lines += _helpers(prop.layers)
+    lines += [
+        "",
+        "",
+        f"class {name}(nn.Module):",
+        f'    """{title}: {_shape(prop.input)} -> {_shape(prop.output)}."""',
+        "",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        "        self.layers = nn.ModuleList([",
+    ]
+    section = None
+    for result in prop.layers:
+        if result.section != section and result.section is not None:
+            lines.append(f"            # -- {result.section} --")
+        section = result.section
+        lines.append(f"            {module_code(result, arch.layers[result.index])},  # {_row(result)}")
+    lines += [
+        "        ])",
+        "",
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+        "        layers = self.layers",
+    ]
+    lines += _forward(prop.layers)
+    lines += [
+        "        return x",
+        "",
+        "",
+        'if __name__ == "__main__":',
+        f"    model = {name}().eval()",
+        "    with torch.no_grad():",
+        "        y = model(torch.randn(INPUT_SHAPE))",
+        '    print("output shape:", tuple(y.shape))',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def sequential(prop: Propagation, variable: str = "model", comment: str | None = None) -> str:
+    """A stack without skip connections as `variable = nn.Sequential(...)`, with its imports.
+
+    >>> from convtool.arch import loads, propagate
+    >>> print(sequential(propagate(loads("input: [1, 2, 4, 4]\\nlayers: [{type: sigmoid}]"))))
+    import torch
+    from torch import nn
+    <BLANKLINE>
+    model = nn.Sequential(
+        nn.Sigmoid(),  # 0 sigmoid: (1, 2, 4, 4) -> (1, 2, 4, 4)
+    )
+    """
+    if any(KINDS[r.type].skip for r in prop.layers):
+        raise ValueError("a stack with skip connections is no nn.Sequential: use export()")
+    lines = ["import torch", "from torch import nn"]
+    helpers = _helpers(prop.layers)
+    lines += [*helpers, "", ""] if helpers else [""]
+    if comment:
+        lines += [f"# {line}" for line in comment.splitlines()]
+    lines.append(f"{variable} = nn.Sequential(")
+    lines += [f"    {module_code(r)},  # {_row(r)}" for r in prop.layers]
+    lines.append(")")
+    return "\n".join(lines)
+
+
+def module_code(result: LayerResult, spec: LayerSpec | None = None) -> str:
+    """One row of the table as a module constructor with explicit keyword arguments; a
+    concat/add crops when its layer (`spec`) says `crop: center`, or when this input needs it."""
+    kind = KINDS[result.type]
+    applied = result.applied
+    if kind.skip:
+        crop = any(any(offsets) for offsets in applied.crops) or (spec is not None and spec.config["crop"] == "center")
+        return f"{'Concat' if result.type == 'concat' else 'Add'}(crop={crop!r})"
+    if kind.torch_class is None:  # reshape
+        return f"Reshape(shape={tuple(applied.args['shape'])!r})"
+    args = ", ".join(f"{key}={value!r}" for key, value in applied.args.items())
+    return f"nn.{kind.torch_class}({args})"
+
+
+def class_name(name: str | None, file: str = "model") -> str:
+    """A Python class name from the architecture's name (or its file's stem).
+
+    >>> class_name("U-Net (Ronneberger et al. 2015)"), class_name(None, "configs/vae_decoder.yaml")
+    ('UNetRonnebergerEtAl2015', 'VaeDecoder')
+    """
+    words = re.findall(r"[A-Za-z0-9]+", name or Path(file).stem)
+    text = "".join(w[0].upper() + w[1:] for w in words) or "Model"
+    return text if text[0].isalpha() else "Model" + text
+
+
+def _helpers(layers: Sequence[LayerResult]) -> list[str]:
+    """The helper modules the rows use, each after two blank lines, or nothing."""
+    types = {r.type for r in layers}
+    blocks = [_CROP] if types & {"concat", "add"} else []
+    blocks += [block for kind, block in (("concat", _CONCAT), ("add", _ADD), ("reshape", _RESHAPE)) if kind in types]
+    return ("\n" + "\n".join(blocks)).splitlines() if blocks else []
+
+
+def _forward(layers: Sequence[LayerResult]) -> list[str]:
+    """forward's body: one call per row; the outputs that skips read are kept in variables."""
+    read = {i for r in layers for i in r.skips}
+    taken = {"x", "layers", "self", "torch", "nn"}
+    variables: dict[int, str] = {}
+    lines = []
+    for r in layers:
+        skips = "".join(f", {variables[i]}" for i in r.skips)
+        lines.append(f"        x = layers[{r.index}](x{skips})")
+        if r.index in read:
+            variables[r.index] = _identifier(r.name or f"out{r.index}", taken)
+            lines.append(f"        {variables[r.index]} = x")
+    return lines
+
+
+def _identifier(name: str, taken: set[str]) -> str:
+    """A fresh Python identifier for a layer's name.
+
+    >>> _identifier("enc-1", {"x"}), _identifier("1", set()), _identifier("x", {"x"})
+    ('enc_1', 'out_1', 'x_')
+    """
+    text = re.sub(r"\W", "_", name)
+    if not text or text[0].isdigit():
+        text = "out_" + text
+    if keyword.iskeyword(text):
+        text += "_"
+    while text in taken:
+        text += "_"
+    taken.add(text)
+    return text
+
+
+def _row(result: LayerResult) -> str:
+    name = f" '{result.name}'" if result.name else ""
+    config = f" {result.config}" if result.config else ""
+    return f"{result.index}{name} {result.type}{config}: {_shape(result.input)} -> {_shape(result.output)}"
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"

@@ -1,0 +1,171 @@
+"""`convtool export`: the generated PyTorch file against convtool's own table.
+
+Without torch the files are only compiled; with torch (pytest.importorskip) every exported
+module is built and run, and each row of the table is compared with `layers[i]` through
+forward hooks: output shape and parameter count, and the totals.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from convtool.arch import Propagation, load, loads, propagate
+from convtool.cli import main
+from convtool.export import class_name, export
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if p.stem != "mismatch_unet")
+
+# every kind without an nn class, names that are no Python identifiers, several skips at once
+ODD = """
+name: odd stack
+input: [2, 4, 9, 9]
+layers:
+  - {name: '1', type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: enc-1, type: relu}
+  - {name: class, type: conv2d, out_channels: 4, kernel_size: 3}
+  - {type: add, with: '1', crop: center}
+  - {type: concat, with: [enc-1, class], crop: center}
+  - {type: upsample, scale_factor: 2, mode: bilinear}
+  - {type: group_norm, num_groups: 3}
+  - {type: reshape, shape: [12, 14, -1]}
+  - {type: flatten}
+  - {type: linear, out_features: 5}
+  - {type: unflatten, dim: 1, shape: [5, 1, 1]}
+  - {type: conv_transpose2d, out_channels: 2, kernel_size: 3, stride: 2, output_size: [4, 4]}
+"""
+
+
+def exported(prop: Propagation) -> dict[str, Any]:
+    """Execute the exported source as a module (not as __main__)."""
+    namespace: dict[str, Any] = {"__name__": "exported"}
+    exec(compile(export(prop), "exported.py", "exec"), namespace)
+    return namespace
+
+
+def check_against_torch(prop: Propagation, device: str = "meta") -> None:
+    torch = pytest.importorskip("torch")
+    namespace = exported(prop)
+    cls = namespace[class_name(prop.arch.name, prop.arch.file)]
+    with torch.device(device):
+        model = cls().eval()
+    assert len(model.layers) == len(prop.layers)
+    shapes: dict[int, tuple[int, ...]] = {}
+    for i, layer in enumerate(model.layers):
+        layer.register_forward_hook(lambda m, a, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
+    with torch.no_grad():
+        y = model(torch.zeros(namespace["INPUT_SHAPE"], device=device))
+    assert namespace["INPUT_SHAPE"] == prop.input
+    assert tuple(y.shape) == prop.output
+    assert [shapes[i] for i in range(len(prop.layers))] == [r.output for r in prop.layers]
+    assert [sum(p.numel() for p in layer.parameters()) for layer in model.layers] == [
+        r.param_count for r in prop.layers
+    ]
+    assert sum(p.numel() for p in model.parameters()) == prop.totals.param_count
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_export_compiles(path: Path) -> None:
+    prop = propagate(load(path))
+    source = export(prop)
+    compile(source, f"{path.stem}.py", "exec")
+    assert f"class {class_name(prop.arch.name, prop.arch.file)}(nn.Module):" in source
+    assert "self.layers = nn.ModuleList([" in source and 'if __name__ == "__main__":' in source
+    assert "import convtool" not in source
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_export_matches_the_table_under_torch(path: Path) -> None:
+    check_against_torch(propagate(load(path)))
+
+
+def test_mirrored_decoder_is_exported_expanded() -> None:
+    prop = propagate(load(ROOT / "configs" / "autoencoder_mirror.yaml"), (1, 1, 30, 30))
+    source = export(prop)
+    assert "# -- decoder --" in source and source.count("nn.ConvTranspose2d(") == 7
+    assert "INPUT_SHAPE = (1, 1, 30, 30)" in source
+    check_against_torch(prop)
+
+
+def test_odd_stack_matches_the_table_under_torch() -> None:
+    prop = propagate(loads(ODD, "odd.yaml"))
+    source = export(prop)
+    for part in ("out_1 = x", "enc_1 = x", "class_ = x", "layers[3](x, out_1)", "layers[4](x, enc_1, class_)",
+                 "Reshape(shape=(12, 14, 14))", "Add(crop=True)", "Concat(crop=True)", "output_padding=1"):
+        assert part in source
+    check_against_torch(prop, device="cpu")
+
+
+def test_skip_without_crop_gets_no_crop_helper_call() -> None:
+    prop = propagate(loads("input: [1, 2, 4, 4]\nlayers:\n  - {name: a, type: relu}\n  - {type: add, with: a}\n"))
+    assert "Add(crop=False)" in export(prop)
+    check_against_torch(prop, device="cpu")
+
+
+@pytest.mark.parametrize("config, shape", [("autoencoder_mirror", "(1, 1, 28, 28)"), ("dcgan_generator", "(1, 3, 64, 64)")])
+def test_exported_file_runs_as_a_script(tmp_path: Path, config: str, shape: str) -> None:
+    pytest.importorskip("torch")
+    target = tmp_path / f"{config}.py"
+    result = CliRunner().invoke(main, ["export", str(ROOT / "configs" / f"{config}.yaml"), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    run = subprocess.run([sys.executable, str(target)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"output shape: {shape}"
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(main, ["export", *args])
+
+
+def test_export_prints_the_file() -> None:
+    result = invoke(str(ROOT / "configs" / "dcgan_generator.yaml"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith('"""DCGAN generator: exported by convtool')
+    assert "class DCGANGenerator(nn.Module):" in result.stdout
+    assert result.stderr == ""
+
+
+def test_export_writes_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "gen.py"
+    result = invoke(str(ROOT / "configs" / "dcgan_generator.yaml"), "-o", str(target))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert f"wrote {target}: class DCGANGenerator, 14 layers, 3,576,704 parameters" in result.stderr
+    assert target.read_text() == export(propagate(load(ROOT / "configs" / "dcgan_generator.yaml")))
+
+
+def test_export_input_shape_override() -> None:
+    result = invoke(str(ROOT / "configs" / "autoencoder_mirror.yaml"), "--input-shape", "1,1,30,30")
+    assert result.exit_code == 0, result.output
+    assert "INPUT_SHAPE = (1, 1, 30, 30)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["configs/mismatch_unet.yaml"], 1, ["does not line up", "skip tensor from layer 4 'enc2' is 37x37",
+                                             "output_padding: 1"]),
+        (["configs/nothing.yaml"], 2, ["does not exist"]),
+        (["configs/dcgan_generator.yaml", "--input-shape", "7"], 2, ["expected a full shape"]),
+        (["configs/dcgan_discriminator.yaml", "--input-shape", "1,3,16,16"], 1, [
+            "layer 11 (conv2d) does not line up", "Kernel size can't be greater than actual input size"]),
+        (["configs/dcgan_generator.yaml", "-o", "/nonexistent/dir/gen.py"], 1, ["cannot write /nonexistent/dir/gen.py"]),
+    ],
+    ids=["mismatch", "missing-file", "bad-shape", "too-small", "unwritable"],
+)
+def test_export_errors(args: list[str], code: int, words: list[str]) -> None:
+    result = CliRunner().invoke(main, ["export", *args], catch_exceptions=False, env={"COLUMNS": "200"})
+    assert result.exit_code == code, result.output
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr
