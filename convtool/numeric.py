@@ -26,7 +26,6 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from math import prod, sqrt
-from typing import Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +51,7 @@ _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 def conv2d(
     x: npt.ArrayLike,
     weight: npt.ArrayLike,
-    bias: Optional[npt.ArrayLike] = None,
+    bias: npt.ArrayLike | None = None,
     stride: IntOrSeq = 1,
     padding: IntOrSeq | str = 0,
     dilation: IntOrSeq = 1,
@@ -77,7 +76,7 @@ def conv2d(
 def conv_transpose2d(
     x: npt.ArrayLike,
     weight: npt.ArrayLike,
-    bias: Optional[npt.ArrayLike] = None,
+    bias: npt.ArrayLike | None = None,
     stride: IntOrSeq = 1,
     padding: IntOrSeq = 0,
     output_padding: IntOrSeq = 0,
@@ -107,7 +106,7 @@ def run(
     params: ConvParams,
     x: npt.ArrayLike,
     weight: npt.ArrayLike,
-    bias: Optional[npt.ArrayLike] = None,
+    bias: npt.ArrayLike | None = None,
     *,
     strategy: str | None = None,
 ) -> Array:
@@ -215,10 +214,10 @@ class ConvTranspose2d:
         )
         self.weight, self.bias = init_weights(self.params, rng, dtype)
 
-    def __call__(self, x: npt.ArrayLike, output_size: Optional[tuple[int, ...]] = None) -> Array:
+    def __call__(self, x: npt.ArrayLike, output_size: tuple[int, ...] | None = None) -> Array:
         return self.forward(x, output_size)
 
-    def forward(self, x: npt.ArrayLike, output_size: Optional[tuple[int, ...]] = None) -> Array:
+    def forward(self, x: npt.ArrayLike, output_size: tuple[int, ...] | None = None) -> Array:
         """The layer applied to x; `output_size` (spatial, or a full shape) picks output_padding."""
         p = self.params
         xa, wa, ba = _arrays(x, self.weight, self.bias)
@@ -250,14 +249,15 @@ def init_weights(
     weight = generator.uniform(-bound, bound, w_shape).astype(dtype)
     if not params.bias:
         return weight, None
-    return weight, generator.uniform(-bound, bound, (params.out_channels,)).astype(dtype)
+    out_channels = w_shape[1] * params.groups if params.transposed else w_shape[0]
+    return weight, generator.uniform(-bound, bound, (out_channels,)).astype(dtype)
 
 
 # == entry: arrays, checks, batching =========================================================
 
 
 def _arrays(
-    x: npt.ArrayLike, weight: npt.ArrayLike, bias: Optional[npt.ArrayLike]
+    x: npt.ArrayLike, weight: npt.ArrayLike, bias: npt.ArrayLike | None
 ) -> tuple[Array, Array, Array | None]:
     return np.asarray(x), np.asarray(weight), None if bias is None else np.asarray(bias)
 
@@ -503,16 +503,25 @@ def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, 
     g = plan.groups
     cig, cog = cin // g, cout // g
     kh, kw = plan.params.kernel_size
-    wmat = weight.reshape(g, cig, cog * kh * kw)
+    by_tap = weight.reshape(g, cig, cog, kh * kw)
+    taps_last = cin >= n * h * w  # else a copy of the weight buys contiguous scatter loops
+    if not taps_last:
+        by_tap = np.ascontiguousarray(by_tap.transpose(0, 1, 3, 2))
+    wmat = by_tap.reshape(g, cig, cog * kh * kw)
     acc = np.zeros((n, ho, wo, g, cog), x.dtype)
+    xl = x.reshape(n, g, cig, h * w).transpose(1, 0, 3, 2)
     slices = [_tap_slices(axis) for axis in plan.axes]
     for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize):
-        xs = x[n0:n1].reshape(n1 - n0, g, cig, h * w).transpose(1, 0, 3, 2)
-        cols = np.matmul(xs, wmat[:, None]).reshape(g, n1 - n0, h, w, cog, kh, kw)
+        xs = np.ascontiguousarray(xl[:, n0:n1]).reshape(g, (n1 - n0) * h * w, cig)
+        cols = np.matmul(xs, wmat)
         dst = acc[n0:n1].transpose(3, 0, 1, 2, 4)  # (g, n, ho, wo, cog)
+        if taps_last:
+            tap = cols.reshape(g, n1 - n0, h, w, cog, kh, kw).transpose(5, 6, 0, 1, 2, 3, 4)
+        else:
+            tap = cols.reshape(g, n1 - n0, h, w, kh, kw, cog).transpose(4, 5, 0, 1, 2, 3, 6)
         for th, (ih, oh) in slices[0]:
             for tw, (iw, ow) in slices[1]:
-                dst[:, :, oh, ow] += cols[:, :, ih, iw, :, th, tw]
+                dst[:, :, oh, ow] += tap[th, tw, :, :, ih, iw]
     _finish_channels_last(acc.reshape(n, ho, wo, cout), bias, out)
 
 
@@ -529,7 +538,7 @@ def _tap_slices(axis: _Axis) -> list[tuple[int, tuple[slice, slice]]]:
 
 
 def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
-    """Channels-last im2col (pixels x C_in·taps) per tile of images, then one GEMM."""
+    """Channels-last im2col (pixels x taps·C_in) per tile of images, then one GEMM."""
     n, cin, h, w = plan.input_shape
     cout, ho, wo = plan.output_shape[1:]
     g = plan.groups
@@ -538,17 +547,25 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     (pt, pb), (pl, pr) = plan.params.padding_pairs
     sh, sw = plan.params.stride
     dh, dw = plan.params.dilation
-    wmat = weight.reshape(g, cog, cig * kh * kw).transpose(0, 2, 1)
+    by_tap = weight.reshape(g, cog, cig, kh * kw)
+    taps_last = cin >= n * ho * wo  # else a copy of the weight buys contiguous im2col loops
+    if not taps_last:
+        by_tap = np.ascontiguousarray(by_tap.transpose(0, 1, 3, 2))
+    wmat = by_tap.reshape(g, cog, cig * kh * kw).transpose(0, 2, 1)
     res = np.empty((g, n, ho, wo, cog), x.dtype)
     for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize):
         nb = n1 - n0
         xp = np.zeros((g, nb, h + pt + pb, w + pl + pr, cig), x.dtype)
         xp[:, :, pt:pt + h, pl:pl + w] = x[n0:n1].reshape(nb, g, cig, h, w).transpose(1, 0, 3, 4, 2)
-        cols = np.empty((g, nb, ho, wo, cig, kh, kw), x.dtype)
+        cols = np.empty((g, nb, ho, wo, cig * kh * kw), x.dtype)
+        if taps_last:
+            tap = cols.reshape(g, nb, ho, wo, cig, kh, kw).transpose(5, 6, 0, 1, 2, 3, 4)
+        else:
+            tap = cols.reshape(g, nb, ho, wo, kh, kw, cig).transpose(4, 5, 0, 1, 2, 3, 6)
         for th in range(kh):
             rows = slice(th * dh, th * dh + sh * (ho - 1) + 1, sh)
             for tw in range(kw):
-                cols[..., th, tw] = xp[:, :, rows, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
+                tap[th, tw] = xp[:, :, rows, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
         product = np.matmul(cols.reshape(g, nb * ho * wo, cig * kh * kw), wmat)
         res[:, n0:n1] = product.reshape(g, nb, ho, wo, cog)
     _finish_channels_last(res.transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, cout), bias, out)
@@ -568,14 +585,19 @@ def _finish_channels_last(acc: Array, bias: Array | None, out: Array) -> None:
 
 @dataclass(frozen=True)
 class _Flat:
-    """The flat layout of a plan: per image, planes of `length` positions, rows of `pitch`."""
+    """The flat layout: plane position (a, b) of image n at lead + (n·image_rows + a)·pitch + b.
 
-    lead: int  # flat position of plane position (0, 0)
+    Zero guards (transposed layers) and zero padding (convolutions) are part of the grid; the
+    images follow each other channel by channel, so one GEMM covers many images.
+    """
+
+    lead: int
     pitch: int
+    image_rows: int
     rows: int  # output rows per image to compute
     length: int
-    lo: int  # smallest tap offset (flat)
-    hi: int  # largest tap offset (flat)
+    lo: int  # smallest tap offset
+    hi: int  # largest tap offset
 
 
 def _flat_layout(plan: Plan) -> _Flat:
@@ -586,44 +608,43 @@ def _flat_layout(plan: Plan) -> _Flat:
         for ph_w in aw.phases for _, _, ow in ph_w.taps
     ] or [0]
     lead = ah.lead * aw.pitch + aw.lead
-    data_rows = max(ah.plane_span(p)[0] + ah.plane_span(p)[2] for p in range(ah.in_step))
-    length = lead + max(data_rows * aw.pitch, ah.rows * aw.pitch + max(offsets))
-    return _Flat(lead, aw.pitch, ah.rows, length, min(offsets), max(offsets))
+    length = lead + plan.input_shape[0] * ah.pitch * aw.pitch + max(0, max(offsets))
+    return _Flat(lead, aw.pitch, ah.pitch, ah.rows, length, min(offsets), max(offsets))
 
 
 def _flat_input(plan: Plan, x: Array, flat: _Flat) -> Array:
-    """x laid out flat: (N, groups, C_in/groups, planes, length), zeros around the data."""
+    """x laid out flat: (groups, C_in/groups, planes, length), zeros around the data."""
     n, cin, h, w = plan.input_shape
     g = plan.groups
     ah, aw = plan.axes
     planes = ah.in_step * aw.in_step
-    if planes == 1 and flat.lead == 0 and flat.pitch == w and flat.length == h * w:
-        return x.reshape(n, g, cin // g, 1, h * w)
-    buf = np.zeros((n, g, cin // g, planes, flat.length), x.dtype)
-    xs = x.reshape(n, g, cin // g, h, w)
+    if n == 1 and planes == 1 and flat.lead == 0 and (flat.pitch, flat.image_rows) == (w, h) and flat.hi <= 0:
+        return x.reshape(g, cin // g, 1, h * w)
+    buf = np.zeros((g, cin // g, planes, flat.length), x.dtype)
+    images = buf[..., flat.lead:flat.lead + n * flat.image_rows * flat.pitch]
+    images = images.reshape(g, cin // g, planes, n, flat.image_rows, flat.pitch)
+    xs = x.reshape(n, g, cin // g, h, w).transpose(1, 2, 0, 3, 4)
     for ph in range(ah.in_step):
         first_h, start_h, count_h = ah.plane_span(ph)
         for pw in range(aw.in_step):
             first_w, start_w, count_w = aw.plane_span(pw)
-            grid = buf[:, :, :, ph * aw.in_step + pw, flat.lead:flat.lead + (first_h + count_h) * flat.pitch]
-            grid = grid.reshape(n, g, cin // g, first_h + count_h, flat.pitch)
-            grid[..., first_h:, first_w:first_w + count_w] = xs[
+            images[:, :, ph * aw.in_step + pw, :, first_h:first_h + count_h, first_w:first_w + count_w] = xs[
                 ..., start_h::ah.in_step, start_w::aw.in_step
             ][..., :count_h, :count_w]
     return buf
 
 
-def _row_tiles(n: int, rows: int, pitch: int, halo: int, column_bytes: int) -> Iterator[tuple[int, int, int, int]]:
+def _row_tiles(n: int, flat: _Flat, column_bytes: int) -> Iterator[tuple[int, int, int, int]]:
     """(first image, end image, first row, end row) tiles: whole images, or bands of one image."""
-    band = max(1, _TILE_BYTES // max(column_bytes * pitch, 1))
-    if band >= rows:
-        for n0, n1 in _image_tiles(n, rows * pitch * column_bytes):
-            yield n0, n1, 0, rows
+    band = max(1, _TILE_BYTES // max(column_bytes * flat.pitch, 1))
+    if band >= flat.image_rows:
+        for n0, n1 in _image_tiles(n, flat.image_rows * flat.pitch * column_bytes):
+            yield n0, n1, 0, flat.image_rows
         return
-    band = max(band, 2 * halo // pitch + 1)  # keep the recomputed halo a small fraction
+    band = max(band, 2 * (flat.hi - flat.lo) // flat.pitch + 1)  # keep the recomputed halo small
     for i in range(n):
-        for q0 in range(0, rows, band):
-            yield i, i + 1, q0, min(rows, q0 + band)
+        for q0 in range(0, flat.rows, band):
+            yield i, i + 1, q0, min(flat.rows, q0 + band)
 
 
 def _phase_targets(plan: Plan) -> list[tuple[int, int, _Phase, _Phase]]:
@@ -640,9 +661,9 @@ def _emit(
     plan: Plan, out: Array, tile: tuple[int, int, int, int], target: tuple[int, int, _Phase, _Phase],
     src: Array | None, bias: Array | None, pitch: int,
 ) -> None:
-    """Write one phase of one tile into the output, adding the bias; `src` None: bias only.
+    """Write one output phase of one tile, adding the bias; `src` None: the bias alone.
 
-    src is (images, channels, rows·pitch) on the flat grid; phase (rh, rw) of the output holds
+    src (channels, images·rows·pitch) is on the flat grid; output phase (rh, rw) holds the
     positions (rh + step_h·q, rw + step_w·q').
     """
     n0, n1, q0, q1 = tile
@@ -656,11 +677,17 @@ def _emit(
     if src is None:
         dst[...] = 0 if bias is None else bias[:, None, None]
         return
-    view = src.reshape(n1 - n0, src.shape[1], q1 - q0, pitch)[:, :, :rows, :ph_w.count]
+    view = src.reshape(src.shape[0], n1 - n0, q1 - q0, pitch)[:, :, :rows, :ph_w.count].transpose(1, 0, 2, 3)
     if bias is None:
         np.copyto(dst, view)
     else:
         np.add(view, bias[:, None, None], out=dst)
+
+
+def _tile_span(flat: _Flat, tile: tuple[int, int, int, int]) -> tuple[int, int]:
+    """(first flat output position, number of positions) of a tile."""
+    n0, n1, q0, q1 = tile
+    return (n0 * flat.image_rows + q0) * flat.pitch, ((n1 - n0 - 1) * flat.image_rows + q1 - q0) * flat.pitch
 
 
 def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
@@ -672,30 +699,31 @@ def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     cig, cog = cin // g, cout // g
     kh, kw = plan.params.kernel_size
     flat = _flat_layout(plan)
-    buf = _flat_input(plan, x, flat)[:, :, :, 0]
+    buf = _flat_input(plan, x, flat)[:, :, 0]
     wmat = weight.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
     targets = _phase_targets(plan)
     halo = flat.hi - flat.lo
-    for tile in _row_tiles(n, flat.rows, flat.pitch, halo, cout * kh * kw * plan.itemsize):
-        n0, n1, q0, q1 = tile
-        span = (q1 - q0) * flat.pitch
-        begin = flat.lead + q0 * flat.pitch + flat.lo
-        cols = np.matmul(wmat, buf[n0:n1, :, :, begin:begin + span + halo])
-        cols = cols.reshape(n1 - n0, g, cog, kh * kw, span + halo)
-        acc = np.empty((n1 - n0, g, cog, span), x.dtype)
+    for tile in _row_tiles(n, flat, cout * kh * kw * plan.itemsize):
+        first, span = _tile_span(flat, tile)
+        begin = flat.lead + first + flat.lo
+        cols = np.matmul(wmat, buf[:, :, begin:begin + span + halo]).reshape(g, cog, kh * kw, span + halo)
+        acc = np.empty((g, cog, span), x.dtype)
         for target in targets:
-            taps = [th * kw + tw for th, _, oh in target[2].taps for tw, _, ow in target[3].taps]
-            offs = [oh * flat.pitch + ow - flat.lo for _, _, oh in target[2].taps for _, _, ow in target[3].taps]
-            if not taps:
+            reads = [
+                cols[:, :, th * kw + tw, o:o + span]
+                for th, _, oh in target[2].taps
+                for tw, _, ow in target[3].taps
+                for o in (oh * flat.pitch + ow - flat.lo,)
+            ]
+            if not reads:
                 _emit(plan, out, tile, target, None, bias, flat.pitch)
                 continue
-            views = [cols[:, :, :, t, o:o + span] for t, o in zip(taps, offs)]
-            total = views[0]
-            if len(views) > 1:
-                total = np.add(views[0], views[1], out=acc)
-                for view in views[2:]:
+            total = reads[0]
+            if len(reads) > 1:
+                total = np.add(reads[0], reads[1], out=acc)
+                for view in reads[2:]:
                     np.add(total, view, out=total)
-            _emit(plan, out, tile, target, total.reshape(n1 - n0, cout, span), bias, flat.pitch)
+            _emit(plan, out, tile, target, total.reshape(cout, span), bias, flat.pitch)
 
 
 def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
@@ -709,19 +737,16 @@ def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: A
     buf = _flat_input(plan, x, flat)
     targets = _phase_targets(plan)
     sources, wmat = _gather_weights(plan, weight, len(targets))
-    halo = flat.hi - flat.lo
     u = len(sources)
-    for tile in _row_tiles(n, flat.rows, flat.pitch, halo, (cin * u + cout * len(targets)) * plan.itemsize):
-        n0, n1, q0, q1 = tile
-        span = (q1 - q0) * flat.pitch
-        begin = flat.lead + q0 * flat.pitch
-        stack = np.empty((n1 - n0, g, cig, u, span), x.dtype)
+    for tile in _row_tiles(n, flat, (cin * u + cout * len(targets)) * plan.itemsize):
+        first, span = _tile_span(flat, tile)
+        begin = flat.lead + first
+        stack = np.empty((g, cig, u, span), x.dtype)
         for i, (plane, off) in enumerate(sources):
-            stack[:, :, :, i] = buf[n0:n1, :, :, plane, begin + off:begin + off + span]
-        res = np.matmul(wmat, stack.reshape(n1 - n0, g, cig * u, span))
-        res = res.reshape(n1 - n0, g, cog, len(targets), span)
+            stack[:, :, i] = buf[:, :, plane, begin + off:begin + off + span]
+        res = np.matmul(wmat, stack.reshape(g, cig * u, span)).reshape(g, cog, len(targets), span)
         for r, target in enumerate(targets):
-            _emit(plan, out, tile, target, res[:, :, :, r].reshape(n1 - n0, cout, span), bias, flat.pitch)
+            _emit(plan, out, tile, target, res[:, :, r].reshape(cout, span), bias, flat.pitch)
 
 
 def _sources(

@@ -1,0 +1,236 @@
+"""The numeric engine against PyTorch, float32 on 2 threads (SPEC §7).
+
+    python benchmarks/bench_numeric.py [--rounds 7] [--only dcgan] [--strategies] [--no-write]
+
+For every layer (DCGAN generator, U-Net decoder, k3 s2 op1, depthwise, stride 4) and the
+conv2d that it inverts, at batch 1 and 16: median milliseconds of convtool and torch,
+their ratio and GFLOP/s (2 · MACs / time). Repetitions are interleaved (convtool, torch,
+convtool, ...) with a pause before each switch, so that neither library's idle threads
+(OpenBLAS and OpenMP spin for a while after a call) steal the cores from the other.
+`--strategies` also times every strategy of the engine, forced, next to the cost model's
+choice. Needs torch; writes the "numeric" section of benchmarks/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from results_md import machine, write_section
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from convtool import numeric  # noqa: E402
+from convtool.params import ConvParams  # noqa: E402
+
+THREADS = 2
+PAUSE = 0.2  # seconds before each switch: OpenBLAS threads spin ~0.12 s after a call
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A ConvTranspose2d layer; its conv2d twin maps the output back with the same weight."""
+
+    name: str
+    cin: int
+    cout: int
+    kernel: int
+    stride: int
+    padding: int
+    size: int
+    output_padding: int = 0
+    groups: int = 1
+
+    def params(self, transposed: bool) -> ConvParams:
+        if transposed:
+            return ConvParams.conv_transpose(
+                self.kernel, self.stride, self.padding, self.output_padding, self.groups, False,
+                in_channels=self.cin, out_channels=self.cout,
+            )
+        return ConvParams.conv(
+            self.kernel, self.stride, self.padding, 1, self.groups, False,
+            in_channels=self.cout, out_channels=self.cin,
+        )
+
+    @property
+    def out_size(self) -> int:
+        return (self.size - 1) * self.stride - 2 * self.padding + self.kernel + self.output_padding
+
+
+LAYERS = (
+    Layer("DCGAN 100→512 k4 s1 1×1", 100, 512, 4, 1, 0, 1),
+    Layer("DCGAN 512→256 k4 s2 p1 4×4", 512, 256, 4, 2, 1, 4),
+    Layer("DCGAN 256→128 k4 s2 p1 8×8", 256, 128, 4, 2, 1, 8),
+    Layer("DCGAN 128→64 k4 s2 p1 16×16", 128, 64, 4, 2, 1, 16),
+    Layer("DCGAN 64→3 k4 s2 p1 32×32", 64, 3, 4, 2, 1, 32),
+    Layer("U-Net 1024→512 k2 s2 28×28", 1024, 512, 2, 2, 0, 28),
+    Layer("U-Net 128→64 k2 s2 136×136", 128, 64, 2, 2, 0, 136),
+    Layer("256→128 k3 s2 p1 op1 64×64", 256, 128, 3, 2, 1, 64, output_padding=1),
+    Layer("depthwise 256 k4 s2 p1 32×32", 256, 256, 4, 2, 1, 32, groups=256),
+    Layer("64→32 k8 s4 p2 32×32", 64, 32, 8, 4, 2, 32),
+)
+BATCHES = (1, 16)
+
+
+@dataclass
+class Case:
+    """One layer, direction and batch with its callables and timings."""
+
+    layer: Layer
+    transposed: bool
+    batch: int
+    calls: dict[str, Callable[[], object]]
+    macs: int
+    strategy: str
+    times: dict[str, list[float]]
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.times[name])
+
+
+def make_case(layer: Layer, transposed: bool, batch: int, strategies: bool) -> Case:
+    rng = np.random.default_rng(0)
+    params = layer.params(transposed)
+    size = layer.size if transposed else layer.out_size
+    cin = layer.cin if transposed else layer.cout
+    x = rng.standard_normal((batch, cin, size, size), dtype=np.float32)
+    w = rng.standard_normal((layer.cin, layer.cout // layer.groups, layer.kernel, layer.kernel), dtype=np.float32)
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    s, p, g = layer.stride, layer.padding, layer.groups
+    calls: dict[str, Callable[[], object]]
+    if transposed:
+        op = layer.output_padding
+        calls = {
+            "convtool": lambda: numeric.conv_transpose2d(x, w, None, s, p, op, g),
+            "torch": lambda: torch.nn.functional.conv_transpose2d(xt, wt, None, s, p, op, g),
+        }
+    else:
+        calls = {
+            "convtool": lambda: numeric.conv2d(x, w, None, s, p, 1, g),
+            "torch": lambda: torch.nn.functional.conv2d(xt, wt, None, s, p, 1, g),
+        }
+    out = np.asarray(calls["convtool"]())
+    ref = calls["torch"]().numpy()  # type: ignore[attr-defined]
+    err = float(np.abs(out - ref).max() / max(np.abs(ref).max(), 1e-30))
+    if err > 1e-4:
+        raise AssertionError(f"{layer.name}: convtool differs from torch by {err:.2e} (relative)")
+    plan = numeric.make_plan(params, x.shape, ref.shape, 4)
+    if strategies:
+        for name in numeric.STRATEGIES[params.op]:
+            calls[name] = lambda name=name: numeric.run(params, x, w, None, strategy=name)
+    spatial = math.prod(ref.shape[2:]) if not transposed else size * size
+    macs = batch * w.size * spatial
+    return Case(layer, transposed, batch, calls, macs, plan.strategy, {name: [] for name in calls})
+
+
+def measure(case: Case, rounds: int) -> None:
+    """Interleaved rounds; in each, per callable: pause, warm up, then time a few calls."""
+    for _ in range(rounds):
+        for name, call in case.calls.items():
+            time.sleep(PAUSE)
+            call()
+            inner = max(1, min(5, int(0.05 / max(min(case.times[name], default=0.05), 1e-6))))
+            for _ in range(inner):
+                start = time.perf_counter()
+                call()
+                case.times[name].append(time.perf_counter() - start)
+
+
+def geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def table(cases: list[Case], strategies: bool) -> str:
+    head = "| layer | op | N | strategy | convtool ms | torch ms | ratio | convtool GFLOP/s | torch GFLOP/s |"
+    rule = "|---|---|---:|---|---:|---:|---:|---:|---:|"
+    extra = sorted({name for c in cases for name in c.calls} - {"convtool", "torch"}) if strategies else []
+    if extra:
+        head += "".join(f" {name} ratio |" for name in extra)
+        rule += "---:|" * len(extra)
+    rows = [head, rule]
+    for c in cases:
+        ours, theirs = c.median("convtool"), c.median("torch")
+        op = "conv_transpose2d" if c.transposed else "conv2d"
+        row = (
+            f"| {c.layer.name} | {op} | {c.batch} | {c.strategy} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} "
+            f"| {ours / theirs:.2f} | {2 * c.macs / ours / 1e9:.1f} | {2 * c.macs / theirs / 1e9:.1f} |"
+        )
+        for name in extra:
+            row += f" {c.median(name) / theirs:.2f} |" if name in c.times else " |"
+        rows.append(row)
+    return "\n".join(rows)
+
+
+def summary(cases: list[Case]) -> str:
+    lines = []
+    for label, subset in (
+        ("conv_transpose2d", [c for c in cases if c.transposed]),
+        ("conv2d", [c for c in cases if not c.transposed]),
+    ):
+        if not subset:
+            continue
+        ratios = [c.median("convtool") / c.median("torch") for c in subset]
+        worst = max(zip(ratios, subset), key=lambda rc: rc[0])
+        meets = geomean(ratios) <= 0.8 and worst[0] <= 1.5
+        lines.append(
+            f"- {label}: geometric mean {geomean(ratios):.2f}x torch's time over {len(subset)} layers, "
+            f"range {min(ratios):.2f}-{worst[0]:.2f}x (worst: {worst[1].layer.name}, N={worst[1].batch}); "
+            f"bar ≤ 0.8x mean and ≤ 1.5x per layer: {'met' if meets else 'not met'}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--only", default="", help="only layers whose name contains this text")
+    parser.add_argument("--op", choices=("conv_transpose2d", "conv2d", "both"), default="both")
+    parser.add_argument("--batch", type=int, choices=BATCHES, help="only this batch size")
+    parser.add_argument("--strategies", action="store_true", help="also time every strategy, forced")
+    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results.md")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    directions = {"conv_transpose2d": (True,), "conv2d": (False,), "both": (True, False)}[args.op]
+    cases = []
+    for transposed in directions:
+        for layer in LAYERS:
+            if args.only.lower() not in layer.name.lower():
+                continue
+            for batch in BATCHES:
+                if args.batch not in (None, batch):
+                    continue
+                case = make_case(layer, transposed, batch, args.strategies)
+                measure(case, args.rounds)
+                cases.append(case)
+                ratio = case.median("convtool") / case.median("torch")
+                op = "conv_transpose2d" if transposed else "conv2d"
+                print(f"{layer.name:32s} {op:16s} N={batch:<3d} {case.strategy:8s} "
+                      f"{case.median('convtool') * 1e3:9.2f} ms  torch {case.median('torch') * 1e3:9.2f} ms"
+                      f"  ratio {ratio:5.2f}", flush=True)
+    text = table(cases, args.strategies)
+    print()
+    print(text)
+    print()
+    print(summary(cases))
+    if args.no_write or args.only or args.batch or args.op != "both" or args.strategies:
+        return
+    write_section(
+        "numeric",
+        f"## Numeric engine vs torch (`benchmarks/bench_numeric.py`)\n\n{machine()}; numpy "
+        f"{np.__version__}, torch {torch.__version__}, float32, {THREADS} threads for both; "
+        f"{args.rounds} interleaved rounds, medians. Ratio = convtool's time / torch's time "
+        f"(below 1 is faster). GFLOP/s = 2·MACs / time. Bar (SPEC §7): geometric mean ≤ 0.8x, "
+        f"no layer above 1.5x.\n\n{text}\n\n{summary(cases)}\n",
+    )
+
+
+if __name__ == "__main__":
+    main()

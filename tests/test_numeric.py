@@ -1,0 +1,368 @@
+"""The numeric engine against a naive reference written from the definitions, the adjoint
+identity, PyTorch's initialisation and its messages (no torch needed; see test_numeric_torch.py)."""
+
+from __future__ import annotations
+
+import random
+import re
+import tracemalloc
+from math import sqrt
+from typing import Any
+
+import naive
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convtool import numeric, shape
+from convtool.errors import ConfigError, OutputSizeError
+from convtool.params import ConvParams
+
+# -- random configurations ------------------------------------------------------------------
+
+
+def transposed_case(rng: random.Random) -> dict[str, Any]:
+    """A legal ConvTranspose2d and input, biased to the edges: groups, dilation, output_padding
+    up to max(stride, dilation) - 1, padding beyond the kernel extent, 1x1 and large kernels."""
+    while True:
+        g = rng.choice([1, 1, 1, 2, 3, 4])
+        k = (rng.choice([1, 1, 2, 3, 4, 5, 7]), rng.choice([1, 2, 3, 4, 5, 6]))
+        s = (rng.choice([1, 1, 2, 2, 3, 4]), rng.choice([1, 2, 2, 3, 5]))
+        d = (rng.choice([1, 1, 1, 2, 3]), rng.choice([1, 1, 2, 4]))
+        p = tuple(rng.randint(0, di * (ki - 1) + 2) for ki, di in zip(k, d))
+        op = tuple(rng.randint(0, max(si, di) - 1) for si, di in zip(s, d))
+        size = (rng.randint(1, 7), rng.randint(1, 8))
+        out = [(i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1 for i, si, pi, di, ki, opi in zip(size, s, p, d, k, op)]
+        if min(out) >= 1:
+            return dict(groups=g, cig=rng.randint(1, 3), cog=rng.randint(1, 3), kernel=k, stride=s,
+                        dilation=d, padding=p, output_padding=op, size=size, batch=rng.choice([1, 1, 2, 3]),
+                        bias=rng.random() < 0.7, unbatched=rng.random() < 0.2)
+
+
+def conv_case(rng: random.Random) -> dict[str, Any]:
+    """A legal Conv2d and input: asymmetric 'same' padding, dilation, groups, large kernels."""
+    while True:
+        g = rng.choice([1, 1, 2, 3])
+        k = (rng.choice([1, 2, 3, 4, 5, 7]), rng.choice([1, 2, 3, 4, 6]))
+        d = (rng.choice([1, 1, 2, 3]), rng.choice([1, 1, 2]))
+        same = rng.random() < 0.15
+        s = (1, 1) if same else (rng.choice([1, 1, 2, 3]), rng.choice([1, 2, 2, 4]))
+        pads = tuple(
+            (di * (ki - 1) // 2, di * (ki - 1) - di * (ki - 1) // 2) if same else (pi, pi)
+            for ki, di, pi in zip(k, d, (rng.randint(0, k[0] + 1), rng.randint(0, k[1] + 1)))
+        )
+        size = (rng.randint(1, 9), rng.randint(1, 9))
+        if all(i + a + b >= di * (ki - 1) + 1 for i, (a, b), di, ki in zip(size, pads, d, k)):
+            return dict(groups=g, cig=rng.randint(1, 3), cog=rng.randint(1, 3), kernel=k, stride=s,
+                        dilation=d, padding="same" if same else tuple(a for a, _ in pads), pads=pads,
+                        size=size, batch=rng.choice([1, 1, 2, 3]), bias=rng.random() < 0.7,
+                        unbatched=rng.random() < 0.2)
+
+
+RNG = random.Random(3)
+TRANSPOSED = [transposed_case(RNG) for _ in range(360)]
+CONVS = [conv_case(RNG) for _ in range(240)]
+
+
+def arrays(case: dict[str, Any], transposed: bool, dtype: type, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    g, cig, cog = case["groups"], case["cig"], case["cog"]
+    x = rng.standard_normal((case["batch"], g * cig, *case["size"])).astype(dtype)
+    w_shape = (g * cig, cog, *case["kernel"]) if transposed else (g * cog, cig, *case["kernel"])
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(g * cog).astype(dtype) if case["bias"] else None
+    return x, w, b
+
+
+def close(out: np.ndarray, ref: np.ndarray, dtype: type) -> bool:
+    if out.shape != ref.shape or out.dtype != np.dtype(dtype):
+        return False
+    if dtype is np.float64:
+        return bool(np.abs(out - ref).max(initial=0) <= 1e-10)
+    return bool(np.abs(out - ref).max(initial=0) <= 1e-4 * max(1.0, np.abs(ref).max(initial=0)))
+
+
+def public_agrees(fn: Any, x: np.ndarray, ref: np.ndarray, case: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
+    """The public function agrees with the reference, on the first image alone if unbatched."""
+    if case["unbatched"]:
+        return close(fn(x[0], *args, **kwargs), ref[0], x.dtype.type)
+    return close(fn(x, *args, **kwargs), ref, x.dtype.type)
+
+
+# -- the engine against the naive reference (600 configurations, every strategy) -------------
+
+
+@pytest.mark.parametrize("index", range(len(TRANSPOSED)))
+def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = TRANSPOSED[index]
+    dtype = np.float32 if index % 4 == 3 else np.float64
+    if index % 5 == 0:  # tiny tiles: bands of rows, recomputed halos
+        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
+    x, w, b = arrays(case, True, dtype, index)
+    args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
+                groups=case["groups"], dilation=case["dilation"])
+    ref = naive.conv_transpose2d(x.astype(np.float64), w.astype(np.float64),
+                                 None if b is None else b.astype(np.float64), **args)
+    params = ConvParams.conv_transpose(case["kernel"], case["stride"], case["padding"], case["output_padding"],
+                                       case["groups"], b is not None, case["dilation"])
+    for strategy in numeric.STRATEGIES["conv_transpose2d"]:
+        out = numeric.run(params, x, w, b, strategy=strategy)
+        assert close(out, ref, dtype), f"{strategy}: {case}"
+    assert public_agrees(numeric.conv_transpose2d, x, ref, case, w, b, **args)
+
+
+@pytest.mark.parametrize("index", range(len(CONVS)))
+def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = CONVS[index]
+    dtype = np.float32 if index % 4 == 3 else np.float64
+    if index % 5 == 0:
+        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
+    x, w, b = arrays(case, False, dtype, 1000 + index)
+    ref = naive.conv2d(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
+                       stride=case["stride"], padding=case["pads"], dilation=case["dilation"], groups=case["groups"])
+    params = ConvParams.conv(case["kernel"], case["stride"], case["padding"], case["dilation"], case["groups"],
+                             b is not None)
+    for strategy in numeric.STRATEGIES["conv2d"]:
+        assert close(numeric.run(params, x, w, b, strategy=strategy), ref, dtype), f"{strategy}: {case}"
+    assert public_agrees(numeric.conv2d, x, ref, case, w, b, case["stride"], case["padding"], case["dilation"],
+                         case["groups"])
+
+
+def test_random_configurations_cover_the_edges() -> None:
+    assert len(TRANSPOSED) + len(CONVS) >= 500
+    assert any(c["groups"] > 1 for c in TRANSPOSED) and any(c["groups"] > 1 for c in CONVS)
+    assert any(max(c["dilation"]) > 1 for c in TRANSPOSED) and any(max(c["dilation"]) > 1 for c in CONVS)
+    assert any(op >= s for c in TRANSPOSED for op, s in zip(c["output_padding"], c["stride"]))
+    assert any(p > d * (k - 1) for c in TRANSPOSED for p, d, k in zip(c["padding"], c["dilation"], c["kernel"]))
+    assert any(c["kernel"] == (1, 1) for c in TRANSPOSED) and any(max(c["kernel"]) >= 6 for c in TRANSPOSED)
+    assert any(c["batch"] > 1 for c in TRANSPOSED) and any(c["unbatched"] for c in TRANSPOSED)
+    assert any(c["padding"] == "same" and max(c["kernel"]) % 2 == 0 for c in CONVS)
+
+
+def test_every_strategy_is_chosen_somewhere() -> None:
+    """The cost model's choices on the benchmark's kind of layers (not its exact verdicts)."""
+    chosen = set()
+    for cin, cout, k, s, p, size, g in [(512, 256, 4, 2, 1, 4, 1), (64, 3, 4, 2, 1, 32, 1),
+                                        (256, 256, 4, 2, 1, 32, 256), (128, 64, 2, 2, 0, 136, 1)]:
+        params = ConvParams.conv_transpose(k, s, p, 0, g, in_channels=cin, out_channels=cout)
+        out = shape.output_shape(params, (16, cin, size, size))
+        chosen.add(numeric.make_plan(params, (16, cin, size, size), out, 4).strategy)
+    assert chosen == set(numeric.STRATEGIES["conv_transpose2d"])
+
+
+# -- properties -----------------------------------------------------------------------------
+
+layer_dims = st.tuples(
+    st.integers(1, 4),  # kernel
+    st.integers(1, 3),  # stride
+    st.integers(1, 3),  # dilation
+    st.integers(1, 6),  # input length of the transposed layer
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(h=layer_dims, w=layer_dims, data=st.data())
+def test_adjoint_identity(h: tuple[int, ...], w: tuple[int, ...], data: st.DataObject) -> None:
+    """<conv2d(x, W), y> = <x, conv_transpose2d(y, W)> for matching parameters; when
+    output_padding >= stride (legal through dilation) conv2d sees op // stride more positions,
+    which the identity crops."""
+    groups = data.draw(st.sampled_from([1, 2, 3]))
+    cin, cout = groups * data.draw(st.integers(1, 3)), groups * data.draw(st.integers(1, 3))
+    dims = []
+    for k, s, d, length in (h, w):
+        p = data.draw(st.integers(0, d * (k - 1)))
+        op = data.draw(st.integers(0, max(s, d) - 1))
+        out = (length - 1) * s - 2 * p + d * (k - 1) + op + 1
+        if out + 2 * p < d * (k - 1) + 1 or out < 1:
+            return
+        dims.append((k, s, d, p, op, length, out))
+    (kh, sh, dh, ph, oph, lh, outh), (kw, sw, dw, pw, opw, lw, outw) = dims
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    weight = rng.standard_normal((cin, cout // groups, kh, kw))
+    y = rng.standard_normal((2, cin, lh, lw))
+    x = rng.standard_normal((2, cout, outh, outw))
+    forward = numeric.conv2d(x, weight, None, (sh, sw), (ph, pw), (dh, dw), groups)
+    assert forward.shape[2:] == (lh + oph // sh, lw + opw // sw)
+    back = numeric.conv_transpose2d(y, weight, None, (sh, sw), (ph, pw), (oph, opw), groups, (dh, dw))
+    lhs = float(np.sum(forward[:, :, :lh, :lw] * y))
+    rhs = float(np.sum(x * back))
+    assert lhs == pytest.approx(rhs, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(dims=st.tuples(layer_dims, layer_dims), transposed=st.booleans(), batch=st.sampled_from([None, 1, 2]))
+def test_output_shape_is_the_shape_engines(dims: tuple[tuple[int, ...], ...], transposed: bool, batch: int | None) -> None:
+    (kh, sh, dh, lh), (kw, sw, dw, lw) = dims
+    if transposed:
+        params = ConvParams.conv_transpose((kh, kw), (sh, sw), 0, 0, 1, True, (dh, dw), in_channels=2, out_channels=3)
+    else:
+        params = ConvParams.conv((kh, kw), (sh, sw), (kh // 2, kw // 2), (dh, dw), in_channels=2, out_channels=3)
+    x_shape = (2, lh, lw) if batch is None else (batch, 2, lh, lw)
+    layer = numeric.ConvTranspose2d if transposed else numeric.Conv2d
+    module = layer(2, 3, (kh, kw), (sh, sw), **({} if transposed else {"padding": (kh // 2, kw // 2)}),
+                   dilation=(dh, dw), rng=0)
+    try:
+        expected = shape.output_shape(params, x_shape)
+    except ConfigError as error:
+        with pytest.raises(ConfigError, match=re.escape(error.message)):
+            module(np.zeros(x_shape, np.float32))
+        return
+    assert module(np.zeros(x_shape, np.float32)).shape == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 5), s=st.integers(1, 4), p=st.integers(0, 3), d=st.integers(1, 3), size=st.integers(1, 6))
+def test_output_size_range_is_what_the_module_accepts(k: int, s: int, p: int, d: int, size: int) -> None:
+    layer = numeric.ConvTranspose2d(1, 1, k, s, min(p, d * (k - 1)), dilation=d, rng=0)
+    x = np.ones((1, 1, size, size), np.float32)
+    (low, _), (high, _) = shape.output_size_range(layer.params, (size, size))
+    for request in range(low - 2, high + 3):
+        if low <= request <= high and request >= 1:
+            assert layer(x, output_size=(request, request)).shape == (1, 1, request, request)
+        else:
+            with pytest.raises(ConfigError):
+                layer(x, output_size=(request, request))
+
+
+# -- modules --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layer", "bound"),
+    [
+        (numeric.ConvTranspose2d(64, 32, 3, rng=1), 0.058926),  # PyTorch: bound 0.058926
+        (numeric.ConvTranspose2d(64, 32, (3, 5), groups=4, rng=2), 0.091287),  # weight (64, 8, 3, 5)
+        (numeric.Conv2d(64, 32, 3, rng=3), 1 / sqrt(64 * 9)),
+        (numeric.Conv2d(16, 32, 3, groups=4, rng=4), 1 / sqrt(4 * 9)),
+    ],
+    ids=["transpose", "transpose-groups", "conv", "conv-groups"],
+)
+def test_init_bounds_use_fan_in_of_weight_dim_1(layer: Any, bound: float) -> None:
+    w, b = layer.weight, layer.bias
+    assert w.shape == shape.weight_shape(layer.params) and b.shape == (layer.params.out_channels,)
+    assert w.dtype == b.dtype == np.float32
+    assert bound * 0.95 < np.abs(w).max() <= bound * 1.0001
+    assert np.abs(b).max() <= bound * 1.0001
+    assert abs(w.mean()) < bound / 10
+
+
+def test_init_is_seeded_and_typed() -> None:
+    a = numeric.ConvTranspose2d(4, 6, 3, rng=7, dtype=np.float64)
+    b = numeric.ConvTranspose2d(4, 6, 3, rng=np.random.default_rng(7), dtype=np.float64)
+    assert a.weight.dtype == np.float64 and np.array_equal(a.weight, b.weight)
+    assert numeric.Conv2d(4, 6, 3, bias=False).bias is None
+    assert repr(numeric.ConvTranspose2d(16, 33, 3, 2, 1, 1)) == (
+        "ConvTranspose2d(16, 33, kernel_size=3, stride=2, padding=1, output_padding=1)"
+    )
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_modes_pad_like_f_pad(mode: str) -> None:
+    layer = numeric.Conv2d(2, 3, (3, 2), padding=(2, 1), padding_mode=mode, rng=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 6))
+    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (1, 1)), mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
+    assert close(layer(x), naive.conv2d(padded, layer.weight, layer.bias), np.float64)
+
+
+def test_padding_mode_limits_are_f_pads() -> None:
+    with pytest.raises(ConfigError, match="Padding size should be less than the corresponding input dimension"):
+        numeric.Conv2d(1, 1, 3, padding=3, padding_mode="reflect")(np.zeros((1, 1, 3, 8)))
+    with pytest.raises(ConfigError, match="wrapping around more than once"):
+        numeric.Conv2d(1, 1, 3, padding=4, padding_mode="circular")(np.zeros((1, 1, 3, 8)))
+
+
+def test_output_size_picks_output_padding() -> None:
+    layer = numeric.ConvTranspose2d(3, 2, 3, stride=2, padding=1, rng=0, dtype=np.float64)
+    x = np.random.default_rng(1).standard_normal((1, 3, 6, 6))
+    full = layer(x, output_size=(12, 11))
+    expected = numeric.conv_transpose2d(x, layer.weight, layer.bias, 2, 1, (1, 0))
+    assert np.array_equal(full, expected)
+    assert layer(x, output_size=[9, 2, 12, 11]).shape == (1, 2, 12, 11)  # leading entries ignored
+    with pytest.raises(OutputSizeError, match=r"requested an output size of \(13, 12\), but valid sizes range from \[11, 11\] to \[12, 12\]"):
+        layer(x, output_size=(13, 12))
+
+
+# -- validation: PyTorch's checks, in its words ---------------------------------------------
+
+X = np.zeros((1, 4, 5, 5))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: numeric.conv_transpose2d(np.zeros((5, 5)), np.zeros((4, 3, 3, 3))),
+         "Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input of size: [5, 5]"),
+        (lambda: numeric.conv2d(X, np.zeros((6, 4, 3, 3)), groups=0), "non-positive groups is not supported"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3))),
+         "expected stride to be a single integer value or a list of 1 values to match the convolution dimensions, but got stride=[1, 1]"),
+        (lambda: numeric.conv2d(X, np.zeros((4, 3))), "weight should have at least three dimensions"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3, 3)), padding=-1), "negative padding is not supported"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3, 3)), stride=0), "non-positive stride is not supported"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3, 3)), groups=8),
+         "Given groups=8, expected weight to be at least 8 at dimension 0, but got weight of size [4, 3, 3, 3] instead"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3, 3)), groups=3),
+         "Given groups=3, expected weight to be divisible by 3 at dimension 0, but got weight of size [[4, 3, 3, 3]] instead"),
+        (lambda: numeric.conv_transpose2d(np.zeros((1, 5, 5, 5)), np.zeros((4, 6, 3, 3))),
+         "Given transposed=1, weight of size [4, 6, 3, 3], expected input[1, 5, 5, 5] to have 4 channels, but got 5 channels instead"),
+        (lambda: numeric.conv2d(X, np.zeros((6, 3, 3, 3))),
+         "Given groups=1, weight of size [6, 3, 3, 3], expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3, 3)), np.zeros(4)),
+         "Given transposed=1, weight of size [4, 3, 3, 3], expected bias to be 1-dimensional with 3 elements, but got bias of size [4] instead"),
+        (lambda: numeric.conv2d(X, np.zeros((6, 4, 3, 3)), np.zeros(5)),
+         "Given weight of size [6, 4, 3, 3], expected bias to be 1-dimensional with 6 elements, but got bias of size [5] instead"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3, 3)), stride=2, output_padding=2),
+         "output padding must be smaller than either stride or dilation, but got output_padding_height: 2 output_padding_width: 2 stride_height: 2 stride_width: 2 dilation_height: 1 dilation_width: 1"),
+        (lambda: numeric.conv_transpose2d(np.zeros((1, 4, 4, 4)), np.zeros((4, 3, 3, 3)), padding=3),
+         "Given input size per channel: (4 x 4). Calculated output size per channel: (0 x 0). Output size is too small"),
+        (lambda: numeric.conv2d(X, np.zeros((6, 4, 6, 6))),
+         "Calculated padded input size per channel: (5 x 5). Kernel size: (6 x 6). Kernel size can't be greater than actual input size"),
+        (lambda: numeric.conv2d(X, np.zeros((6, 4, 3, 3)), padding="same", stride=2),
+         "padding='same' is not supported for strided convolutions"),
+        (lambda: numeric.conv_transpose2d(X, np.zeros((4, 3, 3, 3), np.float32)), "expected scalar type Double but found Float"),
+        (lambda: numeric.conv2d(X.astype(np.float32), np.zeros((6, 4, 3, 3), np.float32), np.zeros(6)),
+         "Input type (float) and bias type (double) should be the same"),
+        (lambda: numeric.conv2d(X.astype(int), np.zeros((6, 4, 3, 3), int)),
+         "conv2d computes in float32 or float64, but got input of dtype int64"),
+        (lambda: numeric.ConvTranspose2d(4, 4, 3, padding_mode="reflect"),
+         'Only "zeros" padding mode is supported for ConvTranspose2d'),
+        (lambda: numeric.ConvTranspose2d(4, 6, 3, groups=4), "out_channels must be divisible by groups"),
+    ],
+    ids=lambda v: v[:48] if isinstance(v, str) else "call",
+)
+def test_pytorch_messages(call: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        call()
+    assert str(error.value) == message
+
+
+def test_conv_transpose2d_takes_a_bias_of_another_dtype_like_pytorch() -> None:
+    out = numeric.conv_transpose2d(np.ones((1, 1, 2, 2), np.float32), np.ones((1, 1, 1, 1), np.float32), np.ones(1))
+    assert out.dtype == np.float32 and np.array_equal(out, np.full((1, 1, 2, 2), 2, np.float32))
+
+
+def test_zero_batch_gives_an_empty_output() -> None:
+    assert numeric.conv_transpose2d(np.zeros((0, 4, 5, 5)), np.zeros((4, 6, 3, 3))).shape == (0, 6, 7, 7)
+    assert numeric.conv2d(np.zeros((0, 4, 5, 5)), np.zeros((6, 4, 3, 3))).shape == (0, 6, 3, 3)
+
+
+def test_unknown_strategy_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown strategy 'scatter' for conv2d"):
+        numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="scatter")
+
+
+def test_tiles_keep_temporary_memory_small() -> None:
+    """A 136x136 U-Net layer: its columns (the size of the output here) are never all held."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 64, 136, 136)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 2, 2)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        out = numeric.conv_transpose2d(x, w, None, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    extra = peak - out.nbytes - x.nbytes  # the flat copy of the input, and the tiles
+    assert extra < 3 * numeric._TILE_BYTES < out.nbytes
+    params = ConvParams.conv_transpose(2, 2)
+    assert close(out, numeric.run(params, x, w, strategy="columns"), np.float32)

@@ -1,0 +1,34 @@
+"""The numeric engine against PyTorch's outputs stored in tests/golden/numeric.npz (no torch
+needed): functional calls and modules, groups, dilation, padding modes, output_size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from golden_numeric import cases, load, run
+
+from convtool import numeric
+
+CASES, OUTPUTS = load()
+
+
+def test_golden_file_matches_its_cases() -> None:
+    """The stored cases are the ones tests/golden_numeric.py defines (regenerate when it changes)."""
+    assert CASES == cases()
+    assert {c["kind"] for c in CASES} == {"conv_transpose2d", "conv2d", "ConvTranspose2d", "Conv2d"}
+    assert {c["padding_mode"] for c in CASES if c["kind"] == "Conv2d"} == {"zeros", "reflect", "replicate", "circular"}
+    assert any(c["unbatched"] for c in CASES) and {c["dtype"] for c in CASES} == {"float32", "float64"}
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=lambda i: f"{CASES[i]['kind']}-{i}")
+def test_agrees_with_pytorch(index: int) -> None:
+    case: dict[str, Any] = CASES[index]
+    expected = OUTPUTS[index]
+    out = run(case, numeric)
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    if case["dtype"] == "float64":
+        assert np.abs(out - expected).max(initial=0) <= 1e-10
+    else:
+        assert np.abs(out - expected).max(initial=0) <= 1e-4 * max(1.0, np.abs(expected).max(initial=0))

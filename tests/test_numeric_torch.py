@@ -1,0 +1,185 @@
+"""The numeric engine against live PyTorch (skipped without torch): random configurations,
+PyTorch's own OpInfo samples, its messages for invalid calls, its modules and initialisation."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+from golden_numeric import load
+from golden_numeric import run as run_golden
+from test_numeric import arrays, close, conv_case, transposed_case
+
+from convtool import numeric
+from convtool.errors import ConfigError
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+
+RNG = random.Random(11)
+TRANSPOSED = [transposed_case(RNG) for _ in range(120)]
+CONVS = [conv_case(RNG) for _ in range(80)]
+
+
+def tensors(*values: np.ndarray | None) -> list[Any]:
+    return [None if v is None else torch.from_numpy(v) for v in values]
+
+
+@pytest.mark.parametrize("index", range(len(TRANSPOSED)))
+def test_conv_transpose2d_matches_torch(index: int) -> None:
+    case = TRANSPOSED[index]
+    dtype = np.float32 if index % 3 == 2 else np.float64
+    x, w, b = arrays(case, True, dtype, 5000 + index)
+    args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
+                groups=case["groups"], dilation=case["dilation"])
+    expected = F.conv_transpose2d(*tensors(x, w, b), **args).numpy()
+    assert close(numeric.conv_transpose2d(x, w, b, **args), expected, dtype), case
+
+
+@pytest.mark.parametrize("index", range(len(CONVS)))
+def test_conv2d_matches_torch(index: int) -> None:
+    case = CONVS[index]
+    dtype = np.float32 if index % 3 == 2 else np.float64
+    x, w, b = arrays(case, False, dtype, 6000 + index)
+    args = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
+    expected = F.conv2d(*tensors(x, w, b), **args).numpy()
+    assert close(numeric.conv2d(x, w, b, **args), expected, dtype), case
+
+
+def test_golden_file_is_current_torch() -> None:
+    """tests/golden/numeric.npz still holds what this torch computes."""
+    for case, stored in zip(*load()):
+        assert np.array_equal(run_golden(case, torch), stored) or close(run_golden(case, torch), stored, stored.dtype.type)
+
+
+@pytest.mark.parametrize("name", ["nn.functional.conv_transpose2d", "nn.functional.conv2d"])
+def test_opinfo_samples(name: str) -> None:
+    """PyTorch's own sample inputs for the op (its OpInfo database, cpu, float64)."""
+    try:
+        from torch.testing._internal.common_methods_invocations import op_db
+    except Exception as error:  # an internal API: absent pieces (e.g. expecttest) skip the test
+        pytest.skip(f"PyTorch's OpInfo database is unavailable: {error}")
+    ops = [op for op in op_db if op.name == name]
+    if not ops:
+        pytest.skip(f"no OpInfo entry named {name}")
+    ours = getattr(numeric, name.rsplit(".", 1)[1])
+    checked = 0
+    for op in ops:
+        for sample in op.sample_inputs("cpu", torch.float64):
+            args = [a.numpy() if isinstance(a, torch.Tensor) else a for a in sample.args]
+            expected = op(sample.input, *sample.args, **sample.kwargs).numpy()
+            out = ours(sample.input.numpy(), *args, **sample.kwargs)
+            assert close(out, expected, np.float64), (sample.input.shape, sample.args, sample.kwargs)
+            checked += 1
+    assert checked >= 10
+
+
+INVALID = [
+    ("conv_transpose2d", (5, 5), (4, 3, 3, 3), None, {}),
+    ("conv2d", (1, 4, 5, 5), (6, 4, 3, 3), None, {"groups": 0}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3), None, {}),
+    ("conv2d", (1, 4, 5, 5), (4, 3), None, {}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3, 3), None, {"padding": -1}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3, 3), None, {"output_padding": -1}),
+    ("conv2d", (1, 4, 5, 5), (6, 4, 3, 3), None, {"stride": 0}),
+    ("conv2d", (1, 4, 5, 5), (6, 4, 3, 3), None, {"dilation": 0}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3, 3), None, {"groups": 8}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3, 3), None, {"groups": 3}),
+    ("conv2d", (1, 4, 5, 5), (6, 1, 3, 3), None, {"groups": 4}),
+    ("conv_transpose2d", (1, 5, 5, 5), (4, 6, 3, 3), None, {}),
+    ("conv2d", (1, 4, 5, 5), (6, 3, 3, 3), None, {}),
+    ("conv2d", (4, 5, 5), (6, 3, 3, 3), None, {}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3, 3), (4,), {}),
+    ("conv2d", (1, 4, 5, 5), (6, 4, 3, 3), (6, 1), {}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3, 3), None, {"stride": 2, "output_padding": 2}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 3, 3, 3), None, {"stride": (2, 1), "output_padding": (0, 1)}),
+    ("conv_transpose2d", (1, 4, 4, 4), (4, 3, 3, 3), None, {"padding": 3}),
+    ("conv_transpose2d", (1, 4, 4, 4), (4, 3, 3, 3), None, {"padding": 4}),
+    ("conv_transpose2d", (1, 4, 0, 5), (4, 3, 3, 3), None, {}),
+    ("conv2d", (1, 4, 5, 5), (6, 4, 6, 6), None, {}),
+    ("conv2d", (1, 4, 5, 5), (6, 4, 3, 3), None, {"padding": "same", "stride": 2}),
+    ("conv_transpose2d", (1, 4, 5, 5), (4, 0, 3, 3), None, {}),
+]
+
+
+@pytest.mark.parametrize(("op", "x", "w", "b", "kwargs"), INVALID, ids=[f"{c[0]}-{i}" for i, c in enumerate(INVALID)])
+def test_messages_are_pytorchs(op: str, x: tuple, w: tuple, b: tuple | None, kwargs: dict) -> None:
+    arrays_ = [np.zeros(x), np.zeros(w), None if b is None else np.zeros(b)]
+    with pytest.raises(Exception) as theirs:
+        getattr(F, op)(*tensors(*arrays_), **kwargs)
+    with pytest.raises(ConfigError) as ours:
+        getattr(numeric, op)(*arrays_, **kwargs)
+    assert str(ours.value) == str(theirs.value).splitlines()[0]
+
+
+def test_dtype_messages_are_pytorchs() -> None:
+    x, w, b = np.zeros((1, 4, 5, 5), np.float32), np.zeros((6, 4, 3, 3)), np.zeros(6)
+    for args in [(x, w), (x, w.astype(np.float32), b), (x.astype(np.float64), w.astype(np.float32))]:
+        with pytest.raises(RuntimeError) as theirs:
+            F.conv2d(*tensors(*args))
+        with pytest.raises(ConfigError) as ours:
+            numeric.conv2d(*args)
+        assert str(ours.value) == str(theirs.value).splitlines()[0]
+
+
+def copy_into(layer: Any, module: Any) -> None:
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(layer.weight))
+        if layer.bias is not None:
+            module.bias.copy_(torch.from_numpy(layer.bias))
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, (2, 1), "same", "valid"], ids=str)
+def test_conv2d_module_padding_modes(mode: str, padding: Any) -> None:
+    layer = numeric.Conv2d(4, 6, (3, 4), padding=padding, padding_mode=mode, dilation=(1, 2), rng=0, dtype=np.float64)
+    module = torch.nn.Conv2d(4, 6, (3, 4), padding=padding, padding_mode=mode, dilation=(1, 2), dtype=torch.float64)
+    copy_into(layer, module)
+    x = np.random.default_rng(1).standard_normal((2, 4, 7, 9))
+    assert close(layer(x), module(torch.from_numpy(x)).detach().numpy(), np.float64)
+    assert close(layer(x[0]), module(torch.from_numpy(x[0])).detach().numpy(), np.float64)
+
+
+@pytest.mark.parametrize("output_size", [None, (11, 13), (12, 14), (1, 3, 12, 13), [11, 14]], ids=str)
+def test_conv_transpose2d_module_output_size(output_size: Any) -> None:
+    layer = numeric.ConvTranspose2d(3, 4, (3, 5), stride=2, padding=(1, 2), groups=1, rng=0, dtype=np.float64)
+    module = torch.nn.ConvTranspose2d(3, 4, (3, 5), stride=2, padding=(1, 2), dtype=torch.float64)
+    copy_into(layer, module)
+    x = np.random.default_rng(2).standard_normal((1, 3, 6, 7))
+    expected = module(torch.from_numpy(x), output_size=output_size).detach().numpy()
+    assert close(layer(x, output_size=output_size), expected, np.float64)
+
+
+def test_output_size_messages_are_pytorchs() -> None:
+    layer = numeric.ConvTranspose2d(16, 8, 3, stride=2, padding=1, rng=0)
+    module = torch.nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1)
+    for output_size in [(13, 12), (10, 10), (12, 12, 12)]:
+        x = np.zeros((1, 16, 6, 6), np.float32)
+        with pytest.raises(ValueError) as theirs:
+            module(torch.from_numpy(x), output_size=output_size)
+        with pytest.raises(ConfigError) as ours:
+            layer(x, output_size=output_size)
+        assert str(ours.value) == str(theirs.value).replace("torch.Size(", "").replace("])", "]")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib, **kw: lib.ConvTranspose2d(64, 32, 3, **kw),
+        lambda lib, **kw: lib.ConvTranspose2d(64, 32, (3, 5), groups=4, **kw),
+        lambda lib, **kw: lib.Conv2d(16, 32, (5, 3), groups=2, **kw),
+    ],
+    ids=["transpose", "transpose-groups", "conv-groups"],
+)
+def test_init_bounds_are_pytorchs(make: Any) -> None:
+    module = make(torch.nn)
+    fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(module.weight)
+    bound = 1 / np.sqrt(fan_in)
+    assert float(module.weight.detach().abs().max()) <= bound and float(module.bias.detach().abs().max()) <= bound
+    layer = make(numeric, rng=0)
+    assert layer.weight.shape == tuple(module.weight.shape) and layer.bias.shape == tuple(module.bias.shape)
+    assert 0.95 * bound < np.abs(layer.weight).max() <= bound * 1.0001
+    assert np.abs(layer.bias).max() <= bound * 1.0001
