@@ -41,7 +41,8 @@ STRATEGIES = {
     "conv2d": ("columns", "gather"),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_TILE_BYTES = 4 << 20  # temporary columns per tile: about a core's L2 cache
+_TILE_BYTES = 16 << 20  # temporary columns per tile
+_TILE_COLUMNS = 2048  # yet at least this many GEMM columns per tile: narrower GEMMs lose speed
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -433,19 +434,23 @@ def make_plan(
 
 # == cost model ==============================================================================
 
-# Seconds per unit, measured on the benchmark machine (2 cores, AVX-512, OpenBLAS); only their
-# ratios matter. GEMM runs on every core; every other pass is one numpy loop on one core.
-_GEMM_FLOP = {4: 1 / 150e9, 8: 1 / 75e9}
-_GEMM_CALL = 10e-6
-_PASS_ELEMENT = {4: 0.4e-9, 8: 0.7e-9}  # one element of a numpy pass (read, add, write)
-_STRIDED_ELEMENT = {4: 1.5e-9, 8: 2e-9}  # one element of a transposing, strided pass
-_INNER_LOOP = 20e-9  # fixed cost of one numpy inner loop
+# Seconds per unit on the benchmark machine (2 cores, AVX-512, OpenBLAS) for float32; float64
+# moves twice the bytes. The GEMM runs on both cores, every other pass is one numpy loop on one.
+_FLOP = 1 / 140e9
+_BLAS_CALL = 5e-6
+_GEMM_BYTE = 1 / 12e9  # a GEMM with a short inner dimension is bound by its memory traffic
+_ELEMENT = 0.35e-9  # one element of a contiguous numpy pass
+_STRIDED = 1.2e-9  # one element of a transposing or strided pass
+_LOOP = 15e-9  # one numpy inner loop
+_CALL = 3e-6  # one numpy call from Python
 
 
-def _gemm(m: int, k: int, n: int, itemsize: int, calls: int = 1) -> float:
-    """A GEMM's time; small dims waste the vector units, hence the efficiency factors."""
-    eff = min(1.0, m / 48) * min(1.0, k / 48) * min(1.0, n / 48)
-    return 2 * m * k * n * _GEMM_FLOP[itemsize] / max(eff, 0.05) + calls * _GEMM_CALL
+def _gemm(m: int, k: int, n: int, itemsize: int, calls: int) -> float:
+    """A GEMM's time: short dims waste the vector units (K = 1 most of all)."""
+    eff = 0.005 if k == 1 else min(1.0, k / 64) ** 0.6 * min(1.0, m / 32) ** 0.5 * min(1.0, n / 128) ** 0.3
+    compute = 2 * m * k * n * _FLOP * itemsize / 4 / eff
+    traffic = (m * n + m * k + k * n) * itemsize * _GEMM_BYTE
+    return max(compute, traffic) + calls * _BLAS_CALL
 
 
 def _estimate(
@@ -456,42 +461,51 @@ def _estimate(
     axes: tuple[_Axis, _Axis],
     itemsize: int,
 ) -> float:
+    """Estimated seconds of one strategy: its GEMMs plus its numpy passes, element by element."""
     n, cin, h, w = input_shape
     cout, ho, wo = output_shape[1:]
     g = params.groups
     cig, cog = cin // g, cout // g
     taps = prod(params.kernel_size)
-    pas, strided = _PASS_ELEMENT[itemsize], _STRIDED_ELEMENT[itemsize]
-    ah, aw = axes
+    scale = itemsize / 4
+    out_rows = n * cout * ho  # the output written row by row: one inner loop each
     if strategy == "columns":
+        pixels = n * h * w if params.transposed else n * ho * wo
+        tiles = max(1, pixels * cout * taps * itemsize // _TILE_BYTES)
         if params.transposed:
-            gemm = _gemm(n * h * w, cig, cog * taps, itemsize, g)
-            scatter = taps * n * h * w * cout * strided + taps * n * h * w * g * _INNER_LOOP
-            finish = n * cout * ho * wo * (pas + strided) + n * cin * h * w * strided
-            return gemm + scatter + finish
-        gemm = _gemm(n * ho * wo, cig * taps, cog, itemsize, g)
-        gather = taps * n * ho * wo * cin * strided + taps * n * ho * wo * g * _INNER_LOOP
-        finish = n * cout * ho * wo * strided + n * cin * h * w * strided
-        return gemm + gather + finish
-    flat = ah.rows * aw.pitch  # output positions per image and phase, guards included
-    phases = ah.step * aw.step
-    fill = n * cin * ah.pitch * aw.pitch * pas + n * cin * h * _INNER_LOOP
-    emit = n * cout * ho * wo * strided + n * cout * ho * _INNER_LOOP
+            gemm = _gemm(pixels, cig, cog * taps, itemsize, g * tiles)
+            per_tap = pixels * cout * (_ELEMENT * 3 if cin < pixels else _STRIDED)  # scatter-adds
+        else:
+            gemm = _gemm(pixels, cig * taps, cog, itemsize, g * tiles)
+            per_tap = pixels * cin * (_ELEMENT * 2 if cin < pixels else _STRIDED)  # im2col copies
+        loops = taps * pixels * g * _LOOP + taps * tiles * 4 * _CALL
+        transposes = (n * cin * h * w + 2 * n * cout * ho * wo) * _STRIDED + (out_rows + pixels * g) * _LOOP
+        return gemm + (taps * per_tap + transposes) * scale + loops
+    flat = _flat_layout(axes, n)
+    column_bytes = (cout * taps if strategy == "scatter" else cin * taps + cout * axes[0].step * axes[1].step)
+    tiles = list(_row_tiles(n, flat, column_bytes * itemsize))
+    span = sum(_tile_span(flat, tile)[1] for tile in tiles)
+    halo = flat.hi - flat.lo
+    phases = len([1 for ph_h in axes[0].phases for ph_w in axes[1].phases if ph_h.count and ph_w.count])
+    fill = cin * flat.length * _ELEMENT + n * cin * h * w * _STRIDED + n * cin * h * _LOOP
+    emit = n * cout * ho * wo * _STRIDED + out_rows * _LOOP + len(tiles) * phases * 4 * _CALL
     if strategy == "scatter":
-        gemm = _gemm(cog * taps, cig, n * flat, itemsize, g * n)
-        adds = max(0, taps - phases) * n * cog * g * flat * pas
-        return fill + gemm + adds + emit
-    offsets = len(_sources(axes, params.kernel_size[1])[0]) if params.transposed else taps
-    copies = n * cin * offsets * flat * pas
-    gemm = _gemm(cog * phases, cig * offsets, n * flat, itemsize, g * n)
-    return fill + copies + gemm + emit
+        gemm = _gemm(cog * taps, cig, span + len(tiles) * halo, itemsize, g * len(tiles))
+        adds = max(0, taps - phases) * cout * span * _ELEMENT * 3 + len(tiles) * taps * 2 * _CALL
+        return gemm + (fill + adds + emit) * scale
+    sources = len(_sources(axes, params.kernel_size[1])[0])
+    copies = 0.0 if _direct(axes, sources) else sources * cin * span * _ELEMENT * 2 + len(tiles) * sources * _CALL
+    if params.transposed:  # the weight matrix is assembled tap by tap, with strided writes
+        copies += cog * phases * cin * sources * _ELEMENT + cin * cog * taps * _STRIDED + taps * _CALL
+    gemm = _gemm(cog * phases, cig * sources, span, itemsize, g * len(tiles))
+    return gemm + (fill + copies + emit) * scale
 
 
 # == strategy: columns =======================================================================
 
 
-def _image_tiles(n: int, per_image_bytes: int) -> Iterator[tuple[int, int]]:
-    step = max(1, _TILE_BYTES // max(per_image_bytes, 1))
+def _image_tiles(n: int, per_image_bytes: int, per_image_columns: int) -> Iterator[tuple[int, int]]:
+    step = max(1, _TILE_BYTES // max(per_image_bytes, 1), -(-_TILE_COLUMNS // max(per_image_columns, 1)))
     for n0 in range(0, n, step):
         yield n0, min(n, n0 + step)
 
@@ -511,7 +525,7 @@ def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, 
     acc = np.zeros((n, ho, wo, g, cog), x.dtype)
     xl = x.reshape(n, g, cig, h * w).transpose(1, 0, 3, 2)
     slices = [_tap_slices(axis) for axis in plan.axes]
-    for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize):
+    for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize, h * w):
         xs = np.ascontiguousarray(xl[:, n0:n1]).reshape(g, (n1 - n0) * h * w, cig)
         cols = np.matmul(xs, wmat)
         dst = acc[n0:n1].transpose(3, 0, 1, 2, 4)  # (g, n, ho, wo, cog)
@@ -553,7 +567,7 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
         by_tap = np.ascontiguousarray(by_tap.transpose(0, 1, 3, 2))
     wmat = by_tap.reshape(g, cog, cig * kh * kw).transpose(0, 2, 1)
     res = np.empty((g, n, ho, wo, cog), x.dtype)
-    for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize):
+    for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize, ho * wo):
         nb = n1 - n0
         xp = np.zeros((g, nb, h + pt + pb, w + pl + pr, cig), x.dtype)
         xp[:, :, pt:pt + h, pl:pl + w] = x[n0:n1].reshape(nb, g, cig, h, w).transpose(1, 0, 3, 4, 2)
@@ -600,15 +614,15 @@ class _Flat:
     hi: int  # largest tap offset
 
 
-def _flat_layout(plan: Plan) -> _Flat:
-    ah, aw = plan.axes
+def _flat_layout(axes: tuple[_Axis, _Axis], n: int) -> _Flat:
+    ah, aw = axes
     offsets = [
         oh * aw.pitch + ow
         for ph_h in ah.phases for _, _, oh in ph_h.taps
         for ph_w in aw.phases for _, _, ow in ph_w.taps
     ] or [0]
     lead = ah.lead * aw.pitch + aw.lead
-    length = lead + plan.input_shape[0] * ah.pitch * aw.pitch + max(0, max(offsets))
+    length = lead + n * ah.pitch * aw.pitch + max(0, max(offsets))
     return _Flat(lead, aw.pitch, ah.pitch, ah.rows, length, min(offsets), max(offsets))
 
 
@@ -636,9 +650,10 @@ def _flat_input(plan: Plan, x: Array, flat: _Flat) -> Array:
 
 def _row_tiles(n: int, flat: _Flat, column_bytes: int) -> Iterator[tuple[int, int, int, int]]:
     """(first image, end image, first row, end row) tiles: whole images, or bands of one image."""
-    band = max(1, _TILE_BYTES // max(column_bytes * flat.pitch, 1))
+    band = max(1, _TILE_BYTES // max(column_bytes * flat.pitch, 1), -(-_TILE_COLUMNS // flat.pitch))
     if band >= flat.image_rows:
-        for n0, n1 in _image_tiles(n, flat.image_rows * flat.pitch * column_bytes):
+        columns = flat.image_rows * flat.pitch
+        for n0, n1 in _image_tiles(n, columns * column_bytes, columns):
             yield n0, n1, 0, flat.image_rows
         return
     band = max(band, 2 * (flat.hi - flat.lo) // flat.pitch + 1)  # keep the recomputed halo small
@@ -698,7 +713,7 @@ def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     g = plan.groups
     cig, cog = cin // g, cout // g
     kh, kw = plan.params.kernel_size
-    flat = _flat_layout(plan)
+    flat = _flat_layout(plan.axes, plan.input_shape[0])
     buf = _flat_input(plan, x, flat)[:, :, 0]
     wmat = weight.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
     targets = _phase_targets(plan)
@@ -733,20 +748,31 @@ def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: A
     cout = plan.output_shape[1]
     g = plan.groups
     cig, cog = cin // g, cout // g
-    flat = _flat_layout(plan)
+    flat = _flat_layout(plan.axes, plan.input_shape[0])
     buf = _flat_input(plan, x, flat)
     targets = _phase_targets(plan)
     sources, wmat = _gather_weights(plan, weight, len(targets))
     u = len(sources)
+    direct = _direct(plan.axes, u)
     for tile in _row_tiles(n, flat, (cin * u + cout * len(targets)) * plan.itemsize):
         first, span = _tile_span(flat, tile)
         begin = flat.lead + first
-        stack = np.empty((g, cig, u, span), x.dtype)
-        for i, (plane, off) in enumerate(sources):
-            stack[:, :, i] = buf[:, :, plane, begin + off:begin + off + span]
+        if direct:
+            stack = buf[..., begin:begin + span]
+        else:
+            stack = np.empty((g, cig, u, span), x.dtype)
+            for i, (plane, off) in enumerate(sources):
+                stack[:, :, i] = buf[:, :, plane, begin + off:begin + off + span]
         res = np.matmul(wmat, stack.reshape(g, cig * u, span)).reshape(g, cog, len(targets), span)
         for r, target in enumerate(targets):
             _emit(plan, out, tile, target, res[:, :, r].reshape(cout, span), bias, flat.pitch)
+
+
+def _direct(axes: tuple[_Axis, _Axis], sources: int) -> bool:
+    """The input planes themselves are the stack: every tap reads its own plane at offset 0
+    (a convolution whose kernel equals its stride, e.g. k2 s2)."""
+    planes = axes[0].in_step * axes[1].in_step
+    return sources == planes and all(off == 0 for ax in axes for ph in ax.phases for *_, off in ph.taps)
 
 
 def _sources(

@@ -99,6 +99,7 @@ def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPa
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:  # tiny tiles: bands of rows, recomputed halos
         monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
+        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
     x, w, b = arrays(case, True, dtype, index)
     args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
                 groups=case["groups"], dilation=case["dilation"])
@@ -118,6 +119,7 @@ def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch) -> No
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:
         monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
+        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
     x, w, b = arrays(case, False, dtype, 1000 + index)
     ref = naive.conv2d(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
                        stride=case["stride"], padding=case["pads"], dilation=case["dilation"], groups=case["groups"])
@@ -351,11 +353,13 @@ def test_unknown_strategy_is_refused() -> None:
         numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="scatter")
 
 
-def test_tiles_keep_temporary_memory_small() -> None:
+def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch) -> None:
     """A 136x136 U-Net layer: its columns (the size of the output here) are never all held."""
+    monkeypatch.setattr(numeric, "_TILE_BYTES", 1 << 20)
+    monkeypatch.setattr(numeric, "_TILE_COLUMNS", 256)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 64, 136, 136)).astype(np.float32)
-    w = rng.standard_normal((64, 32, 2, 2)).astype(np.float32)
+    x = rng.standard_normal((2, 16, 136, 136)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 2, 2)).astype(np.float32)
     tracemalloc.start()
     try:
         out = numeric.conv_transpose2d(x, w, None, 2)
