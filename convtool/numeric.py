@@ -447,6 +447,8 @@ _CALL = 3e-6  # one numpy call from Python
 
 def _gemm(m: int, k: int, n: int, itemsize: int, calls: int) -> float:
     """A GEMM's time: short dims waste the vector units (K = 1 most of all)."""
+    if min(m, k, n) == 0:
+        return calls * _BLAS_CALL
     eff = 0.005 if k == 1 else min(1.0, k / 64) ** 0.6 * min(1.0, m / 32) ** 0.5 * min(1.0, n / 128) ** 0.3
     compute = 2 * m * k * n * _FLOP * itemsize / 4 / eff
     traffic = (m * n + m * k + k * n) * itemsize * _GEMM_BYTE
@@ -471,14 +473,14 @@ def _estimate(
     out_rows = n * cout * ho  # the output written row by row: one inner loop each
     if strategy == "columns":
         pixels = n * h * w if params.transposed else n * ho * wo
-        tiles = max(1, pixels * cout * taps * itemsize // _TILE_BYTES)
+        parts = max(1, pixels * cout * taps * itemsize // _TILE_BYTES)
         if params.transposed:
-            gemm = _gemm(pixels, cig, cog * taps, itemsize, g * tiles)
+            gemm = _gemm(pixels, cig, cog * taps, itemsize, g * parts)
             per_tap = pixels * cout * (_ELEMENT * 3 if cin < pixels else _STRIDED)  # scatter-adds
         else:
-            gemm = _gemm(pixels, cig * taps, cog, itemsize, g * tiles)
+            gemm = _gemm(pixels, cig * taps, cog, itemsize, g * parts)
             per_tap = pixels * cin * (_ELEMENT * 2 if cin < pixels else _STRIDED)  # im2col copies
-        loops = taps * pixels * g * _LOOP + taps * tiles * 4 * _CALL
+        loops = taps * pixels * g * _LOOP + taps * parts * 4 * _CALL
         transposes = (n * cin * h * w + 2 * n * cout * ho * wo) * _STRIDED + (out_rows + pixels * g) * _LOOP
         return gemm + (taps * per_tap + transposes) * scale + loops
     flat = _flat_layout(axes, n)
