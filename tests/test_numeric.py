@@ -343,6 +343,15 @@ def test_conv_transpose2d_takes_a_bias_of_another_dtype_like_pytorch() -> None:
     assert out.dtype == np.float32 and np.array_equal(out, np.full((1, 1, 2, 2), 2, np.float32))
 
 
+@pytest.mark.parametrize("strategy", numeric.STRATEGIES["conv_transpose2d"])
+def test_outputs_no_tap_reaches_get_the_bias(strategy: str) -> None:
+    x, w, b = np.ones((1, 1, 3, 3)), np.full((1, 2, 1, 1), 2.0), np.array([5.0, 7.0])
+    gaps = numeric.run(ConvParams.conv_transpose(1, 2), x, w, b, strategy=strategy)  # k1 s2: odd rows/cols
+    assert np.array_equal(gaps[0, 0], [[7, 5, 7, 5, 7], [5, 5, 5, 5, 5]] * 2 + [[7, 5, 7, 5, 7]])
+    nothing = numeric.run(ConvParams.conv_transpose(1, 2, 1), x[..., :2, :2], w, b, strategy=strategy)
+    assert np.array_equal(nothing, b.reshape(1, 2, 1, 1))  # k1 s2 p1 on 2x2: no tap reaches it
+
+
 def test_zero_batch_gives_an_empty_output() -> None:
     assert numeric.conv_transpose2d(np.zeros((0, 4, 5, 5)), np.zeros((4, 6, 3, 3))).shape == (0, 6, 7, 7)
     assert numeric.conv2d(np.zeros((0, 4, 5, 5)), np.zeros((6, 4, 3, 3))).shape == (0, 6, 3, 3)
