@@ -506,10 +506,16 @@ def _estimate(
 # == strategy: columns =======================================================================
 
 
+def _balanced(total: int, most: int) -> Iterator[tuple[int, int]]:
+    """[start, end) ranges covering range(total), as few as allowed by `most`, equal in size."""
+    parts = -(-total // max(most, 1))
+    for i in range(parts):
+        yield total * i // parts, total * (i + 1) // parts
+
+
 def _image_tiles(n: int, per_image_bytes: int, per_image_columns: int) -> Iterator[tuple[int, int]]:
-    step = max(1, _TILE_BYTES // max(per_image_bytes, 1), -(-_TILE_COLUMNS // max(per_image_columns, 1)))
-    for n0 in range(0, n, step):
-        yield n0, min(n, n0 + step)
+    most = max(1, _TILE_BYTES // max(per_image_bytes, 1), -(-_TILE_COLUMNS // max(per_image_columns, 1)))
+    return _balanced(n, most)
 
 
 def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
@@ -660,8 +666,8 @@ def _row_tiles(n: int, flat: _Flat, column_bytes: int) -> Iterator[tuple[int, in
         return
     band = max(band, 2 * (flat.hi - flat.lo) // flat.pitch + 1)  # keep the recomputed halo small
     for i in range(n):
-        for q0 in range(0, flat.rows, band):
-            yield i, i + 1, q0, min(flat.rows, q0 + band)
+        for q0, q1 in _balanced(flat.rows, band):
+            yield i, i + 1, q0, q1
 
 
 def _phase_targets(plan: Plan) -> list[tuple[int, int, _Phase, _Phase]]:
@@ -720,11 +726,17 @@ def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     wmat = weight.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
     targets = _phase_targets(plan)
     halo = flat.hi - flat.lo
-    for tile in _row_tiles(n, flat, cout * kh * kw * plan.itemsize):
+    tiles = list(_row_tiles(n, flat, cout * kh * kw * plan.itemsize))
+    widest = max(_tile_span(flat, tile)[1] for tile in tiles)
+    # one buffer each for all tiles: fresh pages for every tile would cost page faults
+    cols_buffer = np.empty((g, cog * kh * kw, widest + halo), x.dtype)
+    acc_buffer = np.empty((g, cog, widest), x.dtype)
+    for tile in tiles:
         first, span = _tile_span(flat, tile)
         begin = flat.lead + first + flat.lo
-        cols = np.matmul(wmat, buf[:, :, begin:begin + span + halo]).reshape(g, cog, kh * kw, span + halo)
-        acc = np.empty((g, cog, span), x.dtype)
+        cols = np.matmul(wmat, buf[:, :, begin:begin + span + halo], out=cols_buffer[..., :span + halo])
+        cols = cols.reshape(g, cog, kh * kw, span + halo)
+        acc = acc_buffer[..., :span]
         for target in targets:
             reads = [
                 cols[:, :, th * kw + tw, o:o + span]
@@ -756,16 +768,21 @@ def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: A
     sources, wmat = _gather_weights(plan, weight, len(targets))
     u = len(sources)
     direct = _direct(plan.axes, u)
-    for tile in _row_tiles(n, flat, (cin * u + cout * len(targets)) * plan.itemsize):
+    tiles = list(_row_tiles(n, flat, (cin * u + cout * len(targets)) * plan.itemsize))
+    widest = max(_tile_span(flat, tile)[1] for tile in tiles)
+    stack_buffer = np.empty((g, cig, 0 if direct else u, widest), x.dtype)
+    res_buffer = np.empty((g, cog * len(targets), widest), x.dtype)
+    for tile in tiles:
         first, span = _tile_span(flat, tile)
         begin = flat.lead + first
         if direct:
             stack = buf[..., begin:begin + span]
         else:
-            stack = np.empty((g, cig, u, span), x.dtype)
+            stack = stack_buffer[..., :span]
             for i, (plane, off) in enumerate(sources):
                 stack[:, :, i] = buf[:, :, plane, begin + off:begin + off + span]
-        res = np.matmul(wmat, stack.reshape(g, cig * u, span)).reshape(g, cog, len(targets), span)
+        res = np.matmul(wmat, stack.reshape(g, cig * u, span), out=res_buffer[..., :span])
+        res = res.reshape(g, cog, len(targets), span)
         for r, target in enumerate(targets):
             _emit(plan, out, tile, target, res[:, :, r].reshape(cout, span), bias, flat.pitch)
 
