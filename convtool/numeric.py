@@ -366,19 +366,67 @@ def _conv_axis(i: int, k: int, s: int, before: int, after: int, d: int, o: int) 
 
 @dataclass(frozen=True)
 class Plan:
-    """How one layer runs on one batched input shape: the strategy, its tables and tiles."""
+    """How one layer runs on one batched input shape: the strategy and its tables, computed once
+    (plans are cached) and shared by the cost estimate and the run."""
 
     params: ConvParams
     input_shape: tuple[int, int, int, int]
     output_shape: tuple[int, int, int, int]
     strategy: str
     axes: tuple[_Axis, _Axis]
-    estimates: tuple[tuple[str, float], ...]  # (strategy, estimated seconds), for reports
     itemsize: int
+    estimates: tuple[tuple[str, float], ...] = ()  # (strategy, estimated seconds), for reports
 
     @property
     def groups(self) -> int:
         return self.params.groups
+
+    @functools.cached_property
+    def flat(self) -> _Flat:
+        return _flat_layout(self.axes, self.input_shape[0])
+
+    @functools.cached_property
+    def targets(self) -> tuple[tuple[int, int, _Phase, _Phase], ...]:
+        """The output phases (rh, rw, height phase, width phase) that hold any output."""
+        ah, aw = self.axes
+        return tuple(
+            (rh, rw, ph_h, ph_w)
+            for rh, ph_h in enumerate(ah.phases)
+            for rw, ph_w in enumerate(aw.phases)
+            if ph_h.count and ph_w.count
+        )
+
+    @functools.cached_property
+    def sources(self) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int, int], ...]]:
+        """The distinct (plane, flat offset) inputs, numbered in kernel order, and per output
+        phase (numbered as `targets`) and tap: (phase, tap, input number)."""
+        kw = self.params.kernel_size[1]
+        pitch, planes_w = self.axes[1].pitch, self.axes[1].in_step
+        index: dict[tuple[int, int], int] = {}
+        entries = []
+        for r, (_, _, ph_h, ph_w) in enumerate(self.targets):
+            for th, plh, oh in ph_h.taps:
+                for tw, plw, ow in ph_w.taps:
+                    key = (plh * planes_w + plw, oh * pitch + ow)
+                    entries.append((r, th * kw + tw, index.setdefault(key, len(index))))
+        return tuple(index), tuple(entries)
+
+    @functools.cached_property
+    def direct(self) -> bool:
+        """The input planes themselves are the stack of sources: every tap reads its own plane
+        at offset 0 (a convolution whose kernel equals its stride, e.g. k2 s2)."""
+        planes = self.axes[0].in_step * self.axes[1].in_step
+        return self.sources[0] == tuple((plane, 0) for plane in range(planes))
+
+    @functools.cached_property
+    def tiles(self) -> tuple[tuple[int, int, int, int], ...]:
+        """(first image, end image, first row, end row) of every tile of the flat strategies."""
+        cin, cout = self.input_shape[1], self.output_shape[1]
+        if self.strategy == "scatter":
+            column = cout * prod(self.params.kernel_size)
+        else:
+            column = cin * (0 if self.direct else len(self.sources[0])) + cout * len(self.targets)
+        return tuple(_row_tiles(self.input_shape[0], self.flat, column * self.itemsize))
 
     def execute(self, x: Array, weight: Array, bias: Array | None) -> Array:
         """Compute the layer: x (N, C_in, H, W) C-contiguous, weight in PyTorch's layout."""
@@ -424,12 +472,13 @@ def make_plan(
                 (ho, wo),
             )
         )
-    estimates = tuple(
-        (name, _estimate(name, params, input_shape, output_shape, axes, itemsize))  # type: ignore[arg-type]
+    candidates = {
+        name: Plan(params, input_shape, output_shape, name, axes, itemsize)  # type: ignore[arg-type]
         for name in STRATEGIES[params.op]
-    )
-    chosen = strategy or min(estimates, key=lambda e: e[1])[0]
-    return Plan(params, input_shape, output_shape, chosen, axes, estimates, itemsize)  # type: ignore[arg-type]
+    }
+    estimates = tuple((name, _estimate(plan)) for name, plan in candidates.items())
+    chosen = candidates[strategy or min(estimates, key=lambda e: e[1])[0]]
+    return Plan(params, input_shape, output_shape, chosen.strategy, chosen.axes, itemsize, estimates)
 
 
 # == cost model ==============================================================================
@@ -455,17 +504,11 @@ def _gemm(m: int, k: int, n: int, itemsize: int, calls: int) -> float:
     return max(compute, traffic) + calls * _BLAS_CALL
 
 
-def _estimate(
-    strategy: str,
-    params: ConvParams,
-    input_shape: tuple[int, int, int, int],
-    output_shape: tuple[int, int, int, int],
-    axes: tuple[_Axis, _Axis],
-    itemsize: int,
-) -> float:
-    """Estimated seconds of one strategy: its GEMMs plus its numpy passes, element by element."""
-    n, cin, h, w = input_shape
-    cout, ho, wo = output_shape[1:]
+def _estimate(plan: Plan) -> float:
+    """Estimated seconds of a plan: its GEMMs plus its numpy passes, element by element."""
+    params, itemsize, strategy = plan.params, plan.itemsize, plan.strategy
+    n, cin, h, w = plan.input_shape
+    cout, ho, wo = plan.output_shape[1:]
     g = params.groups
     cig, cog = cin // g, cout // g
     taps = prod(params.kernel_size)
@@ -483,20 +526,18 @@ def _estimate(
         loops = taps * pixels * g * _LOOP + taps * parts * 4 * _CALL
         transposes = (n * cin * h * w + 2 * n * cout * ho * wo) * _STRIDED + (out_rows + pixels * g) * _LOOP
         return gemm + (taps * per_tap + transposes) * scale + loops
-    flat = _flat_layout(axes, n)
-    column_bytes = (cout * taps if strategy == "scatter" else cin * taps + cout * axes[0].step * axes[1].step)
-    tiles = list(_row_tiles(n, flat, column_bytes * itemsize))
+    flat, tiles = plan.flat, plan.tiles
     span = sum(_tile_span(flat, tile)[1] for tile in tiles)
     halo = flat.hi - flat.lo
-    phases = len([1 for ph_h in axes[0].phases for ph_w in axes[1].phases if ph_h.count and ph_w.count])
+    phases = len(plan.targets)
     fill = cin * flat.length * _ELEMENT + n * cin * h * w * _STRIDED + n * cin * h * _LOOP
     emit = n * cout * ho * wo * _STRIDED + out_rows * _LOOP + len(tiles) * phases * 4 * _CALL
     if strategy == "scatter":
         gemm = _gemm(cog * taps, cig, span + len(tiles) * halo, itemsize, g * len(tiles))
         adds = max(0, taps - phases) * cout * span * _ELEMENT * 3 + len(tiles) * taps * 2 * _CALL
         return gemm + (fill + adds + emit) * scale
-    sources = len(_sources(axes, params.kernel_size[1])[0])
-    copies = 0.0 if _direct(axes, sources) else sources * cin * span * _ELEMENT * 2 + len(tiles) * sources * _CALL
+    sources = len(plan.sources[0])
+    copies = 0.0 if plan.direct else sources * cin * span * _ELEMENT * 2 + len(tiles) * sources * _CALL
     if params.transposed:  # the weight matrix is assembled tap by tap, with strided writes
         copies += cog * phases * cin * sources * _ELEMENT + cin * cog * taps * _STRIDED + taps * _CALL
     gemm = _gemm(cog * phases, cig * sources, span, itemsize, g * len(tiles))
@@ -670,16 +711,6 @@ def _row_tiles(n: int, flat: _Flat, column_bytes: int) -> Iterator[tuple[int, in
             yield i, i + 1, q0, q1
 
 
-def _phase_targets(plan: Plan) -> list[tuple[int, int, _Phase, _Phase]]:
-    ah, aw = plan.axes
-    return [
-        (rh, rw, ph_h, ph_w)
-        for rh, ph_h in enumerate(ah.phases)
-        for rw, ph_w in enumerate(aw.phases)
-        if ph_h.count and ph_w.count
-    ]
-
-
 def _emit(
     plan: Plan, out: Array, tile: tuple[int, int, int, int], target: tuple[int, int, _Phase, _Phase],
     src: Array | None, bias: Array | None, pitch: int,
@@ -721,12 +752,10 @@ def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     g = plan.groups
     cig, cog = cin // g, cout // g
     kh, kw = plan.params.kernel_size
-    flat = _flat_layout(plan.axes, plan.input_shape[0])
+    flat, tiles = plan.flat, plan.tiles
     buf = _flat_input(plan, x, flat)[:, :, 0]
     wmat = weight.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
-    targets = _phase_targets(plan)
     halo = flat.hi - flat.lo
-    tiles = list(_row_tiles(n, flat, cout * kh * kw * plan.itemsize))
     widest = max(_tile_span(flat, tile)[1] for tile in tiles)
     # one buffer each for all tiles: fresh pages for every tile would cost page faults
     cols_buffer = np.empty((g, cog * kh * kw, widest + halo), x.dtype)
@@ -737,7 +766,7 @@ def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
         cols = np.matmul(wmat, buf[:, :, begin:begin + span + halo], out=cols_buffer[..., :span + halo])
         cols = cols.reshape(g, cog, kh * kw, span + halo)
         acc = acc_buffer[..., :span]
-        for target in targets:
+        for target in plan.targets:
             reads = [
                 cols[:, :, th * kw + tw, o:o + span]
                 for th, _, oh in target[2].taps
@@ -762,13 +791,10 @@ def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: A
     cout = plan.output_shape[1]
     g = plan.groups
     cig, cog = cin // g, cout // g
-    flat = _flat_layout(plan.axes, plan.input_shape[0])
+    flat, tiles, targets, direct = plan.flat, plan.tiles, plan.targets, plan.direct
     buf = _flat_input(plan, x, flat)
-    targets = _phase_targets(plan)
-    sources, wmat = _gather_weights(plan, weight, len(targets))
+    sources, wmat = plan.sources[0], _gather_weights(plan, weight)
     u = len(sources)
-    direct = _direct(plan.axes, u)
-    tiles = list(_row_tiles(n, flat, (cin * u + cout * len(targets)) * plan.itemsize))
     widest = max(_tile_span(flat, tile)[1] for tile in tiles)
     stack_buffer = np.empty((g, cig, 0 if direct else u, widest), x.dtype)
     res_buffer = np.empty((g, cog * len(targets), widest), x.dtype)
@@ -787,41 +813,18 @@ def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: A
             _emit(plan, out, tile, target, res[:, :, r].reshape(cout, span), bias, flat.pitch)
 
 
-def _direct(axes: tuple[_Axis, _Axis], sources: int) -> bool:
-    """The input planes themselves are the stack: every tap reads its own plane at offset 0
-    (a convolution whose kernel equals its stride, e.g. k2 s2)."""
-    planes = axes[0].in_step * axes[1].in_step
-    return sources == planes and all(off == 0 for ax in axes for ph in ax.phases for *_, off in ph.taps)
-
-
-def _sources(
-    axes: tuple[_Axis, _Axis], kw: int
-) -> tuple[dict[tuple[int, int], int], list[tuple[int, int, int]]]:
-    """The distinct (plane, flat offset) inputs of a flat layout, numbered in kernel order, and
-    per output phase (numbered as `_phase_targets`) and tap: (phase, tap, input number)."""
-    ah, aw = axes
-    index: dict[tuple[int, int], int] = {}
-    entries = []
-    targets = [(ph_h, ph_w) for ph_h in ah.phases for ph_w in aw.phases if ph_h.count and ph_w.count]
-    for r, (ph_h, ph_w) in enumerate(targets):
-        for th, plh, oh in ph_h.taps:
-            for tw, plw, ow in ph_w.taps:
-                key = (plh * aw.in_step + plw, oh * aw.pitch + ow)
-                entries.append((r, th * kw + tw, index.setdefault(key, len(index))))
-    return index, entries
-
-
-def _gather_weights(plan: Plan, weight: Array, phases: int) -> tuple[list[tuple[int, int]], Array]:
-    """The distinct sources and the weight matrix (groups, C_out/g · phases, C_in/g · sources)
-    that maps the stacked sources to every output phase at once."""
+def _gather_weights(plan: Plan, weight: Array) -> Array:
+    """The weight matrix (groups, C_out/g · phases, C_in/g · sources) that maps the stacked
+    sources to every output phase at once."""
     g = plan.groups
-    index, entries = _sources(plan.axes, plan.params.kernel_size[1])
+    sources, entries = plan.sources
     if not plan.params.transposed:  # a convolution's sources are its taps, in kernel order
         cout, cig = weight.shape[:2]
-        return list(index), weight.reshape(g, cout // g, cig * len(index))
+        return weight.reshape(g, cout // g, cig * len(sources))
     cin, cog = weight.shape[:2]
+    phases = len(plan.targets)
     w4 = weight.reshape(g, cin // g, cog, -1)
-    wmat = np.zeros((g, cog, phases, cin // g, len(index)), weight.dtype)
+    wmat = np.zeros((g, cog, phases, cin // g, len(sources)), weight.dtype)
     for r, t, u in entries:
         wmat[:, :, r, :, u] = w4[..., t].transpose(0, 2, 1)
-    return list(index), wmat.reshape(g, cog * phases, -1)
+    return wmat.reshape(g, cog * phases, -1)
