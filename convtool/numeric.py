@@ -615,7 +615,7 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     if not taps_last:
         by_tap = np.ascontiguousarray(by_tap.transpose(0, 1, 3, 2))
     wmat = by_tap.reshape(g, cog, cig * kh * kw).transpose(0, 2, 1)
-    res = np.empty((g, n, ho, wo, cog), x.dtype)
+    res = np.empty((g, n * ho * wo, cog), x.dtype)
     for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize, ho * wo):
         nb = n1 - n0
         xp = np.zeros((g, nb, h + pt + pb, w + pl + pr, cig), x.dtype)
@@ -629,9 +629,8 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
             rows = slice(th * dh, th * dh + sh * (ho - 1) + 1, sh)
             for tw in range(kw):
                 tap[th, tw] = xp[:, :, rows, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
-        product = np.matmul(cols.reshape(g, nb * ho * wo, cig * kh * kw), wmat)
-        res[:, n0:n1] = product.reshape(g, nb, ho, wo, cog)
-    _finish_channels_last(res.transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, cout), bias, out)
+        np.matmul(cols.reshape(g, nb * ho * wo, cig * kh * kw), wmat, out=res[:, n0 * ho * wo:n1 * ho * wo])
+    _finish_channels_last(res.reshape(g, n, ho, wo, cog).transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, cout), bias, out)
 
 
 def _finish_channels_last(acc: Array, bias: Array | None, out: Array) -> None:
