@@ -16,8 +16,10 @@ long inner loops; a cost estimate picks one per layer and input shape:
   yields all output phases: convolutions on larger maps, and transposed layers with few input
   channels per group (depthwise).
 
-Tiles (whole images, or bands of rows of one image) keep temporary memory at a few MiB whatever
-the batch. Shapes and every check come from the shape engine (`convtool.shape`).
+Tiles (whole images, or bands of rows of one image) bound the temporary columns at 16 MiB
+whatever the batch (the 136x136 U-Net layer at batch 16 would need 289 MiB at once); the other
+buffers are the size of the input or the output. Shapes and every check come from the shape
+engine (`convtool.shape`), so the messages are PyTorch's.
 """
 
 from __future__ import annotations
@@ -524,7 +526,9 @@ def _estimate(plan: Plan) -> float:
             gemm = _gemm(pixels, cig * taps, cog, itemsize, g * parts)
             per_tap = pixels * cin * (_ELEMENT * 2 if cin < pixels else _STRIDED)  # im2col copies
         loops = taps * pixels * g * _LOOP + taps * parts * 4 * _CALL
-        transposes = (n * cin * h * w + 2 * n * cout * ho * wo) * _STRIDED + (out_rows + pixels * g) * _LOOP
+        # to channels last and back; a convolution gathers its input across whole planes, twice as slow
+        transposes = (n * cin * h * w * (1 if params.transposed else 2) + 2 * n * cout * ho * wo) * _STRIDED
+        transposes += (out_rows + pixels * g) * _LOOP
         return gemm + (taps * per_tap + transposes) * scale + loops
     flat, tiles = plan.flat, plan.tiles
     span = sum(_tile_span(flat, tile)[1] for tile in tiles)
