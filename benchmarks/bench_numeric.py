@@ -6,7 +6,8 @@ For every layer (DCGAN generator, U-Net decoder, k3 s2 op1, depthwise, stride 4)
 conv2d that it inverts, at batch 1 and 16: median milliseconds of convtool and torch,
 their ratio and GFLOP/s (2 · MACs / time). Repetitions are interleaved (convtool, torch,
 convtool, ...) with a pause before each switch, so that neither library's idle threads
-(OpenBLAS and OpenMP spin for a while after a call) steal the cores from the other.
+(OpenBLAS and OpenMP spin for a while after a call) steal the cores from the other, and
+a wait for other processes to leave the cores idle (the machine may be shared).
 `--strategies` also times every strategy of the engine, forced, next to the cost model's
 choice. Needs torch; writes the "numeric" section of benchmarks/results.md.
 """
@@ -33,6 +34,36 @@ from convtool.params import ConvParams  # noqa: E402
 
 THREADS = 2
 PAUSE = 0.2  # seconds before each switch: OpenBLAS threads spin ~0.12 s after a call
+QUIET_WAIT = 20.0  # at most this long, wait for other processes to leave the cores idle
+
+
+def cpu_idle(window: float = 0.25) -> float | None:
+    """The fraction of CPU time spent idle over `window` seconds (Linux), else None."""
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def settle(stats: dict[str, int]) -> None:
+    """Pause so that idle library threads stop spinning, then wait (a while) for other
+    processes on a shared machine to leave the cores idle; counts the waits that gave up."""
+    time.sleep(PAUSE)
+    deadline = time.perf_counter() + QUIET_WAIT
+    while True:
+        idle = cpu_idle()
+        if idle is None or idle >= 0.9:
+            return
+        if time.perf_counter() > deadline:
+            stats["busy"] = stats.get("busy", 0) + 1
+            return
 
 
 @dataclass(frozen=True)
@@ -131,11 +162,12 @@ def make_case(layer: Layer, transposed: bool, batch: int, strategies: bool) -> C
     return Case(layer, transposed, batch, calls, macs, plan.strategy, {name: [] for name in calls})
 
 
-def measure(case: Case, rounds: int) -> None:
-    """Interleaved rounds; in each, per callable: pause, warm up, then time a few calls."""
+def measure(case: Case, rounds: int, stats: dict[str, int]) -> None:
+    """Interleaved rounds; in each, per callable: settle, warm up, then time a few calls."""
     for _ in range(rounds):
         for name, call in case.calls.items():
-            time.sleep(PAUSE)
+            settle(stats)
+            stats["groups"] = stats.get("groups", 0) + 1
             call()
             inner = max(1, min(5, int(0.05 / max(min(case.times[name], default=0.05), 1e-6))))
             for _ in range(inner):
@@ -200,6 +232,7 @@ def main() -> None:
     torch.set_num_threads(THREADS)
     directions = {"conv_transpose2d": (True,), "conv2d": (False,), "both": (True, False)}[args.op]
     cases = []
+    stats: dict[str, int] = {}
     for transposed in directions:
         for layer in LAYERS:
             if args.only.lower() not in layer.name.lower():
@@ -208,7 +241,7 @@ def main() -> None:
                 if args.batch not in (None, batch):
                     continue
                 case = make_case(layer, transposed, batch, args.strategies)
-                measure(case, args.rounds)
+                measure(case, args.rounds, stats)
                 cases.append(case)
                 ratio = case.median("convtool") / case.median("torch")
                 op = "conv_transpose2d" if transposed else "conv2d"
@@ -220,6 +253,8 @@ def main() -> None:
     print(text)
     print()
     print(summary(cases))
+    busy = f"{stats.get('busy', 0)} of {stats.get('groups', 0)} timed groups started while other processes kept the cores busy"
+    print(busy)
     if args.no_write or args.only or args.batch or args.op != "both" or args.strategies:
         return
     write_section(
@@ -228,7 +263,8 @@ def main() -> None:
         f"{np.__version__}, torch {torch.__version__}, float32, {THREADS} threads for both; "
         f"{args.rounds} interleaved rounds, medians. Ratio = convtool's time / torch's time "
         f"(below 1 is faster). GFLOP/s = 2·MACs / time. Bar (SPEC §7): geometric mean ≤ 0.8x, "
-        f"no layer above 1.5x.\n\n{text}\n\n{summary(cases)}\n",
+        f"no layer above 1.5x. The machine is shared: before each timed group the script waits "
+        f"(up to {QUIET_WAIT:.0f} s) for the cores to go idle; {busy}.\n\n{text}\n\n{summary(cases)}\n",
     )
 
 
