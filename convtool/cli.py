@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
+import sys
 from typing import Any
 
 import click
@@ -20,8 +19,11 @@ class IntList(click.ParamType):
 
     name = "INT[,INT...]"
 
-    def __init__(self, minimum: int = 0, separators: str = ",x", allow: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, minimum: int = 0, separators: str = ",x", allow: tuple[str, ...] = (), maximum: int | None = None
+    ) -> None:
         self.minimum = minimum
+        self.maximum = maximum
         self.separators = separators
         self.allow = allow
 
@@ -41,28 +43,44 @@ class IntList(click.ParamType):
         numbers = tuple(int(part) for part in parts)
         if any(n < self.minimum for n in numbers):
             self.fail(f"{value!r}: every value must be at least {self.minimum}", param, ctx)
+        if self.maximum is not None and any(n > self.maximum for n in numbers):
+            self.fail(f"{value!r}: convtool takes values up to {self.maximum} here", param, ctx)
         return numbers[0] if len(numbers) == 1 else numbers
 
 
 SIZE = IntList(minimum=1)
+# Strides and dilations past this make every pattern and list of sizes unreadably long.
+STEP = IntList(minimum=1, maximum=256)
 SHAPE = IntList(minimum=1, separators=",")
 
 
-def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add `--json` and turn every ConvtoolError into one sentence on stderr and exit 1."""
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document (SPEC §6).")
 
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (SPEC §6).")
-    @functools.wraps(command)
-    def wrapper(*args: Any, as_json: bool, **kwargs: Any) -> Any:
-        from .report import print_error
+
+class Main(click.Group):
+    """The command group; every command's errors are turned into messages here, in one place:
+    a ConvtoolError is one sentence (and a hint) on stderr and exit 1; with --json, the error
+    document also goes to stdout, for usage errors (exit 2) too."""
+
+    wants_json = False
+
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        self.wants_json = "--json" in argv
+        return super().main(argv, *rest, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .report import print_error, print_json
 
         try:
-            return command(*args, as_json=as_json, **kwargs)
+            return super().invoke(ctx)
         except ConvtoolError as error:
-            print_error(error, as_json)
-            raise SystemExit(1) from None
-
-    return wrapper
+            print_error(error, self.wants_json)
+            ctx.exit(1)
+        except click.UsageError as error:
+            if self.wants_json:
+                print_json({"error": {"message": error.format_message(), "kind": "usage"}})
+            raise
 
 
 def spatial(size: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
@@ -70,18 +88,10 @@ def spatial(size: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:
     return (size,) * ndim if isinstance(size, int) else size
 
 
-def ndim_of(*values: Any, default: int = 2) -> int:
-    """How many spatial dims the tuples among the values imply."""
-    for value in values:
-        if isinstance(value, tuple):
-            return len(value)
-    return default
-
-
 # -- commands -------------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="convtool")
 def main() -> None:
     """Shape calculator and design tool for transposed convolutions (PyTorch semantics).
@@ -96,13 +106,13 @@ def main() -> None:
 @main.command()
 @click.argument("size", type=SIZE, required=False)
 @click.option("-k", "--kernel-size", type=IntList(1), required=True, help="Kernel size: 3 or 3,5.")
-@click.option("-s", "--stride", type=IntList(1), default=1, show_default=True)
+@click.option("-s", "--stride", type=STEP, default=1, show_default=True)
 @click.option(
     "-p", "--padding", type=IntList(0, allow=("same", "valid")), default=0, show_default=True,
     help="Ints; conv2d also takes 'same' or 'valid'.",
 )
 @click.option("--output-padding", type=IntList(0), default=None, help="conv_transpose2d only. [default: 0]")
-@click.option("-d", "--dilation", type=IntList(1), default=1, show_default=True)
+@click.option("-d", "--dilation", type=STEP, default=1, show_default=True)
 @click.option("-g", "--groups", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--in-channels", type=click.IntRange(min=1), help="Input channels (for params and MACs).")
 @click.option("--out-channels", type=click.IntRange(min=1), help="Output channels.")
@@ -151,7 +161,10 @@ def shape(
         raise click.UsageError(
             "give --output-padding or --output-size, not both (PyTorch ignores output_padding when output_size is given)"
         )
-    nd = ndim_of(spatial_size, kernel_size, stride, padding, dilation, output_padding)
+    nd = common_ndim(
+        **{"size" if input_shape is None else "input_shape": spatial_size},
+        kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding,
+    )
     if batch is None and in_channels is not None:
         batch = 1
     if op == "conv2d":
@@ -189,13 +202,17 @@ class SizeOrArch(IntList):
 
 
 def common_ndim(**values: Any) -> int:
-    """The number of spatial dims the per-dim values agree on (a mismatch names the option)."""
+    """The number of spatial dims (1, 2 or 3) the per-dim values agree on; a mismatch names the option."""
     ctx = click.get_current_context()
     hints = {p.name: p.get_error_hint(ctx) for p in ctx.command.params}
     seen: tuple[str, int] | None = None
     for name, value in values.items():
         if not isinstance(value, tuple):
             continue
+        if not 1 <= len(value) <= 3:
+            raise click.BadParameter(
+                f"{len(value)} spatial dims: PyTorch's convolutions have 1, 2 or 3", ctx=ctx, param_hint=hints[name]
+            )
         if seen is not None and len(value) != seen[1]:
             raise click.BadParameter(
                 f"{len(value)} values, but {seen[0]} has {seen[1]}: give one value per spatial dim",
@@ -209,12 +226,12 @@ def common_ndim(**values: Any) -> int:
 @click.argument("size", type=SizeOrArch(minimum=1), metavar="SIZE")
 @click.option("--to", "target", type=SIZE, help="Search the ConvTranspose layers that map SIZE to this size.")
 @click.option("-k", "--kernel-size", type=IntList(1), help="Conv kernel (first form); fixes the kernel (--to).")
-@click.option("-s", "--stride", type=IntList(1), help="[first form default: 1]; fixes the stride (--to).")
+@click.option("-s", "--stride", type=STEP, help="[first form default: 1]; fixes the stride (--to).")
 @click.option(
     "-p", "--padding", type=IntList(0, allow=("same", "valid")),
     help="[first form default: 0; also 'same'/'valid']; fixes the padding (--to).",
 )
-@click.option("-d", "--dilation", type=IntList(1), help="[first form default: 1]; fixes the dilation (--to).")
+@click.option("-d", "--dilation", type=STEP, help="[first form default: 1]; fixes the dilation (--to).")
 @click.option("--output-padding", type=IntList(0), help="--to: fix the output_padding (e.g. 0 for none).")
 @click.option("--max-kernel", type=click.IntRange(1, 1024), help="--to: largest kernel tried.  [default: 16]")
 @click.option("--max-stride", type=click.IntRange(1, 64), help="--to: largest stride tried.  [default: 8]")
@@ -434,27 +451,10 @@ def invert_arch(path: Any, input_shape: Any, fmt: str | None, as_json: bool) -> 
         click.echo(m.to_yaml())
 
 
-def plain_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every ConvtoolError into one sentence on stderr and exit 1 (no --json)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .report import print_error
-
-        try:
-            return command(*args, **kwargs)
-        except ConvtoolError as error:
-            print_error(error, False)
-            raise SystemExit(1) from None
-
-    return wrapper
-
-
 @main.command()
 @click.argument("arch", type=click.Path(exists=True, dir_okay=False), metavar="ARCH.yaml")
 @click.option("--input-shape", type=SHAPE, help="Input shape N,C,H,W (overrides the file's `input:`).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the file here, not to stdout.")
-@plain_errors
 def export(arch: str, input_shape: Any, output: str | None) -> None:
     """Print the stack as a self-contained PyTorch source file.
 

@@ -36,6 +36,7 @@ from .shape import Overlap, invert_conv, overlap, spatial_output, tap_count, tra
 DEFAULT_MAX_KERNEL = 16
 DEFAULT_MAX_STRIDE = 8
 DEFAULT_MAX_DILATION = 3
+MAX_SPACE = 3_000_000  # layers per dim: about 2 s of search on this project's machines
 
 # -- the first form: an exact inverse of one Conv (SPEC §2.4) -----------------------------
 
@@ -258,6 +259,12 @@ def search_space(
                 padding=given("padding", axis),
                 output_padding=given("output_padding", axis),
             )
+        )
+    largest = max(space.size() for space in spaces)
+    if largest > MAX_SPACE:
+        raise ConfigError(
+            f"the search space holds {largest:,} layers per dim, more than the {MAX_SPACE:,} searched at once",
+            hint="fix -k, -s or -d, or lower --max-kernel, --max-stride or --max-dilation",
         )
     return tuple(spaces)
 

@@ -655,7 +655,7 @@ class Conv(LayerKind):
                 notes.append("output_padding >= stride (legal through dilation)")
             return notes
         ignored = [
-            engine.conv_remainder(i, k, s, a, b, d)
+            engine.unread(i, k, s, a, b, d)
             for i, k, s, (a, b), d in zip(
                 spatial, params.kernel_size, params.stride, params.padding_pairs, params.dilation
             )
@@ -838,7 +838,7 @@ class Pool(LayerKind):
         if ceil:
             parts.append("ceil")
         notes = [] if ceil else _ignored_note(
-            [(i + 2 * pp - dd * (kk - 1) - 1) % ss for i, kk, ss, pp, dd in zip(x[2:], k, s, p, d)]
+            [engine.unread(i, kk, ss, pp, pp, dd) for i, kk, ss, pp, dd in zip(x[2:], k, s, p, d)]
         )
         args: dict[str, Any] = {"kernel_size": _arg(k), "stride": _arg(s), "padding": _arg(p)}
         if self.kind == "max":

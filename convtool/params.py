@@ -243,7 +243,7 @@ class ConvParams:
             raise ConfigError(f"dilation should be greater than zero, but got {detail}")
 
     def _check_output_padding(self) -> None:
-        if any(op >= s and op >= d for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
+        if any(op > most for op, most in zip(self.output_padding, self.max_output_padding)):
             raise ConfigError(
                 "output padding must be smaller than either stride or dilation, but got "
                 + " ".join(
@@ -282,6 +282,11 @@ class ConvParams:
     @property
     def class_name(self) -> str:
         return f"ConvTranspose{self.ndim}d" if self.transposed else f"Conv{self.ndim}d"
+
+    @property
+    def max_output_padding(self) -> Spatial:
+        """The largest output_padding PyTorch allows per dim: max(stride, dilation) - 1."""
+        return tuple(max(s, d) - 1 for s, d in zip(self.stride, self.dilation))
 
     @property
     def padding_pairs(self) -> tuple[tuple[int, int], ...]:

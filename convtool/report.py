@@ -46,6 +46,9 @@ def print_error(error: ConvtoolError, as_json: bool) -> None:
         sys.stderr.write(f"Hint: {error.hint}\n")
 
 
+SHOWN = 64  # rows of a long list that the human view prints
+
+
 def fmt_shape(shape: Sequence[int] | None) -> str:
     """`(20, 33, 101, 201)`; an em dash when unknown."""
     if shape is None:
@@ -62,7 +65,9 @@ def fmt_count(n: int | None) -> str:
     """`4,785`, `475.2M`, `1.3G`: exact below a million, then three significant figures."""
     if n is None:
         return "—"
-    for unit, scale in (("G", 10**9), ("M", 10**6)):
+    if n >= 10**15:
+        return f"{n:.2e}"
+    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6)):
         if n >= scale:
             return f"{n / scale:.1f}{unit}"
     return f"{n:,}"
@@ -90,9 +95,9 @@ def shape_json(report: LayerReport) -> dict[str, Any]:
     doc["param_count"] = report.param_count
     doc["macs"] = report.macs
     doc["overlap"] = [o.to_dict() for o in report.overlap] if report.overlap is not None else None
-    if report.inverts is not None:
+    if report.inverts is not None and report.inverted is not None:
         doc["inverts"] = {
-            "conv": _conv_of(p).to_dict(),
+            "conv": report.inverted.to_dict(),
             "input_sizes": [list(r) for r in report.inverts],
         }
     if report.ignored is not None:
@@ -103,14 +108,6 @@ def shape_json(report: LayerReport) -> dict[str, Any]:
 
 def _list(values: Sequence[int] | None) -> list[int] | None:
     return None if values is None else list(values)
-
-
-def _conv_of(p: ConvParams) -> ConvParams:
-    """The Conv this ConvTranspose inverts: same k, s, p, d, g, channels swapped."""
-    return ConvParams.conv(
-        p.kernel_size, p.stride, p.padding, p.dilation, p.groups, p.bias,
-        in_channels=p.out_channels, out_channels=p.in_channels,
-    )
 
 
 def formula(p: ConvParams, axis: int, i: int, out: int) -> str:
@@ -159,13 +156,10 @@ def render_shape(report: LayerReport) -> None:
         if report.output_size_range is not None:
             lo, hi = report.output_size_range[0][axis], report.output_size_range[1][axis]
             reach = lo + max(p.stride[axis], p.dilation[axis]) - 1  # explicit output_padding's reach
-            row.append(
-                ", ".join(
-                    f"{n} ({n - lo})" if n <= hi else f"{n} ({n - lo}*)"
-                    for n in range(max(lo, 1), reach + 1)
-                )
-                or "none"
-            )
+            shown = [f"{n} ({n - lo})" if n <= hi else f"{n} ({n - lo}*)" for n in range(max(lo, 1), min(reach, lo + 8) + 1)]
+            if reach > lo + 8:  # a long range: its ends
+                shown[-1:] = ["...", f"{hi} ({hi - lo})" + (f", ... {reach} ({reach - lo}*)" if reach > hi else "")]
+            row.append(", ".join(shown) or "none")
         if report.ignored is not None:
             row.append(str(report.ignored[axis]))
         table.add_row(*row)
@@ -190,16 +184,19 @@ def render_shape(report: LayerReport) -> None:
         parts = []
         for name, o in zip(dims, report.overlap):
             state = "even" if o.even else ("gaps" if o.gaps else f"uneven, max/min {o.ratio:g}")
-            parts.append(f"{name}: {','.join(map(str, o.pattern))} ({state})")
+            taps = ",".join(map(str, o.pattern[:16])) + (f",... ({len(o.pattern)} phases)" if len(o.pattern) > 16 else "")
+            parts.append(f"{name}: {taps} ({state})")
         out.print("overlap (taps per output position, by position mod stride)  " + "   ".join(parts))
-    if report.inverts is not None:
+    if report.inverted is not None and report.inverts is not None and not all(len(r) for r in report.inverts):
+        out.print(f"inverts no {report.inverted.class_name}: none maps an input to {fmt_size(report.input_spatial)}")
+    elif report.inverted is not None and report.inverts is not None:
         sizes = "  ".join(
             f"{name}: {r.start}..{r.stop - 1}" if len(r) > 1 else f"{name}: {r.start}"
             for name, r in zip(dims, report.inverts)
             if len(r)
         )
         out.print(
-            f"inverts {_conv_of(p).torch_code()}: it maps input sizes {sizes} "
+            f"inverts {report.inverted.torch_code()}: it maps input sizes {sizes} "
             f"to {fmt_size(report.input_spatial)}"
         )
     for warning in report.warnings:
@@ -271,10 +268,12 @@ def render_invert(inverse: ConvInverse) -> None:
     table.add_column("size")
     table.add_column("output_padding")
     table.add_column("or forward(x, output_size=...)")
-    for alt in inverse.alternatives:
+    for alt in inverse.alternatives[:SHOWN]:
         reach = f"up(x, output_size={_tuple(alt.size)})" if alt.output_size_reachable else "no (output_padding >= stride)"
         table.add_row(fmt_size(alt.size), _tuple(alt.output_padding), reach)
     out.print(table)
+    if len(inverse.alternatives) > SHOWN:
+        out.print(f"... and {len(inverse.alternatives) - SHOWN} more (--json lists them all)")
 
 
 def search_json(found: Search, best: Sequence[Solution]) -> dict[str, Any]:

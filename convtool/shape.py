@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from math import prod
+from math import gcd, prod
 
 from .errors import ConfigError, OutputSizeError
 from .params import ConvParams, IntOrSeq, Spatial, kernel_values, per_dim
@@ -47,6 +47,27 @@ def conv_remainder(i: int, k: int, s: int, p_before: int, p_after: int, d: int) 
     1
     """
     return (i + p_before + p_after - d * (k - 1) - 1) % s
+
+
+def unread(i: int, k: int, s: int, p_before: int, p_after: int, d: int) -> int:
+    """How many trailing input rows no kernel tap of a Conv reads.
+
+    The leftover of conv_remainder may fall in the end padding (then every row is read), and
+    with dilation the last window's taps may step over the last rows.
+
+    >>> unread(64, 3, 2, 1, 1, 1), unread(64, 3, 2, 0, 0, 1), unread(12, 4, 3, 3, 3, 2)
+    (0, 1, 1)
+    """
+    last = p_before + i - 1  # the last input row, in padded coordinates
+    out = conv_length(i, k, s, p_before, p_after, d)
+    reach = d * (k - 1)
+    inside = (last - reach) // s  # windows up to this one end at or before `last`
+    best = min(inside, out - 1) * s + reach if inside >= 0 else -1
+    # windows that overhang `last` but start at or before it: the top d see every residue
+    top = min(out - 1, last // s)
+    for w in range(top, max(inside, top - d, -1), -1):
+        best = max(best, w * s + (last - w * s) // d * d)
+    return min(i, last - best)
 
 
 def conv_preimage(h: int, k: int, s: int, p_before: int, p_after: int, d: int) -> range:
@@ -292,21 +313,14 @@ def output_padding_for(
         raise OutputSizeError(
             f"requested an output size of {requested}, but valid sizes range from {list(mins)} "
             f"to {list(maxs)} (for an input of {list(spatial)})",
-            hint=_output_size_hint(params, spatial, requested, mins, maxs),
+            hint=_output_size_hint(params, requested, mins, maxs),
         )
     return tuple(r - m for r, m in zip(requested, mins))
 
 
-def _output_size_hint(
-    params: ConvParams, spatial: Spatial, requested: Spatial, mins: Spatial, maxs: Spatial
-) -> str | None:
-    reachable = [
-        r - m if lo <= r <= hi else None
-        for r, m, lo, hi in zip(requested, mins, mins, maxs)
-    ]
+def _output_size_hint(params: ConvParams, requested: Spatial, mins: Spatial, maxs: Spatial) -> str | None:
     by_padding = all(
-        op is not None or (m <= r < m + max(s, d))
-        for op, r, m, s, d in zip(reachable, requested, mins, params.stride, params.dilation)
+        m <= r <= m + reach for r, m, reach in zip(requested, mins, params.max_output_padding)
     )
     if by_padding:
         ops = [r - m for r, m in zip(requested, mins)]
@@ -393,11 +407,24 @@ def overlap(params: ConvParams) -> tuple[Overlap, ...]:
     >>> overlap(ConvParams.conv_transpose(4, 2, 1))[0].even
     True
     """
-    result = []
-    for k, s, p, d in zip(params.kernel_size, params.stride, params.padding, params.dilation):
-        pattern = tuple(sum(1 for t in range(k) if (r + p - t * d) % s == 0) for r in range(s))
-        result.append(Overlap(pattern))
-    return tuple(result)
+    return tuple(
+        Overlap(tuple(_taps(r + p, k, s, d) for r in range(s)))
+        for k, s, p, d in zip(params.kernel_size, params.stride, params.padding, params.dilation)
+    )
+
+
+def _taps(phase: int, k: int, s: int, d: int) -> int:
+    """#{t in [0, k): t*d = phase (mod s)}, in closed form (kernels and strides may be huge).
+
+    >>> [_taps(r, 7, 4, 2) for r in range(4)] == [sum((r - t * 2) % 4 == 0 for t in range(7)) for r in range(4)]
+    True
+    """
+    g = gcd(d, s)
+    if phase % g:
+        return 0
+    m = s // g
+    first = (phase // g) * pow(d // g, -1, m) % m if m > 1 else 0  # the smallest t that fits
+    return 0 if first >= k else (k - 1 - first) // m + 1
 
 
 # -- weights and cost (§2.6) ----------------------------------------------------------------
@@ -466,6 +493,7 @@ class LayerReport:
     macs: int | None
     overlap: tuple[Overlap, ...] | None
     inverts: tuple[range, ...] | None  # per dim: Conv input lengths mapping to our input
+    inverted: ConvParams | None  # that Conv: same k, s, p, d, g; channels swapped
     ignored: Spatial | None  # Conv: trailing positions never read, per dim
     warnings: tuple[str, ...] = field(default=())
 
@@ -496,7 +524,8 @@ def analyze(
     out_spatial = spatial_output(params, spatial, full)
     out_shape = None
     if input_shape is not None:
-        out_shape = output_shape(params, input_shape)
+        checked = output_shape(params, input_shape)  # the channel checks need the whole shape
+        out_shape = checked if params.out_channels is not None else None
     warnings: list[str] = []
     if params.transposed:
         ranges = output_size_range(params, spatial)
@@ -507,20 +536,25 @@ def analyze(
             for i, k, s, p, d in zip(spatial, params.kernel_size, params.stride, pads, params.dilation)
         )
         ignored = None
-        warnings += _transpose_warnings(params, pattern, ranges)
-    else:
-        ranges, pattern, inverts = None, None, None
-        ignored = tuple(
-            conv_remainder(i, k, s, a, b, d)
-            for i, k, s, (a, b), d in zip(
-                spatial, params.kernel_size, params.stride, params.padding_pairs, params.dilation
-            )
+        inverted = ConvParams.conv(
+            params.kernel_size, params.stride, params.padding, params.dilation, params.groups, params.bias,
+            in_channels=params.out_channels, out_channels=params.in_channels,
         )
+        warnings += _transpose_warnings(params, pattern)
+    else:
+        ranges, pattern, inverts, inverted = None, None, None, None
+        dims = list(zip(spatial, params.kernel_size, params.stride, params.padding_pairs, params.dilation))
+        ignored = tuple(unread(i, k, s, a, b, d) for i, k, s, (a, b), d in dims)
+        leftover = tuple(conv_remainder(i, k, s, a, b, d) for i, k, s, (a, b), d in dims)
         if any(ignored):
             warnings.append(
                 "the last " + " x ".join(map(str, ignored)) + " rows/cols of the input are never "
-                "read (the stride does not divide the padded input); several input sizes give "
-                "this output size, and a ConvTranspose needs output_padding to restore it"
+                "read (the stride does not divide the padded input)"
+            )
+        if any(leftover):
+            warnings.append(
+                "several input sizes give this output size: the ConvTranspose that restores "
+                f"{'x'.join(map(str, spatial))} needs output_padding={leftover} (`convtool invert`)"
             )
     w_shape = weight_shape(params)
     n = batch if batch is not None else 1
@@ -539,14 +573,13 @@ def analyze(
         macs=macs(params, n, spatial, out_spatial) if batch is not None else None,
         overlap=pattern,
         inverts=inverts,
+        inverted=inverted,
         ignored=ignored,
         warnings=tuple(warnings),
     )
 
 
-def _transpose_warnings(
-    params: ConvParams, pattern: tuple[Overlap, ...], ranges: tuple[Spatial, Spatial]
-) -> list[str]:
+def _transpose_warnings(params: ConvParams, pattern: tuple[Overlap, ...]) -> list[str]:
     warnings = []
     uneven = [i for i, o in enumerate(pattern) if not o.even]
     if any(o.gaps for o in pattern):

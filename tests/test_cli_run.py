@@ -51,7 +51,8 @@ def test_run_table_content() -> None:
     out = result.stdout
     assert "encoder" in out and "decoder" in out
     assert "k3 s2 p1 op1" in out and "(1, 8, 7, 7)" in out and "(1, 8, 14, 14)" in out
-    assert "checkerboard" in out and "never reads the last 1 row and 1 col" in out
+    # k3 s2 p1 on 28: the leftover position is end padding, every input row is read
+    assert "checkerboard" in out and "never reads" not in out
     assert "3,217" in out and "451,584" in out
 
 

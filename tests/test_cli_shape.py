@@ -157,3 +157,35 @@ def test_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "convtool", "shape", "4", "-k", "4", "-s", "2", "-p", "1"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "8x8" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        ("5 -k 3 --input-shape 1,1,5,5 --json", "--input-shape replaces SIZE"),
+        ("5 -k 0 --json", "--kernel-size"),
+        ("50x100 -k 3,5,7 --json", "--kernel-size"),
+        ("--input-shape 1,2,3,4,5,6 -k 3 --json", "4 spatial dims"),
+        ("5 -k 3 -s 1000 --json", "up to 256"),
+    ],
+)
+def test_usage_errors_with_json_print_an_error_document(args, option):
+    result = run(*args.split())
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["error"]["kind"] == "usage" and option in doc["error"]["message"]
+
+
+def test_unknown_out_channels_leave_the_output_shape_open():
+    doc = json.loads(run("5", "-k", "3", "--in-channels", "16", "--json").output)
+    assert doc["output"]["shape"] is None and doc["output"]["spatial"] == [7, 7]
+
+
+def test_huge_kernel_is_worked_out_in_closed_form():
+    doc = json.loads(run("5", "-k", "100000000", "--json").output)
+    assert doc["overlap"][0]["pattern"] == [100000000]
+
+
+def test_layer_that_inverts_no_conv_says_so():
+    out = run(*"1 -k 1 -d 5 -p 1 --output-padding 3".split()).output
+    assert "inverts no Conv2d" in out

@@ -349,3 +349,12 @@ def test_inverse_runs_in_torch(conv, size):
             again = eval(inverse.transpose.replace(output_padding=alt.output_padding).torch_code(), {"nn": torch.nn})
             assert tuple(again(h).shape[2:]) == alt.size
             assert tuple(plain(h, output_size=alt.size).shape[2:]) == alt.size
+
+
+def test_a_search_space_too_large_is_refused():
+    from convtool.design import MAX_SPACE
+    from convtool.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="layers per dim"):
+        search_space(2, max_kernel=64, max_stride=32)
+    assert search_space(2, max_kernel=32, max_stride=16, max_dilation=8)[0].size() <= MAX_SPACE

@@ -20,6 +20,7 @@ from convtool.shape import (
     spatial_output,
     tap_count,
     transpose_length,
+    unread,
 )
 
 T = ConvParams.conv_transpose
@@ -163,11 +164,35 @@ def test_overlap_pattern(k, s, p, d, pattern, even):
 
 
 def test_analyze_conv_reports_ignored_rows():
-    report = analyze(C(3, 2, 1, in_channels=3, out_channels=8), (64, 63), batch=2)
-    assert report.output_spatial == (32, 32)
+    report = analyze(C(3, 2, 0, in_channels=3, out_channels=8), (64, 63), batch=2)
+    assert report.output_spatial == (31, 31)
     assert report.ignored == (1, 0)
-    assert report.macs == 2 * 8 * 3 * 9 * 32 * 32
+    assert report.macs == 2 * 8 * 3 * 9 * 31 * 31
     assert any("never read" in w for w in report.warnings)
+
+
+def test_analyze_conv_leftover_in_the_padding_is_read():
+    # k3 s2 p1 on 64: the leftover position is the end padding; every input row is read
+    report = analyze(C(3, 2, 1, in_channels=3, out_channels=8), (64, 64), batch=1)
+    assert report.ignored == (0, 0)
+    assert not any("never read" in w for w in report.warnings)
+    assert any("output_padding=(1, 1)" in w for w in report.warnings)
+
+
+def test_unread_rows_match_torch_gradients():
+    torch = pytest.importorskip("torch")
+    import random
+
+    rng = random.Random(7)
+    for _ in range(400):
+        k, s, p, d, n = rng.randint(1, 5), rng.randint(1, 4), rng.randint(0, 3), rng.randint(1, 3), rng.randint(1, 20)
+        if n + 2 * p < d * (k - 1) + 1:
+            continue
+        x = torch.ones(1, 1, n, requires_grad=True)
+        torch.nn.functional.conv1d(x, torch.ones(1, 1, k), stride=s, padding=p, dilation=d).sum().backward()
+        read = x.grad[0, 0].nonzero().flatten().tolist()
+        trailing = n - 1 - max(read) if read else n
+        assert unread(n, k, s, p, p, d) == trailing, (n, k, s, p, d)
 
 
 def test_analyze_transpose():
@@ -258,3 +283,12 @@ def test_overlap_pattern_matches_enumeration_in_the_interior(case):
         first, last = d * (k - 1) + s, (length - 1) * s - d * (k - 1) - s
         for position in range(max(first - p, 0), last - p):
             assert tap_count(position, length, k, s, p, d) == o.pattern[position % s]
+
+
+@given(st.integers(1, 30), st.integers(1, 7), st.integers(1, 5), st.integers(0, 4), st.integers(1, 4))
+def test_unread_rows_match_enumeration(n, k, s, p, d):
+    if n + 2 * p < d * (k - 1) + 1:
+        return
+    out = conv_length(n, k, s, p, p, d)
+    read = [r for r in {w * s + t * d - p for w in range(out) for t in range(k)} if 0 <= r < n]
+    assert unread(n, k, s, p, p, d) == (n - 1 - max(read) if read else n)
