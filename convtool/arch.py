@@ -662,6 +662,8 @@ class StackMismatch(MismatchError):
         fixes: tuple[str, ...] = (),
         file: str | None = None,
         input_shape: Shape | None = None,
+        line: int | None = None,
+        column: int | None = None,
     ) -> None:
         hint = ("fix it, one of:\n" + "\n".join(f"  - {fix}" for fix in fixes)) if fixes else None
         super().__init__(message, hint=hint)
@@ -670,11 +672,15 @@ class StackMismatch(MismatchError):
         self.fixes = fixes
         self.file = file
         self.input_shape = input_shape
+        self.line = line
+        self.column = column
 
     def to_dict(self) -> dict[str, object]:
         doc = super().to_dict()
         doc.update(
             file=self.file,
+            line=self.line,
+            column=self.column,
             layer_index=self.failed.index,
             layer_name=self.failed.name,
             input=list(self.input_shape) if self.input_shape else None,
@@ -731,6 +737,8 @@ def propagate(
     keep = arch.referenced
     shapes: dict[str, tuple[int, Shape]] = {}
     prints: dict[str, Footprint] = {}
+    # work is positions x taps: not for absurd sizes, the input's included
+    receptive_field = receptive_field and all(n <= MAX_FIELD_POSITIONS for n in x[2:])
     fp = (Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()) if receptive_field else Footprint.none()
     results: list[LayerResult] = []
     for spec in arch.layers:
@@ -741,7 +749,7 @@ def propagate(
         except ConfigError as error:
             raise _mismatch(arch, start, spec, x, error, tuple(results), shapes, diagnose) from None
         if receptive_field and any(n > MAX_FIELD_POSITIONS for n in applied.output[2:]):
-            receptive_field = False  # work is positions x taps: not for absurd sizes
+            receptive_field = False
         if receptive_field:
             fp = kind.footprint(applied, x, fp, tuple(prints[n] for n in spec.with_))
         results.append(
@@ -916,7 +924,10 @@ def _mismatch(
         index=spec.index, name=spec.name, type=spec.type, section=spec.section, config=spec.summary(),
         input=x, reason=reason, skip_from=skip_from,
     )
-    return StackMismatch(message, layers=results, failed=failed, fixes=tuple(fixes), file=arch.file, input_shape=start)
+    return StackMismatch(
+        message, layers=results, failed=failed, fixes=tuple(fixes), file=arch.file, input_shape=start,
+        line=spec.line, column=spec.column,
+    )
 
 
 def _shape(shape: Sequence[int]) -> str:

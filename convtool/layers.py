@@ -236,11 +236,14 @@ def shape_key(key: str, value: object) -> object:
 
 
 def scale_key(key: str, value: object) -> object:
-    if _is_number(value) and value > 0:  # type: ignore[operator]
+    def fine(v: object) -> bool:
+        return _is_number(v) and 0 < v < 2**31  # type: ignore[operator]
+
+    if fine(value):
         return float(value)  # type: ignore[arg-type]
-    if isinstance(value, list) and len(value) == 2 and all(_is_number(v) and v > 0 for v in value):
+    if isinstance(value, list) and len(value) == 2 and all(fine(v) for v in value):
         return tuple(float(v) for v in value)
-    raise _fail(key, value, "a positive number or a list of 2 positive numbers")
+    raise _fail(key, value, "a positive (finite) number or a list of 2 of them")
 
 
 def size_key(nullable_entries: bool = False) -> Callable[[str, object], object]:
@@ -613,10 +616,15 @@ class Conv(LayerKind):
             raise _as_option_error(error) from None
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        if len(x) == 3:  # PyTorch would take it as unbatched; files keep the batch dim
+            raise ConfigError(
+                f"{self.name} in an architecture file needs an (N, C, H, W) input, but got input of size: {list(x)}",
+                hint="give the input as [N, C, H, W]",
+            )
         if len(x) != 4:
             raise ConfigError(
                 f"Expected 3D (unbatched) or 4D (batched) input to {self.name}, but got input of size: {list(x)}",
-                hint="architecture files keep the batch dim: a 2-D layer needs an (N, C, H, W) tensor",
+                hint="architecture files are 2-D: a conv2d needs an (N, C, H, W) tensor",
             )
         written = self.params(config)
         if written.in_channels is not None and written.in_channels != x[1]:

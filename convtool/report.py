@@ -388,7 +388,9 @@ def _run_console() -> Console:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+    """`1,136.5 MiB` (tenths, integer arithmetic: sizes may exceed a float's range)."""
+    tenths = (n * 10 + 2**19) // 2**20
+    return f"{tenths // 10:,}.{tenths % 10} MiB"
 
 
 def _field(field: Sequence[int] | None) -> str:

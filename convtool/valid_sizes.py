@@ -177,6 +177,8 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
     spatial = x[2:]
     if not spatial:
         return InputSizes(None, "the input has no spatial dims")
+    if len(spatial) != 2:
+        return InputSizes(None, f"architecture files are 2-D, but the input has {len(spatial)} spatial dims")
     for spec in arch.layers:
         if spec.type in NON_SPATIAL:
             return InputSizes(

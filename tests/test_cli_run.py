@@ -216,3 +216,31 @@ def test_verify_unet_smaller_input() -> None:
 )
 def test_byte_size(text: str, expected: int) -> None:
     assert ByteSize().convert(text, None, None) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("input: [1,3,8,8,8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n", "Expected 3D"),
+        ("input: [1,3,8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n", "needs an (N, C, H, W) input"),
+        ("input: [1,3,8,8]\nlayers:\n  - {type: upsample, scale_factor: .inf}\n", "positive (finite) number"),
+    ],
+)
+def test_odd_inputs_fail_cleanly(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_text(text)
+    result = run(str(path))
+    assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output
+
+
+def test_huge_input_skips_the_receptive_field(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("input: [1,3,1000000000000,1000000000000]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n")
+    doc = json.loads(run(str(path), "--json").stdout)
+    assert doc["layers"][0]["receptive_field"] is None and doc["output"][2] == 999999999998
+
+
+def test_mismatch_json_names_line_and_column() -> None:
+    result = run(str(ROOT / "configs" / "mismatch_unet.yaml"), "--json")
+    doc = json.loads(result.stdout)["error"]
+    assert (doc["line"], doc["column"], doc["layer_index"]) == (18, 5, 9)
