@@ -993,6 +993,11 @@ class Verification:
         return tuple(i for i, table, real in self.shapes if table != real)
 
 
+def _amount(n: int) -> str:
+    """`2,048 MiB`, or bytes below one MiB."""
+    return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
 def verify_bytes(prop: Propagation) -> int:
     """Memory a numeric run needs, estimated before allocating: float32 weights, the input,
     every layer's output, plus the largest layer's input and output again as workspace."""
@@ -1040,8 +1045,8 @@ def verify(prop: Propagation, *, seed: int = 0, max_memory: int = 2 * 2**30) -> 
     need = verify_bytes(prop)
     if need > max_memory:
         raise MemoryLimitError(
-            f"--verify would need about {need / 2**20:,.0f} MiB, more than the limit of "
-            f"{max_memory / 2**20:,.0f} MiB; nothing was run",
+            f"--verify would need about {_amount(need)}, more than the limit of {_amount(max_memory)}; "
+            "nothing was run",
             hint="raise --max-memory, or verify a smaller --batch or --input-shape",
         )
     if any(r.applied.conv is not None for r in prop.layers):

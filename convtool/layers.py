@@ -81,9 +81,8 @@ def describe(value: object) -> str:
     kinds = {int: "an int", float: "a float", str: "a string", list: "a list", dict: "a mapping"}
     for typ, label in kinds.items():
         if isinstance(value, typ):
-            shown = repr(value) if not isinstance(value, (list, dict)) else _short(value)
-            return f"{shown} ({label})"
-    return f"{value!r} (a {type(value).__name__})"
+            return f"{_short(value)} ({label})"
+    return f"{_short(value)} (a {type(value).__name__})"
 
 
 def _short(value: object) -> str:
