@@ -43,8 +43,9 @@ STRATEGIES = {
     "conv2d": ("columns", "gather"),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_TILE_BYTES = 16 << 20  # temporary columns per tile
-_TILE_COLUMNS = 2048  # yet at least this many GEMM columns per tile: narrower GEMMs lose speed
+_TILE_BYTES = 2 << 20  # temporary columns per tile: within a core's L2 cache
+_TILE_COLUMNS = 2048  # yet up to this many GEMM columns per tile: 2·K (at least 256) of them,
+# as a GEMM with a long inner dimension K loses speed on narrow tiles
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -424,11 +425,12 @@ class Plan:
     def tiles(self) -> tuple[tuple[int, int, int, int], ...]:
         """(first image, end image, first row, end row) of every tile of the flat strategies."""
         cin, cout = self.input_shape[1], self.output_shape[1]
+        cig, sources = cin // self.groups, len(self.sources[0])
         if self.strategy == "scatter":
-            column = cout * prod(self.params.kernel_size)
+            column, k = cout * prod(self.params.kernel_size), cig
         else:
-            column = cin * (0 if self.direct else len(self.sources[0])) + cout * len(self.targets)
-        return tuple(_row_tiles(self.input_shape[0], self.flat, column * self.itemsize))
+            column, k = cin * (0 if self.direct else sources) + cout * len(self.targets), cig * sources
+        return tuple(_row_tiles(self.input_shape[0], self.flat, column * self.itemsize, k))
 
     def execute(self, x: Array, weight: Array, bias: Array | None) -> Array:
         """Compute the layer: x (N, C_in, H, W) C-contiguous, weight in PyTorch's layout."""
@@ -517,8 +519,10 @@ def _estimate(plan: Plan) -> float:
     scale = itemsize / 4
     out_rows = n * cout * ho  # the output written row by row: one inner loop each
     if strategy == "columns":
-        pixels = n * h * w if params.transposed else n * ho * wo
-        parts = max(1, pixels * cout * taps * itemsize // _TILE_BYTES)
+        per_image = h * w if params.transposed else ho * wo
+        pixels = n * per_image
+        column = (cout if params.transposed else cin) * taps * itemsize
+        parts = len(list(_image_tiles(n, per_image * column, per_image, cig if params.transposed else cig * taps)))
         if params.transposed:
             gemm = _gemm(pixels, cig, cog * taps, itemsize, g * parts)
             per_tap = pixels * cout * (_ELEMENT * 3 if cin < pixels else _STRIDED)  # scatter-adds
@@ -558,9 +562,14 @@ def _balanced(total: int, most: int) -> Iterator[tuple[int, int]]:
         yield total * i // parts, total * (i + 1) // parts
 
 
-def _image_tiles(n: int, per_image_bytes: int, per_image_columns: int) -> Iterator[tuple[int, int]]:
-    most = max(1, _TILE_BYTES // max(per_image_bytes, 1), -(-_TILE_COLUMNS // max(per_image_columns, 1)))
-    return _balanced(n, most)
+def _min_columns(k: int) -> int:
+    """The fewest GEMM columns per tile for an inner dimension k."""
+    return min(_TILE_COLUMNS, max(256, 2 * k))
+
+
+def _image_tiles(n: int, per_image_bytes: int, per_image_columns: int, k: int) -> Iterator[tuple[int, int]]:
+    least = -(-_min_columns(k) // max(per_image_columns, 1))
+    return _balanced(n, max(1, _TILE_BYTES // max(per_image_bytes, 1), least))
 
 
 def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
@@ -578,7 +587,7 @@ def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, 
     acc = np.zeros((n, ho, wo, g, cog), x.dtype)
     xl = x.reshape(n, g, cig, h * w).transpose(1, 0, 3, 2)
     slices = [_tap_slices(axis) for axis in plan.axes]
-    for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize, h * w):
+    for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize, h * w, cig):
         xs = np.ascontiguousarray(xl[:, n0:n1]).reshape(g, (n1 - n0) * h * w, cig)
         cols = np.matmul(xs, wmat)
         dst = acc[n0:n1].transpose(3, 0, 1, 2, 4)  # (g, n, ho, wo, cog)
@@ -620,7 +629,7 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
         by_tap = np.ascontiguousarray(by_tap.transpose(0, 1, 3, 2))
     wmat = by_tap.reshape(g, cog, cig * kh * kw).transpose(0, 2, 1)
     res = np.empty((g, n * ho * wo, cog), x.dtype)
-    for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize, ho * wo):
+    for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize, ho * wo, cig * kh * kw):
         nb = n1 - n0
         xp = np.zeros((g, nb, h + pt + pb, w + pl + pr, cig), x.dtype)
         xp[:, :, pt:pt + h, pl:pl + w] = x[n0:n1].reshape(nb, g, cig, h, w).transpose(1, 0, 3, 4, 2)
@@ -700,12 +709,12 @@ def _flat_input(plan: Plan, x: Array, flat: _Flat) -> Array:
     return buf
 
 
-def _row_tiles(n: int, flat: _Flat, column_bytes: int) -> Iterator[tuple[int, int, int, int]]:
+def _row_tiles(n: int, flat: _Flat, column_bytes: int, k: int) -> Iterator[tuple[int, int, int, int]]:
     """(first image, end image, first row, end row) tiles: whole images, or bands of one image."""
-    band = max(1, _TILE_BYTES // max(column_bytes * flat.pitch, 1), -(-_TILE_COLUMNS // flat.pitch))
+    band = max(1, _TILE_BYTES // max(column_bytes * flat.pitch, 1), -(-_min_columns(k) // flat.pitch))
     if band >= flat.image_rows:
         columns = flat.image_rows * flat.pitch
-        for n0, n1 in _image_tiles(n, columns * column_bytes, columns):
+        for n0, n1 in _image_tiles(n, columns * column_bytes, columns, k):
             yield n0, n1, 0, flat.image_rows
         return
     band = max(band, 2 * (flat.hi - flat.lo) // flat.pitch + 1)  # keep the recomputed halo small
