@@ -11,13 +11,14 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .design import ConvInverse, Search, Solution
 from .errors import ConvtoolError
 from .params import ConvParams
 from .shape import LayerReport
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from .design import ConvInverse, Search, Solution
 
 
 def console(stderr: bool = False) -> Console:
@@ -127,8 +128,6 @@ def formula(p: ConvParams, axis: int, i: int, out: int) -> str:
 
 def render_shape(report: LayerReport) -> None:
     """The human view of `convtool shape`."""
-    from rich.table import Table
-
     out = console()
     p = report.params
     dims = _dim_names(p.ndim)
@@ -144,13 +143,12 @@ def render_shape(report: LayerReport) -> None:
             f"{_tuple(report.output_padding_from_size)} (what forward(x, output_size=...) picks)"
         )
 
-    table = Table(title="Output size per dim", title_justify="left", show_edge=False)
-    table.add_column("dim", no_wrap=True, min_width=3)
-    table.add_column("formula")
+    columns = [("dim", "left"), ("formula", "left")]
     if report.output_size_range is not None:
-        table.add_column("valid output_size (output_padding)")
+        columns.append(("valid output_size (output_padding)", "left"))
     if report.ignored is not None:
-        table.add_column("never read")
+        columns.append(("never read", "right"))
+    rows: list[list[Cell]] = []
     for axis, name in enumerate(dims):
         row = [name, formula(p, axis, report.input_spatial[axis], report.output_spatial[axis])]
         if report.output_size_range is not None:
@@ -162,8 +160,9 @@ def render_shape(report: LayerReport) -> None:
             row.append(", ".join(shown) or "none")
         if report.ignored is not None:
             row.append(str(report.ignored[axis]))
-        table.add_row(*row)
-    out.print(table)
+        rows.append([(text, "") for text in row])
+    out.print("Output size per dim")
+    out.print(_grid(rows, columns))
     if report.output_size_range is not None and any(d > s for s, d in zip(p.stride, p.dilation)):
         out.print(
             "* only through an explicit output_padding (below max(stride, dilation)): "
@@ -405,21 +404,22 @@ Cell = tuple[str, str]  # (text, rich style)
 SECTION_RULE: list[Cell] = []
 
 
-def _grid(rows: Sequence[list[Cell]]) -> Any:
-    """The run table as rich Text, laid out here: rich's Table measures every cell and
-    takes seconds for a 1,000-layer stack; this is linear and keeps rich's look."""
+def _grid(rows: Sequence[list[Cell]], columns: Sequence[tuple[str, str]] = RUN_COLUMNS) -> Any:
+    """A table as rich Text, laid out here: rich's Table measures every cell (seconds for a
+    1,000-layer stack) and costs its import on every `shape`; this is linear and keeps rich's look.
+    columns: (header, "left" | "right")."""
     from rich.text import Text
 
-    widths = [len(header) for header, _ in RUN_COLUMNS]
+    widths = [len(header) for header, _ in columns]
     for row in rows:
         for i, (text, _) in enumerate(row):
             widths[i] = max(widths[i], len(text))
-    last = len(RUN_COLUMNS) - 1
+    last = len(columns) - 1
 
     def line(cells: Sequence[Cell], sep: str) -> Text:
         out = Text()
         for i, (text, style) in enumerate(cells):
-            justify = RUN_COLUMNS[i][1]
+            justify = columns[i][1]
             pad = widths[i] - len(text)
             if i:
                 out.append(sep)
@@ -435,12 +435,12 @@ def _grid(rows: Sequence[list[Cell]]) -> Any:
         return Text(cross.join(horizontal * (w + (1 if i == 0 or i == last else 2))
                                for i, w in enumerate(widths)))
 
-    lines = [line([(h, "bold") for h, _ in RUN_COLUMNS], " ┃ "), rule("╇", "━")]
+    lines = [line([(h, "bold") for h, _ in columns], " ┃ "), rule("╇", "━")]
     for row in rows:
         if row is SECTION_RULE:
             lines.append(rule("┼", "─"))
         else:
-            padded = row + [("", "")] * (len(RUN_COLUMNS) - len(row))
+            padded = row + [("", "")] * (len(columns) - len(row))
             lines.append(line(padded, " │ "))
     return Text("\n").join(lines)
 
