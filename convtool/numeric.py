@@ -43,8 +43,8 @@ STRATEGIES = {
     "conv2d": ("columns", "gather"),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_TILE_BYTES = 2 << 20  # temporary columns per tile: within a core's L2 cache
-_TILE_COLUMNS = 2048  # yet up to this many GEMM columns per tile: 2·K (at least 256) of them,
+_TILE_BYTES = 4 << 20  # temporary columns per tile: about a core's L2 cache
+_TILE_COLUMNS = 2048  # yet up to this many GEMM columns per tile: 2·K (at least 512) of them,
 # as a GEMM with a long inner dimension K loses speed on narrow tiles
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -323,7 +323,6 @@ class _Axis:
     """
 
     size: int
-    out: int
     step: int  # output phases: the stride of a transposed layer, 1 for a convolution
     in_step: int
     before: int
@@ -357,14 +356,14 @@ def _transpose_axis(i: int, k: int, s: int, p: int, d: int, o: int) -> _Axis:
         phases.append(_Phase(count, taps if count else ()))
     # one guard of max(lo, hi) zeros after each row serves both neighbours (reads wrap into it)
     pitch = max(i + max(lo, hi), max(ph.count for ph in phases))
-    return _Axis(i, o, s, 1, 0, lo, pitch, tuple(phases))
+    return _Axis(i, s, 1, 0, lo, pitch, tuple(phases))
 
 
 def _conv_axis(i: int, k: int, s: int, before: int, after: int, d: int, o: int) -> _Axis:
     """One output phase; tap t reads padded position q*s + t*d: plane t*d % s, offset t*d // s."""
     taps = tuple((t, (t * d) % s, (t * d) // s) for t in range(k))
     pitch = -(-(i + before + after) // s)
-    return _Axis(i, o, 1, s, before, 0, pitch, (_Phase(o, taps),))
+    return _Axis(i, 1, s, before, 0, pitch, (_Phase(o, taps),))
 
 
 @dataclass(frozen=True)
@@ -490,7 +489,8 @@ def make_plan(
 # Seconds per unit on the benchmark machine (2 cores, AVX-512, OpenBLAS) for float32; float64
 # moves twice the bytes. The GEMM runs on both cores, every other pass is one numpy loop on one.
 _FLOP = 1 / 140e9
-_BLAS_CALL = 5e-6
+_BLAS_CALL = 2e-6  # one call; one big enough for both cores costs _BLAS_SYNC more
+_BLAS_SYNC = 4e-6
 _GEMM_BYTE = 1 / 12e9  # a GEMM with a short inner dimension is bound by its memory traffic
 _ELEMENT = 0.35e-9  # one element of a contiguous numpy pass
 _STRIDED = 1.2e-9  # one element of a transposing or strided pass
@@ -505,7 +505,8 @@ def _gemm(m: int, k: int, n: int, itemsize: int, calls: int) -> float:
     eff = 0.005 if k == 1 else min(1.0, k / 64) ** 0.6 * min(1.0, m / 32) ** 0.5 * min(1.0, n / 128) ** 0.3
     compute = 2 * m * k * n * _FLOP * itemsize / 4 / eff
     traffic = (m * n + m * k + k * n) * itemsize * _GEMM_BYTE
-    return max(compute, traffic) + calls * _BLAS_CALL
+    threaded = 2 * m * k * n > 1e6 * calls
+    return max(compute, traffic) + calls * (_BLAS_CALL + _BLAS_SYNC * threaded)
 
 
 def _estimate(plan: Plan) -> float:
@@ -564,7 +565,7 @@ def _balanced(total: int, most: int) -> Iterator[tuple[int, int]]:
 
 def _min_columns(k: int) -> int:
     """The fewest GEMM columns per tile for an inner dimension k."""
-    return min(_TILE_COLUMNS, max(256, 2 * k))
+    return min(_TILE_COLUMNS, max(512, 2 * k))
 
 
 def _image_tiles(n: int, per_image_bytes: int, per_image_columns: int, k: int) -> Iterator[tuple[int, int]]:
@@ -584,13 +585,13 @@ def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, 
     if not taps_last:
         by_tap = np.ascontiguousarray(by_tap.transpose(0, 1, 3, 2))
     wmat = by_tap.reshape(g, cig, cog * kh * kw)
-    acc = np.zeros((n, ho, wo, g, cog), x.dtype)
     xl = x.reshape(n, g, cig, h * w).transpose(1, 0, 3, 2)
     slices = [_tap_slices(axis) for axis in plan.axes]
     for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize, h * w, cig):
         xs = np.ascontiguousarray(xl[:, n0:n1]).reshape(g, (n1 - n0) * h * w, cig)
         cols = np.matmul(xs, wmat)
-        dst = acc[n0:n1].transpose(3, 0, 1, 2, 4)  # (g, n, ho, wo, cog)
+        acc = np.zeros((n1 - n0, ho, wo, g, cog), x.dtype)  # per tile: still in cache to finish
+        dst = acc.transpose(3, 0, 1, 2, 4)  # (g, n, ho, wo, cog)
         if taps_last:
             tap = cols.reshape(g, n1 - n0, h, w, cog, kh, kw).transpose(5, 6, 0, 1, 2, 3, 4)
         else:
@@ -598,7 +599,7 @@ def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, 
         for th, (ih, oh) in slices[0]:
             for tw, (iw, ow) in slices[1]:
                 dst[:, :, oh, ow] += tap[th, tw, :, :, ih, iw]
-    _finish_channels_last(acc.reshape(n, ho, wo, cout), bias, out)
+        _finish_channels_last(acc.reshape(n1 - n0, ho, wo, cout), bias, out[n0:n1])
 
 
 def _tap_slices(axis: _Axis) -> list[tuple[int, tuple[slice, slice]]]:
@@ -717,7 +718,7 @@ def _row_tiles(n: int, flat: _Flat, column_bytes: int, k: int) -> Iterator[tuple
         for n0, n1 in _image_tiles(n, columns * column_bytes, columns, k):
             yield n0, n1, 0, flat.image_rows
         return
-    band = max(band, 2 * (flat.hi - flat.lo) // flat.pitch + 1)  # keep the recomputed halo small
+    band = max(band, 8 * (flat.hi - flat.lo) // flat.pitch + 1)  # keep the recomputed halo small
     for i in range(n):
         for q0, q1 in _balanced(flat.rows, band):
             yield i, i + 1, q0, q1
