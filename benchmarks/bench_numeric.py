@@ -154,6 +154,13 @@ def make_case(layer: Layer, transposed: bool, batch: int, strategies: bool) -> C
     if err > 1e-4:
         raise AssertionError(f"{layer.name}: convtool differs from torch by {err:.2e} (relative)")
     plan = numeric.make_plan(params, x.shape, ref.shape, 4)
+    if layer.groups == 1:  # one bare matrix product of the same FLOPs, in the layer's own shape
+        taps = layer.kernel * layer.kernel
+        m, k = (layer.cout * taps, layer.cin) if transposed else (layer.cin, layer.cout * taps)
+        pixels = batch * (size * size if transposed else math.prod(ref.shape[2:]))
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, pixels), dtype=np.float32)
+        calls["gemm"] = lambda: a @ b
     if strategies:
         for name in numeric.STRATEGIES[params.op]:
             calls[name] = lambda name=name: numeric.run(params, x, w, None, strategy=name)
@@ -181,19 +188,22 @@ def geomean(values: list[float]) -> float:
 
 
 def table(cases: list[Case], strategies: bool) -> str:
-    head = "| layer | op | N | strategy | convtool ms | torch ms | ratio | convtool GFLOP/s | torch GFLOP/s |"
-    rule = "|---|---|---:|---|---:|---:|---:|---:|---:|"
-    extra = sorted({name for c in cases for name in c.calls} - {"convtool", "torch"}) if strategies else []
+    head = ("| layer | op | N | strategy | convtool ms | torch ms | ratio | convtool GFLOP/s | torch GFLOP/s "
+            "| x bare GEMM |")
+    rule = "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"
+    extra = sorted({name for c in cases for name in c.calls} - {"convtool", "torch", "gemm"}) if strategies else []
     if extra:
         head += "".join(f" {name} ratio |" for name in extra)
         rule += "---:|" * len(extra)
     rows = [head, rule]
     for c in cases:
         ours, theirs = c.median("convtool"), c.median("torch")
+        vs_gemm = f"{ours / c.median('gemm'):.2f}" if "gemm" in c.times else ""
         op = "conv_transpose2d" if c.transposed else "conv2d"
         row = (
             f"| {c.layer.name} | {op} | {c.batch} | {c.strategy} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} "
-            f"| {ours / theirs:.2f} | {2 * c.macs / ours / 1e9:.1f} | {2 * c.macs / theirs / 1e9:.1f} |"
+            f"| {ours / theirs:.2f} | {2 * c.macs / ours / 1e9:.1f} | {2 * c.macs / theirs / 1e9:.1f} "
+            f"| {vs_gemm} |"
         )
         for name in extra:
             row += f" {c.median(name) / theirs:.2f} |" if name in c.times else " |"
@@ -262,7 +272,8 @@ def main() -> None:
         f"## Numeric engine vs torch (`benchmarks/bench_numeric.py`)\n\n{machine()}; numpy "
         f"{np.__version__}, torch {torch.__version__}, float32, {THREADS} threads for both; "
         f"{args.rounds} interleaved rounds, medians. Ratio = convtool's time / torch's time "
-        f"(below 1 is faster). GFLOP/s = 2·MACs / time. Bar (SPEC §7): geometric mean ≤ 0.8x, "
+        f"(below 1 is faster). GFLOP/s = 2·MACs / time; x bare GEMM = convtool's time / one numpy "
+        f"matrix product of the same FLOPs in the layer's own shape. Bar (SPEC §7): geometric mean ≤ 0.8x, "
         f"no layer above 1.5x. The machine is shared: before each timed group the script waits "
         f"(up to {QUIET_WAIT:.0f} s) for the cores to go idle; {busy}.\n\n{text}\n\n{summary(cases)}\n",
     )
