@@ -39,6 +39,7 @@ from .layers import (
     resolve_type,
 )
 from .shape import output_size_range
+from .text import fmt_shape, fmt_spatial
 
 Shape = tuple[int, ...]
 Mark = tuple[int, int]  # (line, column), 1-based
@@ -871,10 +872,6 @@ def nearest_inputs(arch: Arch, input_shape: Shape, *, reach: int = 64, budget: f
 # -- diagnosis ----------------------------------------------------------------------------------
 
 
-def _size(shape: Sequence[int]) -> str:
-    return "x".join(map(str, shape[2:])) if len(shape) > 2 else "x".join(map(str, shape))
-
-
 def _layer_label(result: LayerResult | LayerSpec) -> str:
     name = f" '{result.name}'" if result.name else ""
     return f"layer {result.index}{name}"
@@ -901,25 +898,25 @@ def _mismatch(
         from_text = f" from {_layer_label(producer)}" if producer else " (the network input)"
         message = (
             f"{where}{spec.label} does not line up: the skip tensor from layer {other_index} '{target}' is "
-            f"{_size(other)} but the current tensor{from_text} is {_size(x)} (shapes {_shape(other)} and "
-            f"{_shape(x)}; PyTorch: {error.message})"
+            f"{fmt_spatial(other)} but the current tensor{from_text} is {fmt_spatial(x)} (shapes {fmt_shape(other)} and "
+            f"{fmt_shape(x)}; PyTorch: {error.message})"
         )
         if diagnose:
             fixes += _skip_fixes(spec, x, other, results)
     else:
-        message = f"{where}{spec.label} does not line up with its input {_shape(x)}: {error.message}"
+        message = f"{where}{spec.label} does not line up with its input {fmt_shape(x)}: {error.message}"
         if error.hint:
             fixes.append(error.hint)
     if diagnose:
         near = _nearest_valid(arch, start)
         if near:
             fixes.append(
-                "use an input that lines up: " + " or ".join(_shape(s) for s in near)
-                + f" instead of {_shape(start)}"
+                "use an input that lines up: " + " or ".join(fmt_shape(s) for s in near)
+                + f" instead of {fmt_shape(start)}"
             )
     reason = error.message
     if skip_from is not None:
-        reason = f"skip '{skip_from[1]}' {_shape(skip_from[2])} vs this tensor {_shape(x)}"
+        reason = f"skip '{skip_from[1]}' {fmt_shape(skip_from[2])} vs this tensor {fmt_shape(x)}"
     failed = FailedLayer(
         index=spec.index, name=spec.name, type=spec.type, section=spec.section, config=spec.summary(),
         input=x, reason=reason, skip_from=skip_from,
@@ -928,10 +925,6 @@ def _mismatch(
         message, layers=results, failed=failed, fixes=tuple(fixes), file=arch.file, input_shape=start,
         line=spec.line, column=spec.column,
     )
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def _skip_fixes(spec: LayerSpec, x: Shape, other: Shape, results: tuple[LayerResult, ...]) -> list[str]:
@@ -961,7 +954,7 @@ def _skip_fixes(spec: LayerSpec, x: Shape, other: Shape, results: tuple[LayerRes
             break
     if spec.config.get("crop") != "center" and all(o >= c for o, c in zip(other[2:], x[2:])):
         fixes.append(
-            f"add `crop: center` to {_layer_label(spec)} to center-crop the skip tensor to {_size(x)} "
+            f"add `crop: center` to {_layer_label(spec)} to center-crop the skip tensor to {fmt_spatial(x)} "
             "(as the original U-Net does)"
         )
     return fixes

@@ -26,6 +26,7 @@ from pathlib import Path
 from . import __version__
 from .arch import LayerResult, LayerSpec, Propagation
 from .layers import KINDS
+from .text import fmt_shape
 
 # helper modules for the rows that have no nn class, emitted only when a stack uses them
 _CROP = '''
@@ -90,7 +91,7 @@ def export(prop: Propagation) -> str:
     lines = [
         f'"""{title}: exported by convtool {__version__} from {arch.file}.',
         "",
-        f"Input {_shape(prop.input)} -> output {_shape(prop.output)}; {prop.totals.param_count:,} parameters.",
+        f"Input {fmt_shape(prop.input)} -> output {fmt_shape(prop.output)}; {prop.totals.param_count:,} parameters.",
         f"`self.layers[i]` is row i of `convtool run {arch.file}`, with the same output shape.",
         '"""',
         "",
@@ -106,7 +107,7 @@ def export(prop: Propagation) -> str:
         "",
         "",
         f"class {name}(nn.Module):",
-        f'    """{title}: {_shape(prop.input)} -> {_shape(prop.output)}."""',
+        f'    """{title}: {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}."""',
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
@@ -231,8 +232,4 @@ def _identifier(name: str, taken: set[str]) -> str:
 def _row(result: LayerResult) -> str:
     name = f" '{result.name}'" if result.name else ""
     config = f" {result.config}" if result.config else ""
-    return f"{result.index}{name} {result.type}{config}: {_shape(result.input)} -> {_shape(result.output)}"
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
+    return f"{result.index}{name} {result.type}{config}: {fmt_shape(result.input)} -> {fmt_shape(result.output)}"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import shape as engine
 from .errors import ConfigError
 from .params import ConvParams
+from .text import compact_x
 
 if TYPE_CHECKING:
     import numpy as np
@@ -633,7 +634,7 @@ class Conv(LayerKind):
         if self.transposed and config["output_size"] is not None:
             op = engine.output_padding_for(params, x, config["output_size"])
             params = params.replace(output_padding=op)
-            notes.append(f"output_size {'x'.join(map(str, config['output_size']))} -> output_padding {_compact(op)}")
+            notes.append(f"output_size {'x'.join(map(str, config['output_size']))} -> output_padding {compact_x(op)}")
         out = engine.output_shape(params, x)
         notes += self._notes(params, x[2:])
         config_text = params.compact()
@@ -723,10 +724,6 @@ def _ignored_note(ignored: Sequence[int]) -> list[str]:
     if len(ignored) > 1 and ignored[1]:
         parts.append(_plural(ignored[1], "col"))
     return [f"never reads the last {' and '.join(parts)}"]
-
-
-def _compact(values: Sequence[Any]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
 
 
 def _arg(values: Sequence[Any]) -> Any:
@@ -835,13 +832,13 @@ class Pool(LayerKind):
                 f"({x[1]}x{out[0]}x{out[1]}). Output size is too small",
                 hint="use a larger input, or a smaller kernel or stride",
             )
-        parts = [f"k{_compact(k)}"]
+        parts = [f"k{compact_x(k)}"]
         if s != k:
-            parts.append(f"s{_compact(s)}")
+            parts.append(f"s{compact_x(s)}")
         if any(p):
-            parts.append(f"p{_compact(p)}")
+            parts.append(f"p{compact_x(p)}")
         if any(v != 1 for v in d):
-            parts.append(f"d{_compact(d)}")
+            parts.append(f"d{compact_x(d)}")
         if ceil:
             parts.append("ceil")
         notes = [] if ceil else _ignored_note(
@@ -984,7 +981,7 @@ class Upsample(LayerKind):
         else:
             sf = _pair(config["scale_factor"])
             out = tuple(math.floor(float(i * f)) for i, f in zip(x[2:], sf))
-            shown = f"x{_compact([f'{f:g}' for f in sf])}"
+            shown = f"x{compact_x([f'{f:g}' for f in sf])}"
         if any(o < 1 for o in out):
             raise ConfigError(
                 f"Input and output sizes should be greater than 0, but got input (H: {x[2]}, W: {x[3]}) "

@@ -61,6 +61,7 @@ from .errors import ArchError, ConfigError, MismatchError
 from .layers import KINDS
 from .params import ConvParams, Spatial
 from .shape import spatial_output, transpose_length
+from .text import fmt_shape, fmt_size, fmt_spatial
 
 # kinds copied to the decoder as they are: the output shape is the input shape
 COPIED = frozenset({
@@ -121,7 +122,7 @@ class Mirrored:
         """
         lines = [
             f"# Decoder mirrored from the encoder of {self.arch.file} by `convtool invert`:",
-            f"# it takes the encoder's output {_shape(self.latent)} back to its input {_shape(self.restores)}.",
+            f"# it takes the encoder's output {fmt_shape(self.latent)} back to its input {fmt_shape(self.restores)}.",
             "# The output_paddings are worked out for that input; another input size may need others",
             "# (mirror again with --input-shape). Run this file as it is, or paste its layers under",
             "# `decoder:` after the encoder.",
@@ -135,7 +136,7 @@ class Mirrored:
             name = f" '{twin.name}'" if twin.name else ""
             lines.append(
                 f"  - {_yaml_value(layer)}  # {verb} layer {twin.index}{name} ({twin.type}): "
-                f"{_size(result.input)} -> {_size(result.output)}"
+                f"{fmt_spatial(result.input)} -> {fmt_spatial(result.output)}"
             )
         return "\n".join(lines)
 
@@ -215,9 +216,9 @@ def _invert(arch: Arch, spec: LayerSpec, result: LayerResult) -> list[Layer]:
         if spatial_output(conv, y[2:]) != x[2:]:
             raise _cannot(
                 arch, spec,
-                f"its output_padding {_size_of(t.output_padding)} is not below its stride "
-                f"{_size_of(t.stride)}, so the Conv2d with the same parameters maps {_size(y)} to "
-                f"{_size_of(spatial_output(conv, y[2:]))}, not {_size(x)}",
+                f"its output_padding {fmt_size(t.output_padding)} is not below its stride "
+                f"{fmt_size(t.stride)}, so the Conv2d with the same parameters maps {fmt_spatial(y)} to "
+                f"{fmt_size(spatial_output(conv, y[2:]))}, not {fmt_spatial(x)}",
             )
         return [_conv_layer(conv)]
     if kind in ("max_pool2d", "avg_pool2d"):
@@ -275,8 +276,8 @@ def _transpose_layer(arch: Arch, spec: LayerSpec, conv: ConvParams, small: Shape
         axes = [name for name, f in zip(("height", "width"), found) if f is None]
         raise _cannot(
             arch, spec,
-            f"no ConvTranspose2d with its kernel {_size_of(conv.kernel_size)}, stride {_size_of(conv.stride)} "
-            f"and dilation {_size_of(conv.dilation)} maps {_size(small)} back to {_size(big)} "
+            f"no ConvTranspose2d with its kernel {fmt_size(conv.kernel_size)}, stride {fmt_size(conv.stride)} "
+            f"and dilation {fmt_size(conv.dilation)} maps {fmt_spatial(small)} back to {fmt_spatial(big)} "
             f"(in {' and '.join(axes)}: no padding and output_padding reach it)",
             hint="an even kernel with padding='same' pads one side more; use an odd kernel or explicit padding",
         )
@@ -370,18 +371,6 @@ def _value(values: Sequence[int]) -> int | list[int]:
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def _size(shape: Sequence[int]) -> str:
-    return "x".join(map(str, shape[2:])) if len(shape) > 2 else "x".join(map(str, shape))
-
-
-def _size_of(values: Sequence[int]) -> str:
-    return "x".join(map(str, values))
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

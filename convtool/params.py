@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from .errors import ConfigError
+from .text import compact_x
 
 Spatial = tuple[int, ...]
 IntOrSeq = Union[int, Sequence[int]]  # noqa: UP007 (a runtime alias: `|` needs 3.10 types)
@@ -341,7 +342,7 @@ class ConvParams:
         parts = []
         for name, value in self._non_defaults():
             if name in _ABBREVIATIONS:
-                shown = _compact_x(value) if isinstance(value, tuple) else f"={value}" if isinstance(value, str) else value
+                shown = compact_x(value) if isinstance(value, tuple) else f"={value}" if isinstance(value, str) else value
                 parts.append(f"{_ABBREVIATIONS[name]}{shown}")
         return " ".join(parts)
 
@@ -372,10 +373,6 @@ _ABBREVIATIONS = {"kernel_size": "k", "stride": "s", "padding": "p", "output_pad
 
 def _compact(values: Spatial) -> str:
     return str(values[0]) if len(set(values)) == 1 else str(tuple(values))
-
-
-def _compact_x(values: Spatial) -> str:
-    return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
 
 
 def _check_groups(groups: object, in_channels: int | None, out_channels: int | None) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConvtoolError
 from .params import ConvParams
 from .shape import LayerReport
+from .text import fmt_shape, fmt_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,18 +49,6 @@ def print_error(error: ConvtoolError, as_json: bool) -> None:
 
 
 SHOWN = 64  # rows of a long list that the human view prints
-
-
-def fmt_shape(shape: Sequence[int] | None) -> str:
-    """`(20, 33, 101, 201)`; an em dash when unknown."""
-    if shape is None:
-        return "—"
-    return f"({shape[0]},)" if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
-
-
-def fmt_size(spatial: Sequence[int]) -> str:
-    """`101x201`."""
-    return "x".join(map(str, spatial))
 
 
 def fmt_count(n: int | None) -> str:

@@ -520,8 +520,7 @@ def analyze(
             raise ConfigError("output_size applies to transposed convolutions only")
         op_from_size = output_padding_for(params, (batch or 1, channels or 1, *spatial), output_size)
         params = params.replace(output_padding=op_from_size)
-    full = input_shape if input_shape is not None else None
-    out_spatial = spatial_output(params, spatial, full)
+    out_spatial = spatial_output(params, spatial, input_shape)
     out_shape = None
     if input_shape is not None:
         checked = output_shape(params, input_shape)  # the channel checks need the whole shape
