@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results.md")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
+    numeric.set_num_threads(THREADS)
     directions = {"conv_transpose2d": (True,), "conv2d": (False,), "both": (True, False)}[args.op]
     cases = []
     stats: dict[str, int] = {}

@@ -25,8 +25,10 @@ engine (`convtool.shape`), so the messages are PyTorch's.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from math import prod, sqrt
 
 import numpy as np
@@ -47,6 +49,37 @@ _TILE_BYTES = 4 << 20  # temporary columns per tile: about a core's L2 cache
 _TILE_COLUMNS = 2048  # yet up to this many GEMM columns per tile: 2·K (at least 512) of them,
 # as a GEMM with a long inner dimension K loses speed on narrow tiles
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_BLAS_SERIAL_MACS = 1 << 18  # OpenBLAS runs a smaller product on the calling thread alone
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_threads = _usable_cpus()
+
+
+def set_num_threads(threads: int) -> None:
+    """How many threads convtool's own passes may use (as `torch.set_num_threads`); BLAS keeps
+    its own. They run the groups of a grouped layer side by side when its matrix products are
+    too small for BLAS to spread over the cores (depthwise layers).
+
+    >>> before = get_num_threads(); set_num_threads(1); get_num_threads()
+    1
+    >>> set_num_threads(before)
+    """
+    global _threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"set_num_threads expects a positive integer, but got {threads!r}")
+    _threads = threads
+
+
+def get_num_threads() -> int:
+    """The threads convtool's own passes may use: every usable CPU unless set_num_threads said."""
+    return _threads
 
 
 # == functional API ==========================================================================
@@ -296,7 +329,7 @@ def _forward(
     batched = x.ndim == 4
     xb = np.ascontiguousarray(x if batched else x[None])
     out_b = out_shape if batched else (1, *out_shape)
-    plan = make_plan(params, xb.shape, out_b, x.dtype.itemsize, strategy)  # type: ignore[arg-type]
+    plan = make_plan(params, xb.shape, out_b, x.dtype.itemsize, strategy, _threads)  # type: ignore[arg-type]
     b = None if bias is None else bias.astype(x.dtype, copy=False)
     out = plan.execute(xb, np.ascontiguousarray(weight), b)
     return out if batched else out[0]
@@ -378,6 +411,7 @@ class Plan:
     axes: tuple[_Axis, _Axis]
     itemsize: int
     estimates: tuple[tuple[str, float], ...] = ()  # (strategy, estimated seconds), for reports
+    parts: int = 1  # threads that each run a share of the groups
 
     @property
     def groups(self) -> int:
@@ -422,27 +456,61 @@ class Plan:
 
     @functools.cached_property
     def tiles(self) -> tuple[tuple[int, int, int, int], ...]:
-        """(first image, end image, first row, end row) of every tile of the flat strategies."""
-        cin, cout = self.input_shape[1], self.output_shape[1]
-        cig, sources = cin // self.groups, len(self.sources[0])
+        """(first image, end image, first row, end row) of every tile; the columns strategy
+        takes whole images (rows 0, 0)."""
+        n, cin, h, w = self.input_shape
+        cout, ho, wo = self.output_shape[1:]
+        cig, taps = cin // self.groups, prod(self.params.kernel_size)
+        if self.strategy == "columns":
+            per_image = h * w if self.params.transposed else ho * wo
+            column = (cout if self.params.transposed else cin) * taps * self.itemsize
+            k = cig if self.params.transposed else cig * taps
+            return tuple((n0, n1, 0, 0) for n0, n1 in _image_tiles(n, per_image * column, per_image, k))
+        sources = len(self.sources[0])
         if self.strategy == "scatter":
-            column, k = cout * prod(self.params.kernel_size), cig
+            column, k = cout * taps, cig
         else:
             column, k = cin * (0 if self.direct else sources) + cout * len(self.targets), cig * sources
-        return tuple(_row_tiles(self.input_shape[0], self.flat, column * self.itemsize, k))
+        return tuple(_row_tiles(n, self.flat, column * self.itemsize, k))
 
     def execute(self, x: Array, weight: Array, bias: Array | None) -> Array:
         """Compute the layer: x (N, C_in, H, W) C-contiguous, weight in PyTorch's layout."""
         out = np.empty(self.output_shape, x.dtype)
         if out.size == 0:
             return out
-        run_strategy = {
-            "columns": _transpose_columns if self.params.transposed else _conv_columns,
-            "scatter": _flat_scatter,
-            "gather": _flat_gather,
-        }[self.strategy]
-        run_strategy(self, x, weight, bias, out)
+        jobs = []
+        cig, cog = self.input_shape[1] // self.groups, self.output_shape[1] // self.groups
+        for g0, g1 in _balanced(self.groups, -(-self.groups // self.parts)):
+            part = self if self.parts == 1 else self.share(g1 - g0)
+            ci, co = slice(g0 * cig, g1 * cig), slice(g0 * cog, g1 * cog)
+            run = functools.partial(
+                _RUN[self.strategy, self.params.transposed], part, x[:, ci], weight[ci if self.params.transposed else co],
+                None if bias is None else bias[co], out[:, co],
+            )
+            jobs.append(run)
+        _side_by_side(jobs)
         return out
+
+    def share(self, groups: int) -> Plan:
+        """The plan for `groups` of the layer's groups (their channels, one thread's share)."""
+        cin, cout = (c // self.groups * groups for c in (self.input_shape[1], self.output_shape[1]))
+        params = self.params.replace(groups=groups, in_channels=cin, out_channels=cout)
+        n, _, *spatial_in = self.input_shape
+        spatial_out = self.output_shape[2:]
+        return make_plan(params, (n, cin, *spatial_in), (n, cout, *spatial_out), self.itemsize, self.strategy)
+
+
+def _side_by_side(jobs: list[Callable[[], None]]) -> None:
+    """Run the jobs, all but the first on the thread pool; waits for (and re-raises from) all."""
+    futures = [_pool(len(jobs) - 1).submit(job) for job in jobs[1:]] if len(jobs) > 1 else []
+    jobs[0]()
+    for future in futures:
+        future.result()
+
+
+@functools.lru_cache(maxsize=1)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="convtool")
 
 
 @functools.lru_cache(maxsize=512)
@@ -452,8 +520,11 @@ def make_plan(
     output_shape: tuple[int, int, int, int],
     itemsize: int,
     strategy: str | None = None,
+    threads: int = 1,
 ) -> Plan:
     """The plan for a validated layer and shapes; the cost model picks the strategy unless given.
+    With threads > 1, a grouped layer whose products are too small for BLAS to thread them
+    runs its groups on that many threads.
 
     >>> p = ConvParams.conv_transpose(4, 2, 1, in_channels=64, out_channels=3)
     >>> make_plan(p, (16, 64, 32, 32), (16, 3, 64, 64), 4).strategy
@@ -481,7 +552,12 @@ def make_plan(
     }
     estimates = tuple((name, _estimate(plan)) for name, plan in candidates.items())
     chosen = candidates[strategy or min(estimates, key=lambda e: e[1])[0]]
-    return Plan(params, input_shape, output_shape, chosen.strategy, chosen.axes, itemsize, estimates)
+    parts = 1
+    if threads > 1 and params.groups > 1:
+        group_macs = shape.macs(params, input_shape[0], input_shape[2:], output_shape[2:]) // params.groups  # type: ignore[operator]
+        if group_macs < _BLAS_SERIAL_MACS * len(chosen.tiles):
+            parts = min(threads, params.groups)
+    return replace(chosen, estimates=estimates, parts=parts)
 
 
 # == cost model ==============================================================================
@@ -520,10 +596,8 @@ def _estimate(plan: Plan) -> float:
     scale = itemsize / 4
     out_rows = n * cout * ho  # the output written row by row: one inner loop each
     if strategy == "columns":
-        per_image = h * w if params.transposed else ho * wo
-        pixels = n * per_image
-        column = (cout if params.transposed else cin) * taps * itemsize
-        parts = len(list(_image_tiles(n, per_image * column, per_image, cig if params.transposed else cig * taps)))
+        pixels = n * (h * w if params.transposed else ho * wo)
+        parts = len(plan.tiles)
         if params.transposed:
             gemm = _gemm(pixels, cig, cog * taps, itemsize, g * parts)
             per_tap = pixels * cout * (_ELEMENT * 3 if cin < pixels else _STRIDED)  # scatter-adds
@@ -587,7 +661,7 @@ def _transpose_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, 
     wmat = by_tap.reshape(g, cig, cog * kh * kw)
     xl = x.reshape(n, g, cig, h * w).transpose(1, 0, 3, 2)
     slices = [_tap_slices(axis) for axis in plan.axes]
-    for n0, n1 in _image_tiles(n, h * w * cout * kh * kw * plan.itemsize, h * w, cig):
+    for n0, n1, _, _ in plan.tiles:
         xs = np.ascontiguousarray(xl[:, n0:n1]).reshape(g, (n1 - n0) * h * w, cig)
         cols = np.matmul(xs, wmat)
         acc = np.zeros((n1 - n0, ho, wo, g, cog), x.dtype)  # per tile: still in cache to finish
@@ -630,7 +704,7 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
         by_tap = np.ascontiguousarray(by_tap.transpose(0, 1, 3, 2))
     wmat = by_tap.reshape(g, cog, cig * kh * kw).transpose(0, 2, 1)
     res = np.empty((g, n * ho * wo, cog), x.dtype)
-    for n0, n1 in _image_tiles(n, ho * wo * cin * kh * kw * plan.itemsize, ho * wo, cig * kh * kw):
+    for n0, n1, _, _ in plan.tiles:
         nb = n1 - n0
         xp = np.zeros((g, nb, h + pt + pb, w + pl + pr, cig), x.dtype)
         xp[:, :, pt:pt + h, pl:pl + w] = x[n0:n1].reshape(nb, g, cig, h, w).transpose(1, 0, 3, 4, 2)
@@ -841,3 +915,12 @@ def _gather_weights(plan: Plan, weight: Array) -> Array:
     for r, t, u in entries:
         wmat[:, :, r, :, u] = w4[..., t].transpose(0, 2, 1)
     return wmat.reshape(g, cog * phases, -1)
+
+
+_RUN = {
+    ("columns", True): _transpose_columns,
+    ("columns", False): _conv_columns,
+    ("scatter", True): _flat_scatter,
+    ("gather", True): _flat_gather,
+    ("gather", False): _flat_gather,
+}

@@ -357,6 +357,44 @@ def test_zero_batch_gives_an_empty_output() -> None:
     assert numeric.conv2d(np.zeros((0, 4, 5, 5)), np.zeros((6, 4, 3, 3))).shape == (0, 6, 3, 3)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("transposed", [True, False])
+def test_grouped_layers_run_their_groups_on_threads(threads: int, transposed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five groups over 1-3 threads (an uneven share each), every strategy, against the reference."""
+    monkeypatch.setattr(numeric, "_threads", threads)
+    rng = np.random.default_rng(threads)
+    x = rng.standard_normal((2, 10, 7, 6))
+    if transposed:
+        w, b = rng.standard_normal((10, 1, 3, 3)), rng.standard_normal(5)
+        params = ConvParams.conv_transpose(3, 2, 1, 1, 5)
+        ref = naive.conv_transpose2d(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1), groups=5, dilation=(1, 1))
+    else:
+        w, b = rng.standard_normal((15, 2, 3, 3)), rng.standard_normal(15)
+        params = ConvParams.conv(3, 2, 1, 1, 5)
+        ref = naive.conv2d(x, w, b, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=5)
+    for strategy in numeric.STRATEGIES[params.op]:
+        assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), strategy
+    plan = numeric.make_plan(shape.functional_params(transposed, x.shape, w.shape, b.shape, stride=2, padding=1,
+                                                     groups=5, **({"output_padding": 1} if transposed else {})),
+                             x.shape, ref.shape, 8, None, threads)
+    assert plan.parts == threads
+
+
+def test_layers_with_large_products_leave_the_threads_to_blas() -> None:
+    params = ConvParams.conv_transpose(4, 2, 1, in_channels=256, out_channels=128)
+    assert numeric.make_plan(params, (16, 256, 8, 8), (16, 128, 16, 16), 4, None, 2).parts == 1
+    grouped = params.replace(groups=2)
+    assert numeric.make_plan(grouped, (16, 256, 8, 8), (16, 128, 16, 16), 4, None, 2).parts == 1
+    depthwise = ConvParams.conv_transpose(4, 2, 1, groups=256, in_channels=256, out_channels=256)
+    assert numeric.make_plan(depthwise, (16, 256, 32, 32), (16, 256, 64, 64), 4, None, 2).parts == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_set_num_threads_wants_a_positive_integer(bad: object) -> None:
+    with pytest.raises(ConfigError, match="set_num_threads expects a positive integer"):
+        numeric.set_num_threads(bad)  # type: ignore[arg-type]
+
+
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown strategy 'scatter' for conv2d"):
         numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="scatter")
