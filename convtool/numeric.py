@@ -42,7 +42,7 @@ Array = npt.NDArray[np.floating]
 
 STRATEGIES = {
     "conv_transpose2d": ("columns", "scatter", "gather"),
-    "conv2d": ("columns", "gather"),
+    "conv2d": ("columns", "gather", "im2col"),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _TILE_BYTES = 4 << 20  # temporary columns per tile: about a core's L2 cache
@@ -461,6 +461,8 @@ class Plan:
         n, cin, h, w = self.input_shape
         cout, ho, wo = self.output_shape[1:]
         cig, taps = cin // self.groups, prod(self.params.kernel_size)
+        if self.strategy == "im2col":
+            return tuple(_im2col_tiles(n, ho, wo * cin * taps * self.itemsize, cig * taps, wo))
         if self.strategy == "columns":
             per_image = h * w if self.params.transposed else ho * wo
             column = (cout if self.params.transposed else cin) * taps * self.itemsize
@@ -609,6 +611,14 @@ def _estimate(plan: Plan) -> float:
         transposes = (n * cin * h * w * (1 if params.transposed else 2) + 2 * n * cout * ho * wo) * _STRIDED
         transposes += (out_rows + pixels * g) * _LOOP
         return gemm + (taps * per_tap + transposes) * scale + loops
+    if strategy == "im2col":
+        tiles = plan.tiles
+        padded = any(a or b for a, b in params.padding_pairs)
+        fill = (n * cin * (h + 2) * (w + 2) * _ELEMENT + n * cin * h * _LOOP) if padded else 0.0
+        copies = taps * n * cin * ho * wo * (_STRIDED if max(params.stride) > 1 else _ELEMENT * 2)
+        loops = taps * n * cin * ho * _LOOP + len(tiles) * taps * _CALL
+        gemm = _gemm(cog, cig * taps, sum((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles) * wo, itemsize, g * n)
+        return gemm + (fill + copies + (n * cout * ho * wo * _ELEMENT if plan.params.bias else 0)) * scale + loops
     flat, tiles = plan.flat, plan.tiles
     span = sum(_tile_span(flat, tile)[1] for tile in tiles)
     halo = flat.hi - flat.lo
@@ -728,6 +738,53 @@ def _finish_channels_last(acc: Array, bias: Array | None, out: Array) -> None:
         np.copyto(out, src)
     else:
         np.add(src, bias[:, None, None], out=out)
+
+
+# == strategy: im2col (convolutions) ========================================================
+
+
+def _im2col_tiles(n: int, rows: int, row_bytes: int, k: int, width: int) -> Iterator[tuple[int, int, int, int]]:
+    """Tiles of the im2col strategy: whole images, or bands of output rows of one image."""
+    band = max(1, _TILE_BYTES // max(row_bytes, 1), -(-_min_columns(k) // max(width, 1)))
+    if band >= rows:
+        yield from ((n0, n1, 0, rows) for n0, n1 in _image_tiles(n, rows * row_bytes, rows * width, k))
+        return
+    for i in range(n):
+        for q0, q1 in _balanced(rows, band):
+            yield i, i + 1, q0, q1
+
+
+def _conv_im2col(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+    """The classic im2col: per tile, rows of C_in/g · taps shifted inputs with exactly the
+    output's columns, then one GEMM per image straight into the output (no crop, no transpose)."""
+    n, cin, h, w = plan.input_shape
+    cout, ho, wo = plan.output_shape[1:]
+    g = plan.groups
+    cig, cog = cin // g, cout // g
+    kh, kw = plan.params.kernel_size
+    (pt, pb), (pl, pr) = plan.params.padding_pairs
+    sh, sw = plan.params.stride
+    dh, dw = plan.params.dilation
+    if pt or pb or pl or pr:
+        xp = np.zeros((n, cin, h + pt + pb, w + pl + pr), x.dtype)
+        xp[:, :, pt:pt + h, pl:pl + w] = x
+    else:
+        xp = x
+    xg = xp.reshape(n, g, cig, *xp.shape[2:])
+    wmat = weight.reshape(g, cog, cig * kh * kw)
+    widest = max((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in plan.tiles)
+    cols_buffer = np.empty(widest * g * cig * kh * kw * wo, x.dtype)
+    for n0, n1, q0, q1 in plan.tiles:
+        nb, rows = n1 - n0, q1 - q0
+        cols = cols_buffer[:nb * g * cig * kh * kw * rows * wo].reshape(nb, g, cig, kh, kw, rows, wo)
+        for th in range(kh):
+            top = th * dh + sh * q0
+            for tw in range(kw):
+                cols[:, :, :, th, tw] = xg[n0:n1, :, :, top:top + sh * (rows - 1) + 1:sh, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
+        dst = out[n0:n1, :, q0:q1].reshape(nb, g, cog, rows * wo)  # a view: each row is contiguous
+        np.matmul(wmat, cols.reshape(nb, g, cig * kh * kw, rows * wo), out=dst)
+    if bias is not None:
+        out += bias[:, None, None]
 
 
 # == strategies on the flat layout: scatter and gather =======================================
@@ -923,4 +980,5 @@ _RUN = {
     ("scatter", True): _flat_scatter,
     ("gather", True): _flat_gather,
     ("gather", False): _flat_gather,
+    ("im2col", False): _conv_im2col,
 }
