@@ -24,6 +24,7 @@ engine (`convtool.shape`), so the messages are PyTorch's.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ from .errors import ConfigError
 from .params import ConvParams, IntOrSeq
 
 Array = npt.NDArray[np.floating]
+Tiles = tuple[tuple[int, int, int, int], ...]  # (first image, end image, first row, end row)
 
 STRATEGIES = {
     "conv_transpose2d": ("columns", "scatter", "gather"),
@@ -50,6 +52,7 @@ _TILE_COLUMNS = 2048  # yet up to this many GEMM columns per tile: 2·K (at leas
 # as a GEMM with a long inner dimension K loses speed on narrow tiles
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 _BLAS_SERIAL_MACS = 1 << 18  # OpenBLAS runs a smaller product on the calling thread alone
+_SPLIT_SECONDS = 2e-3  # estimated work below which handing a share to another thread does not pay
 
 
 def _usable_cpus() -> int:
@@ -411,7 +414,8 @@ class Plan:
     axes: tuple[_Axis, _Axis]
     itemsize: int
     estimates: tuple[tuple[str, float], ...] = ()  # (strategy, estimated seconds), for reports
-    parts: int = 1  # threads that each run a share of the groups
+    split: str = ""  # "groups", "images", "tiles" or "channels": what the threads share out
+    parts: int = 1  # the threads that each run a share
 
     @property
     def groups(self) -> int:
@@ -455,7 +459,7 @@ class Plan:
         return self.sources[0] == tuple((plane, 0) for plane in range(planes))
 
     @functools.cached_property
-    def tiles(self) -> tuple[tuple[int, int, int, int], ...]:
+    def tiles(self) -> Tiles:
         """(first image, end image, first row, end row) of every tile; the columns strategy
         takes whole images (rows 0, 0)."""
         n, cin, h, w = self.input_shape
@@ -480,34 +484,94 @@ class Plan:
         out = np.empty(self.output_shape, x.dtype)
         if out.size == 0:
             return out
+        run = _RUN[self.strategy, self.params.transposed]
+        if self.parts == 1:
+            run(self, x, weight, bias, out)
+            return out
         jobs = []
-        cig, cog = self.input_shape[1] // self.groups, self.output_shape[1] // self.groups
-        for g0, g1 in _balanced(self.groups, -(-self.groups // self.parts)):
-            part = self if self.parts == 1 else self.share(g1 - g0)
-            ci, co = slice(g0 * cig, g1 * cig), slice(g0 * cog, g1 * cog)
-            run = functools.partial(
-                _RUN[self.strategy, self.params.transposed], part, x[:, ci], weight[ci if self.params.transposed else co],
-                None if bias is None else bias[co], out[:, co],
-            )
-            jobs.append(run)
+        n, cin = self.input_shape[:2]
+        cout, g, transposed = self.output_shape[1], self.groups, self.params.transposed
+        if self.split == "tiles":
+            for t0, t1 in _balanced(len(self.tiles), -(-len(self.tiles) // self.parts)):
+                jobs.append(functools.partial(run, self, x, weight, bias, out, tiles=self.tiles[t0:t1]))
+        elif self.split == "images":
+            for n0, n1 in _balanced(n, -(-n // self.parts)):
+                jobs.append(functools.partial(run, self.share(images=n1 - n0), x[n0:n1], weight, bias, out[n0:n1]))
+        else:  # groups, or output channels of a layer with one group
+            unit_in, unit_out = (cin // g, cout // g) if self.split == "groups" else (cin, 1)
+            units = g if self.split == "groups" else cout
+            for u0, u1 in _balanced(units, -(-units // self.parts)):
+                ci, co = slice(u0 * unit_in, u1 * unit_in), slice(u0 * unit_out, u1 * unit_out)
+                if self.split == "channels":
+                    ci = slice(None)
+                    w = weight[:, co] if transposed else weight[co]
+                else:
+                    w = weight[ci] if transposed else weight[co]
+                share = self.share(groups=u1 - u0) if self.split == "groups" else self.share(out_channels=u1 - u0)
+                jobs.append(functools.partial(run, share, x[:, ci], w, None if bias is None else bias[co], out[:, co]))
         _side_by_side(jobs)
         return out
 
-    def share(self, groups: int) -> Plan:
-        """The plan for `groups` of the layer's groups (their channels, one thread's share)."""
-        cin, cout = (c // self.groups * groups for c in (self.input_shape[1], self.output_shape[1]))
-        params = self.params.replace(groups=groups, in_channels=cin, out_channels=cout)
-        n, _, *spatial_in = self.input_shape
-        spatial_out = self.output_shape[2:]
+    def share(self, *, groups: int | None = None, images: int | None = None, out_channels: int | None = None) -> Plan:
+        """One thread's share of the layer, same strategy: some of its groups (their channels),
+        some of its images, or some of its output channels."""
+        n, cin, *spatial_in = self.input_shape
+        cout, *spatial_out = self.output_shape[1:]
+        params = self.params
+        if groups is not None:
+            cin, cout = cin // self.groups * groups, cout // self.groups * groups
+            params = params.replace(groups=groups, in_channels=cin, out_channels=cout)
+        elif out_channels is not None:
+            cout = out_channels
+            params = params.replace(out_channels=cout)
+        n = images or n
         return make_plan(params, (n, cin, *spatial_in), (n, cout, *spatial_out), self.itemsize, self.strategy)
 
 
 def _side_by_side(jobs: list[Callable[[], None]]) -> None:
-    """Run the jobs, all but the first on the thread pool; waits for (and re-raises from) all."""
-    futures = [_pool(len(jobs) - 1).submit(job) for job in jobs[1:]] if len(jobs) > 1 else []
-    jobs[0]()
-    for future in futures:
-        future.result()
+    """Run the jobs, all but the first on the thread pool, each with BLAS on its own core;
+    waits for (and re-raises from) all."""
+    futures = [_pool(len(jobs) - 1).submit(_on_one_core, job) for job in jobs[1:]]
+    try:
+        _on_one_core(jobs[0])
+    finally:
+        for future in futures:
+            future.result()
+
+
+def _on_one_core(job: Callable[[], None]) -> None:
+    """Run job with this thread's BLAS calls on one core (when convtool can say so)."""
+    set_threads = _blas_thread_control()
+    if set_threads is None:
+        job()
+        return
+    previous = set_threads(1)
+    try:
+        job()
+    finally:
+        set_threads(previous)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_thread_control() -> Callable[[int], int] | None:
+    """`openblas_set_num_threads_local` of the OpenBLAS (0.3.27 or later) that numpy loaded, or
+    None (another BLAS or system). With it each of convtool's threads runs its share of a layer,
+    matrix products included, on one core; without, BLAS spreads every product over the cores
+    and then keeps them busy for a while, so only the groups of depthwise-like layers (whose
+    products BLAS runs on one core anyway) are worth sharing out."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split(None, 5)[5].strip() for line in maps if "openblas" in line.lower()})
+    except (OSError, IndexError):
+        return None
+    for path in paths:
+        try:
+            setter = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        return setter  # type: ignore[no-any-return]
+    return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -554,12 +618,32 @@ def make_plan(
     }
     estimates = tuple((name, _estimate(plan)) for name, plan in candidates.items())
     chosen = candidates[strategy or min(estimates, key=lambda e: e[1])[0]]
-    parts = 1
-    if threads > 1 and params.groups > 1:
-        group_macs = shape.macs(params, input_shape[0], input_shape[2:], output_shape[2:]) // params.groups  # type: ignore[operator]
-        if group_macs < _BLAS_SERIAL_MACS * len(chosen.tiles):
-            parts = min(threads, params.groups)
-    return replace(chosen, estimates=estimates, parts=parts)
+    split, parts = _split(chosen, threads)
+    return replace(chosen, estimates=estimates, split=split, parts=parts)
+
+
+def _split(plan: Plan, threads: int) -> tuple[str, int]:
+    """How the threads share a plan out: ("", 1) when one thread is better."""
+    params, (n, _, _, _), cout = plan.params, plan.input_shape, plan.output_shape[1]
+    if threads == 1:
+        return "", 1
+    if params.groups > 1:
+        group_macs = shape.macs(params, n, plan.input_shape[2:], plan.output_shape[2:]) // params.groups  # type: ignore[operator]
+        if group_macs < _BLAS_SERIAL_MACS * len(plan.tiles):
+            return "groups", min(threads, params.groups)
+    if _blas_thread_control() is None or _estimate(plan) < _SPLIT_SECONDS:
+        return "", 1
+    if n >= threads:
+        return "images", threads
+    if len(plan.tiles) >= threads and plan.strategy != "columns":
+        return "tiles", threads  # bands of rows (each thread prepares the input it reads)
+    # else each thread takes some output channels, if the input-side work is cheap to repeat
+    light = plan.strategy == "scatter" or (params.transposed and plan.strategy == "columns") or (
+        plan.strategy == "gather" and plan.direct
+    )
+    if params.groups == 1 and light and cout >= 2 * threads:
+        return "channels", threads
+    return "", 1
 
 
 # == cost model ==============================================================================
@@ -754,7 +838,9 @@ def _im2col_tiles(n: int, rows: int, row_bytes: int, k: int, width: int) -> Iter
             yield i, i + 1, q0, q1
 
 
-def _conv_im2col(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+def _conv_im2col(
+    plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array, tiles: Tiles | None = None
+) -> None:
     """The classic im2col: per tile, rows of C_in/g · taps shifted inputs with exactly the
     output's columns, then one GEMM per image straight into the output (no crop, no transpose)."""
     n, cin, h, w = plan.input_shape
@@ -772,9 +858,10 @@ def _conv_im2col(plan: Plan, x: Array, weight: Array, bias: Array | None, out: A
         xp = x
     xg = xp.reshape(n, g, cig, *xp.shape[2:])
     wmat = weight.reshape(g, cog, cig * kh * kw)
-    widest = max((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in plan.tiles)
+    tiles = tiles or plan.tiles
+    widest = max((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles)
     cols_buffer = np.empty(widest * g * cig * kh * kw * wo, x.dtype)
-    for n0, n1, q0, q1 in plan.tiles:
+    for n0, n1, q0, q1 in tiles:
         nb, rows = n1 - n0, q1 - q0
         cols = cols_buffer[:nb * g * cig * kh * kw * rows * wo].reshape(nb, g, cig, kh, kw, rows, wo)
         for th in range(kh):
@@ -783,8 +870,8 @@ def _conv_im2col(plan: Plan, x: Array, weight: Array, bias: Array | None, out: A
                 cols[:, :, :, th, tw] = xg[n0:n1, :, :, top:top + sh * (rows - 1) + 1:sh, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
         dst = out[n0:n1, :, q0:q1].reshape(nb, g, cog, rows * wo)  # a view: each row is contiguous
         np.matmul(wmat, cols.reshape(nb, g, cig * kh * kw, rows * wo), out=dst)
-    if bias is not None:
-        out += bias[:, None, None]
+        if bias is not None:
+            dst += bias.reshape(g, cog, 1)
 
 
 # == strategies on the flat layout: scatter and gather =======================================
@@ -888,7 +975,9 @@ def _tile_span(flat: _Flat, tile: tuple[int, int, int, int]) -> tuple[int, int]:
     return (n0 * flat.image_rows + q0) * flat.pitch, ((n1 - n0 - 1) * flat.image_rows + q1 - q0) * flat.pitch
 
 
-def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+def _flat_scatter(
+    plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array, tiles: Tiles | None = None
+) -> None:
     """Transposed: per tile one GEMM gives every tap's columns on the flat grid; each output
     phase sums its taps' columns at their offsets (col2im without a pixel loop)."""
     n, cin, _, _ = plan.input_shape
@@ -896,7 +985,7 @@ def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     g = plan.groups
     cig, cog = cin // g, cout // g
     kh, kw = plan.params.kernel_size
-    flat, tiles = plan.flat, plan.tiles
+    flat, tiles = plan.flat, tiles or plan.tiles
     buf = _flat_input(plan, x, flat)[:, :, 0]
     wmat = weight.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
     halo = flat.hi - flat.lo
@@ -928,14 +1017,16 @@ def _flat_scatter(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
             _emit(plan, out, tile, target, total.reshape(cout, span), bias, flat.pitch)
 
 
-def _flat_gather(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+def _flat_gather(
+    plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array, tiles: Tiles | None = None
+) -> None:
     """Stack the shifted inputs of every distinct (plane, offset) per tile (im2col on the flat
     grid), then one GEMM computes every output phase."""
     n, cin, _, _ = plan.input_shape
     cout = plan.output_shape[1]
     g = plan.groups
     cig, cog = cin // g, cout // g
-    flat, tiles, targets, direct = plan.flat, plan.tiles, plan.targets, plan.direct
+    flat, targets, direct, tiles = plan.flat, plan.targets, plan.direct, tiles or plan.tiles
     buf = _flat_input(plan, x, flat)
     sources, wmat = plan.sources[0], _gather_weights(plan, weight)
     u = len(sources)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import tracemalloc
+from collections.abc import Iterator
 from math import sqrt
 from typing import Any
 
@@ -18,6 +19,15 @@ from hypothesis import strategies as st
 from convtool import numeric, shape
 from convtool.errors import ConfigError, OutputSizeError
 from convtool.params import ConvParams
+
+
+@pytest.fixture
+def fresh_plans() -> Iterator[None]:
+    """Plans are cached: made under patched settings, they must not outlive the test."""
+    numeric.make_plan.cache_clear()
+    yield
+    numeric.make_plan.cache_clear()
+
 
 # -- random configurations ------------------------------------------------------------------
 
@@ -94,7 +104,7 @@ def public_agrees(fn: Any, x: np.ndarray, ref: np.ndarray, case: dict[str, Any],
 
 
 @pytest.mark.parametrize("index", range(len(TRANSPOSED)))
-def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     case = TRANSPOSED[index]
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:  # tiny tiles: bands of rows, recomputed halos
@@ -114,7 +124,7 @@ def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("index", range(len(CONVS)))
-def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     case = CONVS[index]
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:
@@ -380,13 +390,59 @@ def test_grouped_layers_run_their_groups_on_threads(threads: int, transposed: bo
     assert plan.parts == threads
 
 
-def test_layers_with_large_products_leave_the_threads_to_blas() -> None:
-    params = ConvParams.conv_transpose(4, 2, 1, in_channels=256, out_channels=128)
-    assert numeric.make_plan(params, (16, 256, 8, 8), (16, 128, 16, 16), 4, None, 2).parts == 1
-    grouped = params.replace(groups=2)
-    assert numeric.make_plan(grouped, (16, 256, 8, 8), (16, 128, 16, 16), 4, None, 2).parts == 1
+def test_how_threads_share_a_layer(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
+    """Groups when the products are too small for BLAS to thread; else, when convtool can put
+    each thread's BLAS on one core, images, bands of rows, or output channels."""
+    monkeypatch.setattr(numeric, "_blas_thread_control", lambda: lambda threads: 1)
+    dense = ConvParams.conv_transpose(4, 2, 1, in_channels=256, out_channels=128)
     depthwise = ConvParams.conv_transpose(4, 2, 1, groups=256, in_channels=256, out_channels=256)
-    assert numeric.make_plan(depthwise, (16, 256, 32, 32), (16, 256, 64, 64), 4, None, 2).parts == 2
+    unet = ConvParams.conv(2, 2, in_channels=64, out_channels=128)
+    cases = [
+        (dense, (16, 256, 8, 8), "scatter", ("images", 2)),
+        (dense.replace(groups=2), (16, 256, 8, 8), "scatter", ("images", 2)),
+        (depthwise, (16, 256, 32, 32), "gather", ("groups", 2)),
+        (dense, (1, 256, 64, 64), "scatter", ("tiles", 2)),
+        (dense, (1, 256, 16, 16), "columns", ("channels", 2)),
+        (unet, (1, 64, 272, 272), "im2col", ("tiles", 2)),
+        (unet, (1, 64, 272, 272), "columns", ("", 1)),  # its im2col would be done twice
+        (dense, (1, 256, 2, 2), "columns", ("", 1)),  # too little work
+    ]
+    for params, in_shape, strategy, expected in cases:
+        out_shape = shape.output_shape(params, in_shape)
+        plan = numeric.make_plan(params, in_shape, out_shape, 4, strategy, 2)
+        assert (plan.split, plan.parts) == expected, (params, in_shape, strategy)
+    monkeypatch.setattr(numeric, "_blas_thread_control", lambda: None)  # BLAS threads its own products
+    numeric.make_plan.cache_clear()
+    plan = numeric.make_plan(dense, (16, 256, 8, 8), (16, 128, 16, 16), 4, "scatter", 2)
+    assert (plan.split, plan.parts) == ("", 1)
+
+
+@pytest.mark.parametrize("index", range(0, 60, 3))
+def test_threads_sharing_any_layer_agree_with_the_reference(
+    index: int, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
+) -> None:
+    """Three threads share every layer out (no work is too little), with tiny tiles on some."""
+    monkeypatch.setattr(numeric, "_blas_thread_control", lambda: lambda threads: 1)
+    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric, "_threads", 3)
+    if index % 2:
+        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
+        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
+    for transposed, case in ((True, TRANSPOSED[index]), (False, CONVS[index])):
+        x, w, b = arrays(case, transposed, np.float64, 2000 + index)
+        if transposed:
+            args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
+                        groups=case["groups"], dilation=case["dilation"])
+            ref = naive.conv_transpose2d(x, w, b, **args)
+            params = ConvParams.conv_transpose(case["kernel"], case["stride"], case["padding"],
+                                               case["output_padding"], case["groups"], b is not None, case["dilation"])
+        else:
+            ref = naive.conv2d(x, w, b, stride=case["stride"], padding=case["pads"], dilation=case["dilation"],
+                               groups=case["groups"])
+            params = ConvParams.conv(case["kernel"], case["stride"], case["padding"], case["dilation"],
+                                     case["groups"], b is not None)
+        for strategy in numeric.STRATEGIES[params.op]:
+            assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), (strategy, case)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
@@ -400,7 +456,7 @@ def test_unknown_strategy_is_refused() -> None:
         numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="scatter")
 
 
-def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     """A 136x136 U-Net layer: its columns (the size of the output here) are never all held."""
     monkeypatch.setattr(numeric, "_TILE_BYTES", 1 << 20)
     monkeypatch.setattr(numeric, "_TILE_COLUMNS", 256)
