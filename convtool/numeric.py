@@ -1,8 +1,8 @@
 """The numeric engine: PyTorch's conv2d and conv_transpose2d, and their modules, on numpy arrays.
 
 Exact (float64 agrees with torch to 1e-10) and fast. Every strategy is one matrix product per
-tile through numpy's BLAS (the only step that uses every core) plus a few numpy passes with
-long inner loops; a cost estimate picks one per layer and input shape:
+tile through numpy's BLAS plus a few numpy passes with long inner loops; a cost estimate picks
+one per layer and input shape:
 
 - ``columns``: a GEMM into channels-last columns, then per kernel tap a scatter-add (col2im, for
   transposed layers) or a gather before the GEMM (im2col, for convolutions). No padding waste:
@@ -15,11 +15,15 @@ long inner loops; a cost estimate picks one per layer and input shape:
   offsets again); the shifted inputs of every distinct offset are stacked (im2col) and one GEMM
   yields all output phases: convolutions on larger maps, and transposed layers with few input
   channels per group (depthwise).
+- ``im2col`` (convolutions): the classic layout, C_in · taps rows of exactly the output's
+  columns, so that one GEMM per image writes the output itself: few input channels, large maps.
 
-Tiles (whole images, or bands of rows of one image) bound the temporary columns at 16 MiB
+Tiles (whole images, or bands of rows of one image) bound the temporary columns at a few MiB
 whatever the batch (the 136x136 U-Net layer at batch 16 would need 289 MiB at once); the other
-buffers are the size of the input or the output. Shapes and every check come from the shape
-engine (`convtool.shape`), so the messages are PyTorch's.
+buffers are the size of the input or the output. Big layers are shared out across threads
+(images, bands of rows or output channels; see `_split`), each thread keeping its BLAS calls on
+its own core, so that the numpy passes, not only the products, use every core. Shapes and every
+check come from the shape engine (`convtool.shape`), so the messages are PyTorch's.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ STRATEGIES = {
     "conv2d": ("columns", "gather", "im2col"),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_TILE_BYTES = 4 << 20  # temporary columns per tile: about a core's L2 cache
+_TILE_BYTES = 4 << 20  # temporary columns per tile (1 and 2 MiB measured no faster)
 _TILE_COLUMNS = 2048  # yet up to this many GEMM columns per tile: 2·K (at least 512) of them,
 # as a GEMM with a long inner dimension K loses speed on narrow tiles
 _PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -66,9 +70,9 @@ _threads = _usable_cpus()
 
 
 def set_num_threads(threads: int) -> None:
-    """How many threads convtool's own passes may use (as `torch.set_num_threads`); BLAS keeps
-    its own. They run the groups of a grouped layer side by side when its matrix products are
-    too small for BLAS to spread over the cores (depthwise layers).
+    """How many threads a layer may use (as `torch.set_num_threads`): each runs a share of it
+    (images, bands of rows, output channels or groups), numpy passes and matrix products alike,
+    when the work is worth sharing out (see `_split`).
 
     >>> before = get_num_threads(); set_num_threads(1); get_num_threads()
     1
@@ -81,7 +85,7 @@ def set_num_threads(threads: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The threads convtool's own passes may use: every usable CPU unless set_num_threads said."""
+    """The threads a layer may use: every usable CPU unless set_num_threads said otherwise."""
     return _threads
 
 
@@ -488,27 +492,30 @@ class Plan:
         if self.parts == 1:
             run(self, x, weight, bias, out)
             return out
-        jobs = []
         n, cin = self.input_shape[:2]
         cout, g, transposed = self.output_shape[1], self.groups, self.params.transposed
-        if self.split == "tiles":
-            for t0, t1 in _balanced(len(self.tiles), -(-len(self.tiles) // self.parts)):
+        jobs = []
+        if self.split == "tiles":  # each share prepares the input it reads
+            for t0, t1 in _shares(len(self.tiles), self.parts):
                 jobs.append(functools.partial(run, self, x, weight, bias, out, tiles=self.tiles[t0:t1]))
         elif self.split == "images":
-            for n0, n1 in _balanced(n, -(-n // self.parts)):
+            for n0, n1 in _shares(n, self.parts):
                 jobs.append(functools.partial(run, self.share(images=n1 - n0), x[n0:n1], weight, bias, out[n0:n1]))
-        else:  # groups, or output channels of a layer with one group
-            unit_in, unit_out = (cin // g, cout // g) if self.split == "groups" else (cin, 1)
-            units = g if self.split == "groups" else cout
-            for u0, u1 in _balanced(units, -(-units // self.parts)):
-                ci, co = slice(u0 * unit_in, u1 * unit_in), slice(u0 * unit_out, u1 * unit_out)
-                if self.split == "channels":
-                    ci = slice(None)
-                    w = weight[:, co] if transposed else weight[co]
-                else:
-                    w = weight[ci] if transposed else weight[co]
-                share = self.share(groups=u1 - u0) if self.split == "groups" else self.share(out_channels=u1 - u0)
-                jobs.append(functools.partial(run, share, x[:, ci], w, None if bias is None else bias[co], out[:, co]))
+        elif self.split == "groups":
+            cig, cog = cin // g, cout // g
+            for g0, g1 in _shares(g, self.parts):
+                ci, co = slice(g0 * cig, g1 * cig), slice(g0 * cog, g1 * cog)
+                jobs.append(functools.partial(
+                    run, self.share(groups=g1 - g0), x[:, ci], weight[ci if transposed else co],
+                    None if bias is None else bias[co], out[:, co],
+                ))
+        else:  # output channels (one group): each share reads the whole input
+            for c0, c1 in _shares(cout, self.parts):
+                co = slice(c0, c1)
+                jobs.append(functools.partial(
+                    run, self.share(out_channels=c1 - c0), x, weight[:, co] if transposed else weight[co],
+                    None if bias is None else bias[co], out[:, co],
+                ))
         _side_by_side(jobs)
         return out
 
@@ -526,6 +533,11 @@ class Plan:
             params = params.replace(out_channels=cout)
         n = images or n
         return make_plan(params, (n, cin, *spatial_in), (n, cout, *spatial_out), self.itemsize, self.strategy)
+
+
+def _shares(total: int, parts: int) -> Iterator[tuple[int, int]]:
+    """[start, end) ranges splitting range(total) into at most `parts` near-equal shares."""
+    return _balanced(total, -(-total // parts))
 
 
 def _side_by_side(jobs: list[Callable[[], None]]) -> None:
@@ -579,6 +591,10 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="convtool")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's pool threads
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 @functools.lru_cache(maxsize=512)
 def make_plan(
     params: ConvParams,
@@ -588,9 +604,8 @@ def make_plan(
     strategy: str | None = None,
     threads: int = 1,
 ) -> Plan:
-    """The plan for a validated layer and shapes; the cost model picks the strategy unless given.
-    With threads > 1, a grouped layer whose products are too small for BLAS to thread them
-    runs its groups on that many threads.
+    """The plan for a validated layer and shapes; the cost model picks the strategy unless given,
+    and how up to `threads` threads share the work (`_split`).
 
     >>> p = ConvParams.conv_transpose(4, 2, 1, in_channels=64, out_channels=3)
     >>> make_plan(p, (16, 64, 32, 32), (16, 3, 64, 64), 4).strategy
@@ -623,7 +638,13 @@ def make_plan(
 
 
 def _split(plan: Plan, threads: int) -> tuple[str, int]:
-    """How the threads share a plan out: ("", 1) when one thread is better."""
+    """How the threads share a plan out: ("", 1) when one thread is better.
+
+    Grouped layers whose products BLAS runs on one core anyway (depthwise) share out their
+    groups. Other layers are shared only when each thread can keep its BLAS calls on its own
+    core (`_blas_thread_control`) and there is enough work: by images, else by bands of rows,
+    else by output channels when the input-side work is cheap to repeat.
+    """
     params, (n, _, _, _), cout = plan.params, plan.input_shape, plan.output_shape[1]
     if threads == 1:
         return "", 1
@@ -636,8 +657,7 @@ def _split(plan: Plan, threads: int) -> tuple[str, int]:
     if n >= threads:
         return "images", threads
     if len(plan.tiles) >= threads and plan.strategy != "columns":
-        return "tiles", threads  # bands of rows (each thread prepares the input it reads)
-    # else each thread takes some output channels, if the input-side work is cheap to repeat
+        return "tiles", threads
     light = plan.strategy == "scatter" or (params.transposed and plan.strategy == "columns") or (
         plan.strategy == "gather" and plan.direct
     )
