@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from math import prod
 
 from .errors import ConfigError
@@ -357,18 +357,28 @@ def solve_dim(length: int, target: int, space: DimSpace) -> list[DimSolution]:
                 raise AssertionError(f"{layer} maps {length} to {spatial_output(params, (length,))}, not {target}")
             pattern = overlap(params)[0]
             solutions.append(DimSolution(layer, length, target, pattern, bias_only(layer, length, pattern)))
+    # layers that compute the same thing are one layer, kept with the smallest setting that
+    # allows its output_padding: one input pixel has no stride to space it apart, and a 1-wide
+    # kernel has no taps to dilate
     if length == 1:
-        # one input pixel: the stride spaces nothing apart, so layers that differ only in
-        # stride are the same layer; keep the smallest stride that allows its output_padding
-        smallest: dict[tuple[int, int, int, int], DimSolution] = {}
-        for sol in solutions:
-            x = sol.layer
-            same = (x.kernel_size, x.padding, x.output_padding, x.dilation)
-            if same not in smallest or x.stride < smallest[same].layer.stride:
-                smallest[same] = sol
-        solutions = list(smallest.values())
+        solutions = _smallest(solutions, "stride")
+    solutions = _smallest(solutions, "dilation", only=lambda x: x.kernel_size == 1)
     solutions.sort(key=lambda sol: sol.key)
     return solutions
+
+
+def _smallest(
+    solutions: list[DimSolution], field: str, only: Callable[[DimLayer], bool] = lambda x: True
+) -> list[DimSolution]:
+    """The solutions with the layers that differ only in `field` (among those `only` selects)
+    reduced to the one with its smallest value."""
+    kept: dict[object, DimSolution] = {}
+    for i, sol in enumerate(solutions):
+        x = sol.layer
+        key = replace(x, **{field: 0}) if only(x) else i
+        if key not in kept or getattr(x, field) < getattr(kept[key].layer, field):
+            kept[key] = sol
+    return list(kept.values())
 
 
 def bias_only(layer: DimLayer, length: int, pattern: Overlap | None = None) -> int:
@@ -571,7 +581,7 @@ def search(size: Sequence[int], target: Sequence[int], space: Sequence[DimSpace]
 
     >>> s = search((7,), (14,))
     >>> s.total, s.solutions(1)[0].params.torch_code()
-    (294, 'nn.ConvTranspose1d(in_channels, out_channels, kernel_size=2, stride=2)')
+    (292, 'nn.ConvTranspose1d(in_channels, out_channels, kernel_size=2, stride=2)')
 
     size, target: spatial sizes with the same number of dims; space: one DimSpace per dim.
     """

@@ -66,7 +66,7 @@ def test_search_prints_ranked_pytorch_code():
     lines = result.stdout.splitlines()
     assert lines[1] == "1. nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)"
     assert lines[3] == "2. nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1)"
-    assert "6,889 ConvTranspose2d layers map 28x28 -> 56x56" in lines[0]
+    assert "6,561 ConvTranspose2d layers map 28x28 -> 56x56" in lines[0]  # 81 per dim
 
 
 def test_search_json_has_the_spec_fields():

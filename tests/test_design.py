@@ -112,7 +112,8 @@ def brute_force(length: int, target: int, max_kernel=16, max_stride=8, max_dilat
         for k, s, p, op, d in sorted(found, key=lambda c: c[1]):
             best.setdefault((k, p, op, d), (k, s, p, op, d))
         found = set(best.values())
-    return found
+    # a 1-wide kernel has no taps to dilate: listed once, with the smallest dilation allowed
+    return {c for c in found if c[0] != 1 or c[4] == min(o[4] for o in found if o[:4] == c[:4])}
 
 
 def as_tuple(layer: DimLayer) -> tuple[int, int, int, int, int]:
