@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import shape as engine
 from .errors import ConfigError
 from .params import ConvParams
-from .text import compact_x
+from .text import compact_x, fmt_size
 
 if TYPE_CHECKING:
     import numpy as np
@@ -246,14 +246,18 @@ def scale_key(key: str, value: object) -> object:
     raise _fail(key, value, "a positive (finite) number or a list of 2 of them")
 
 
-def size_key(nullable_entries: bool = False) -> Callable[[str, object], object]:
+def size_key(nullable_entries: bool = False, full_shape: bool = False) -> Callable[[str, object], object]:
+    """An output size: an int, [H, W], or (full_shape, as PyTorch's output_size) [N, C, H, W]."""
+    lengths = (2, 4) if full_shape else (2,)
+
     def check(key: str, value: object) -> object:
         ok = (lambda v: _is_int(v) and v >= 1 or (nullable_entries and v is None))  # noqa: E731
         if _is_int(value) and value >= 1:  # type: ignore[operator]
             return (value, value)
-        if isinstance(value, list) and len(value) == 2 and all(ok(v) for v in value):
+        if isinstance(value, list) and len(value) in lengths and all(ok(v) for v in value):
             return tuple(value)
         extra = " (null keeps the input size)" if nullable_entries else ""
+        extra += " or a full [N, C, H, W] shape" if full_shape else ""
         raise _fail(key, value, f"an int >= 1 or a list of 2 such ints{extra}", "int")
 
     return check
@@ -574,7 +578,7 @@ class Conv(LayerKind):
             Key("padding", spatial_key(strings=() if transposed else ("same", "valid")), 0),
         ]
         if transposed:
-            keys += [Key("output_padding", spatial_key(), 0), Key("output_size", size_key())]
+            keys += [Key("output_padding", spatial_key(), 0), Key("output_size", size_key(full_shape=True))]
         keys += [
             Key("dilation", spatial_key(), 1),
             Key("groups", int_key(1), 1),
@@ -634,7 +638,7 @@ class Conv(LayerKind):
         if self.transposed and config["output_size"] is not None:
             op = engine.output_padding_for(params, x, config["output_size"])
             params = params.replace(output_padding=op)
-            notes.append(f"output_size {'x'.join(map(str, config['output_size']))} -> output_padding {compact_x(op)}")
+            notes.append(f"output_size {fmt_size(config['output_size'][-2:])} -> output_padding {compact_x(op)}")
         out = engine.output_shape(params, x)
         notes += self._notes(params, x[2:])
         config_text = params.compact()
