@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import operator
 import os
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from math import prod, sqrt
 
@@ -70,18 +72,23 @@ _threads = _usable_cpus()
 
 
 def set_num_threads(threads: int) -> None:
-    """How many threads a layer may use (as `torch.set_num_threads`): each runs a share of it
-    (images, bands of rows, output channels or groups), numpy passes and matrix products alike,
-    when the work is worth sharing out (see `_split`).
+    """How many threads a layer may share its work out to (as `torch.set_num_threads`): each
+    runs a share (images, bands of rows, output channels or groups), numpy passes and matrix
+    products alike, when the work is worth it (see `_split`); a layer not shared runs its
+    products on BLAS's own threads.
 
     >>> before = get_num_threads(); set_num_threads(1); get_num_threads()
     1
     >>> set_num_threads(before)
     """
     global _threads
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    try:
+        count = operator.index(threads)
+    except TypeError:
+        count = 0
+    if isinstance(threads, bool) or count < 1:
         raise ConfigError(f"set_num_threads expects a positive integer, but got {threads!r}")
-    _threads = threads
+    _threads = count
 
 
 def get_num_threads() -> int:
@@ -495,7 +502,7 @@ class Plan:
         n, cin = self.input_shape[:2]
         cout, g, transposed = self.output_shape[1], self.groups, self.params.transposed
         jobs = []
-        if self.split == "tiles":  # each share prepares the input it reads
+        if self.split == "tiles":  # each share lays the whole input out again: a pass each, side by side
             for t0, t1 in _shares(len(self.tiles), self.parts):
                 jobs.append(functools.partial(run, self, x, weight, bias, out, tiles=self.tiles[t0:t1]))
         elif self.split == "images":
@@ -541,58 +548,94 @@ def _shares(total: int, parts: int) -> Iterator[tuple[int, int]]:
 
 
 def _side_by_side(jobs: list[Callable[[], None]]) -> None:
-    """Run the jobs, all but the first on the thread pool, each with BLAS on its own core;
-    waits for (and re-raises from) all."""
-    futures = [_pool(len(jobs) - 1).submit(_on_one_core, job) for job in jobs[1:]]
-    try:
-        _on_one_core(jobs[0])
-    finally:
-        for future in futures:
-            future.result()
+    """Run the jobs, all but the first on the thread pool, with numpy's BLAS on one thread
+    meanwhile (each job's products on its own core); waits for all, then re-raises the first
+    failure. The BLAS thread count is process-wide: shared calls take turns, and other threads'
+    products run on one core while one is under way."""
+    blas = _blas_threads()
+    with _SHARING:
+        before = blas.get() if blas else 1
+        if before != 1:
+            blas.set(1)  # type: ignore[union-attr]
+        try:
+            futures = [_pool().submit(job) for job in jobs[1:]]
+            try:
+                jobs[0]()
+            finally:
+                wait(futures)
+            for future in futures:
+                future.result()
+        finally:
+            if before != 1:
+                blas.set(before)  # type: ignore[union-attr]
 
 
-def _on_one_core(job: Callable[[], None]) -> None:
-    """Run job with this thread's BLAS calls on one core (when convtool can say so)."""
-    set_threads = _blas_thread_control()
-    if set_threads is None:
-        job()
-        return
-    previous = set_threads(1)
-    try:
-        job()
-    finally:
-        set_threads(previous)
+_SHARING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _BlasThreads:
+    get: Callable[[], int]
+    set: Callable[[int], None]
+
+
+_MAPS = "/proc/self/maps"
+_THREAD_SYMBOLS = (  # (get, set) in OpenBLAS's builds: numpy's wheels, 64-bit ints, plain
+    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+    ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+    ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+    ("openblas_get_num_threads", "openblas_set_num_threads"),
+)
 
 
 @functools.lru_cache(maxsize=1)
-def _blas_thread_control() -> Callable[[int], int] | None:
-    """`openblas_set_num_threads_local` of the OpenBLAS (0.3.27 or later) that numpy loaded, or
-    None (another BLAS or system). With it each of convtool's threads runs its share of a layer,
-    matrix products included, on one core; without, BLAS spreads every product over the cores
-    and then keeps them busy for a while, so only the groups of depthwise-like layers (whose
-    products BLAS runs on one core anyway) are worth sharing out."""
+def _blas_threads() -> _BlasThreads | None:
+    """The thread count of numpy's BLAS when it is an OpenBLAS convtool can identify (numpy's
+    own copy, or the only one loaded), else None. With it, the threads that share a layer out
+    run their products one core each; without it, BLAS spreads every product over the cores
+    (and keeps them busy a while after), so only the groups of depthwise-like layers, whose
+    products BLAS runs on one core anyway, are shared."""
     try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split(None, 5)[5].strip() for line in maps if "openblas" in line.lower()})
-    except (OSError, IndexError):
+        with open(_MAPS, "rb") as maps:
+            paths = {os.fsdecode(f[5].strip()) for f in (line.split(None, 5) for line in maps) if len(f) == 6}
+        loaded = sorted(p for p in paths if "openblas" in os.path.basename(p).lower())
+        numpy_dir = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))
+        own = [p for p in loaded if os.path.realpath(p).startswith(numpy_dir + os.sep + "numpy")]
+        if len(own) != 1 and len(loaded) != 1:
+            return None  # none, or several and none of them numpy's
+        library = ctypes.CDLL((own or loaded)[0])
+        for get_name, set_name in _THREAD_SYMBOLS:
+            if hasattr(library, get_name) and hasattr(library, set_name):
+                get, set_ = getattr(library, get_name), getattr(library, set_name)
+                get.argtypes, get.restype = [], ctypes.c_int
+                set_.argtypes, set_.restype = [ctypes.c_int], None
+                return _BlasThreads(get, set_)
+    except Exception:  # no /proc, an unreadable map, a library that will not load: no control
         return None
-    for path in paths:
-        try:
-            setter = ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-        return setter  # type: ignore[no-any-return]
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="convtool")
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The pool of get_num_threads() - 1 workers (made again when that number changes)."""
+    global _executor
+    workers = max(_threads - 1, 1)
+    if _executor is None or _executor._max_workers != workers:
+        if _executor is not None:
+            _executor.shutdown(wait=False)
+        _executor = ThreadPoolExecutor(workers, thread_name_prefix="convtool")
+    return _executor
+
+
+def _forget_pool() -> None:
+    global _executor
+    _executor = None
 
 
 if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's pool threads
-    os.register_at_fork(after_in_child=_pool.cache_clear)
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 @functools.lru_cache(maxsize=512)
@@ -640,24 +683,24 @@ def make_plan(
 def _split(plan: Plan, threads: int) -> tuple[str, int]:
     """How the threads share a plan out: ("", 1) when one thread is better.
 
-    Grouped layers whose products BLAS runs on one core anyway (depthwise) share out their
-    groups. Other layers are shared only when each thread can keep its BLAS calls on its own
-    core (`_blas_thread_control`) and there is enough work: by images, else by bands of rows,
-    else by output channels when the input-side work is cheap to repeat.
+    Only layers with enough work are shared. Grouped layers whose products BLAS runs on one
+    core anyway (depthwise) share out their groups. Other layers only when numpy's BLAS can be
+    kept to one thread meanwhile (`_blas_threads`): by images, else by bands of rows, else by
+    output channels when the input-side work is cheap to repeat.
     """
     params, (n, _, _, _), cout = plan.params, plan.input_shape, plan.output_shape[1]
-    if threads == 1:
+    if threads == 1 or _estimate(plan) < _SPLIT_SECONDS:
         return "", 1
     if params.groups > 1:
         group_macs = shape.macs(params, n, plan.input_shape[2:], plan.output_shape[2:]) // params.groups  # type: ignore[operator]
         if group_macs < _BLAS_SERIAL_MACS * len(plan.tiles):
             return "groups", min(threads, params.groups)
-    if _blas_thread_control() is None or _estimate(plan) < _SPLIT_SECONDS:
+    if _blas_threads() is None:
         return "", 1
-    if n >= threads:
-        return "images", threads
-    if len(plan.tiles) >= threads and plan.strategy != "columns":
-        return "tiles", threads
+    if n >= 2:
+        return "images", min(threads, n)
+    if len(plan.tiles) >= 2 and plan.strategy != "columns":
+        return "tiles", min(threads, len(plan.tiles))
     light = plan.strategy == "scatter" or (params.transposed and plan.strategy == "columns") or (
         plan.strategy == "gather" and plan.direct
     )
@@ -717,11 +760,12 @@ def _estimate(plan: Plan) -> float:
         return gemm + (taps * per_tap + transposes) * scale + loops
     if strategy == "im2col":
         tiles = plan.tiles
-        padded = any(a or b for a, b in params.padding_pairs)
-        fill = (n * cin * (h + 2) * (w + 2) * _ELEMENT + n * cin * h * _LOOP) if padded else 0.0
+        (pt, pb), (pl, pr) = params.padding_pairs
+        fill = (n * cin * (h + pt + pb) * (w + pl + pr) * _ELEMENT + n * cin * h * _LOOP) if pt + pb + pl + pr else 0.0
         copies = taps * n * cin * ho * wo * (_STRIDED if max(params.stride) > 1 else _ELEMENT * 2)
         loops = taps * n * cin * ho * _LOOP + len(tiles) * taps * _CALL
-        gemm = _gemm(cog, cig * taps, sum((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles) * wo, itemsize, g * n)
+        columns = sum((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles) * wo
+        gemm = _gemm(cog, cig * taps, columns, itemsize, g * sum(n1 - n0 for n0, n1, _, _ in tiles))
         return gemm + (fill + copies + (n * cout * ho * wo * _ELEMENT if plan.params.bias else 0)) * scale + loops
     flat, tiles = plan.flat, plan.tiles
     span = sum(_tile_span(flat, tile)[1] for tile in tiles)
@@ -878,7 +922,7 @@ def _conv_im2col(
         xp = x
     xg = xp.reshape(n, g, cig, *xp.shape[2:])
     wmat = weight.reshape(g, cog, cig * kh * kw)
-    tiles = tiles or plan.tiles
+    tiles = plan.tiles if tiles is None else tiles
     widest = max((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles)
     cols_buffer = np.empty(widest * g * cig * kh * kw * wo, x.dtype)
     for n0, n1, q0, q1 in tiles:
@@ -1005,7 +1049,7 @@ def _flat_scatter(
     g = plan.groups
     cig, cog = cin // g, cout // g
     kh, kw = plan.params.kernel_size
-    flat, tiles = plan.flat, tiles or plan.tiles
+    flat, tiles = plan.flat, plan.tiles if tiles is None else tiles
     buf = _flat_input(plan, x, flat)[:, :, 0]
     wmat = weight.reshape(g, cig, cog * kh * kw).transpose(0, 2, 1)
     halo = flat.hi - flat.lo
@@ -1046,7 +1090,8 @@ def _flat_gather(
     cout = plan.output_shape[1]
     g = plan.groups
     cig, cog = cin // g, cout // g
-    flat, targets, direct, tiles = plan.flat, plan.targets, plan.direct, tiles or plan.tiles
+    flat, targets, direct = plan.flat, plan.targets, plan.direct
+    tiles = plan.tiles if tiles is None else tiles
     buf = _flat_input(plan, x, flat)
     sources, wmat = plan.sources[0], _gather_weights(plan, weight)
     u = len(sources)

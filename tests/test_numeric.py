@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import random
 import re
+import time
 import tracemalloc
 from collections.abc import Iterator
 from math import sqrt
+from pathlib import Path
 from typing import Any
 
 import naive
@@ -369,9 +371,12 @@ def test_zero_batch_gives_an_empty_output() -> None:
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("transposed", [True, False])
-def test_grouped_layers_run_their_groups_on_threads(threads: int, transposed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grouped_layers_run_their_groups_on_threads(
+    threads: int, transposed: bool, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
+) -> None:
     """Five groups over 1-3 threads (an uneven share each), every strategy, against the reference."""
     monkeypatch.setattr(numeric, "_threads", threads)
+    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
     rng = np.random.default_rng(threads)
     x = rng.standard_normal((2, 10, 7, 6))
     if transposed:
@@ -390,10 +395,21 @@ def test_grouped_layers_run_their_groups_on_threads(threads: int, transposed: bo
     assert plan.parts == threads
 
 
+def fake_blas(threads: int = 4) -> tuple[numeric._BlasThreads, dict[str, Any]]:
+    """A stand-in for numpy's BLAS thread count, and the record of what convtool set."""
+    state: dict[str, Any] = {"threads": threads, "set": []}
+
+    def set_(count: int) -> None:
+        state["set"].append(count)
+        state["threads"] = count
+
+    return numeric._BlasThreads(lambda: state["threads"], set_), state
+
+
 def test_how_threads_share_a_layer(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     """Groups when the products are too small for BLAS to thread; else, when convtool can put
     each thread's BLAS on one core, images, bands of rows, or output channels."""
-    monkeypatch.setattr(numeric, "_blas_thread_control", lambda: lambda threads: 1)
+    monkeypatch.setattr(numeric, "_blas_threads", lambda: fake_blas()[0])
     dense = ConvParams.conv_transpose(4, 2, 1, in_channels=256, out_channels=128)
     depthwise = ConvParams.conv_transpose(4, 2, 1, groups=256, in_channels=256, out_channels=256)
     unet = ConvParams.conv(2, 2, in_channels=64, out_channels=128)
@@ -406,12 +422,13 @@ def test_how_threads_share_a_layer(monkeypatch: pytest.MonkeyPatch, fresh_plans:
         (unet, (1, 64, 272, 272), "im2col", ("tiles", 2)),
         (unet, (1, 64, 272, 272), "columns", ("", 1)),  # its im2col would be done twice
         (dense, (1, 256, 2, 2), "columns", ("", 1)),  # too little work
+        (depthwise, (1, 256, 2, 2), "gather", ("", 1)),
     ]
     for params, in_shape, strategy, expected in cases:
         out_shape = shape.output_shape(params, in_shape)
         plan = numeric.make_plan(params, in_shape, out_shape, 4, strategy, 2)
         assert (plan.split, plan.parts) == expected, (params, in_shape, strategy)
-    monkeypatch.setattr(numeric, "_blas_thread_control", lambda: None)  # BLAS threads its own products
+    monkeypatch.setattr(numeric, "_blas_threads", lambda: None)  # BLAS threads its own products
     numeric.make_plan.cache_clear()
     plan = numeric.make_plan(dense, (16, 256, 8, 8), (16, 128, 16, 16), 4, "scatter", 2)
     assert (plan.split, plan.parts) == ("", 1)
@@ -422,7 +439,7 @@ def test_threads_sharing_any_layer_agree_with_the_reference(
     index: int, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
 ) -> None:
     """Three threads share every layer out (no work is too little), with tiny tiles on some."""
-    monkeypatch.setattr(numeric, "_blas_thread_control", lambda: lambda threads: 1)
+    monkeypatch.setattr(numeric, "_blas_threads", lambda: fake_blas()[0])
     monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
     monkeypatch.setattr(numeric, "_threads", 3)
     if index % 2:
@@ -445,10 +462,79 @@ def test_threads_sharing_any_layer_agree_with_the_reference(
             assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), (strategy, case)
 
 
+@pytest.mark.parametrize("strategy", ["scatter", "columns"])
+def test_output_channels_shared_out_agree_with_the_reference(
+    strategy: str, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
+) -> None:
+    blas, state = fake_blas(4)
+    monkeypatch.setattr(numeric, "_blas_threads", lambda: blas)
+    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric, "_threads", 3)
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((1, 3, 5, 4)), rng.standard_normal((3, 8, 3, 3)), rng.standard_normal(8)
+    params = ConvParams.conv_transpose(3, 2, 1, 1, in_channels=3, out_channels=8)
+    plan = numeric.make_plan(params, x.shape, (1, 8, 10, 8), 8, strategy, 3)
+    assert (plan.split, plan.parts) == ("channels", 3)
+    ref = naive.conv_transpose2d(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
+    assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64)
+    assert state["set"] == [1, 4] and state["threads"] == 4
+
+
+def test_numpys_blas_gets_its_thread_count_back() -> None:
+    """With the real BLAS (an OpenBLAS convtool can identify), a shared layer leaves it as it was."""
+    blas = numeric._blas_threads()
+    if blas is None:
+        pytest.skip("numpy's BLAS is not an OpenBLAS convtool controls")
+    before = blas.get()
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 32, 32, 32), dtype=np.float32), rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
+    params = ConvParams.conv(3, 1, 1, in_channels=32, out_channels=32)
+    assert numeric.make_plan(params, x.shape, x.shape, 4, "im2col", 2).split == "images"
+    for _ in range(3):
+        numeric.run(params, x, w, strategy="im2col")
+    assert blas.get() == before
+
+
+def test_a_failing_share_is_reported_after_every_share_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numeric, "_blas_threads", lambda: None)
+    monkeypatch.setattr(numeric, "_threads", 2)
+    ended = []
+
+    def fail() -> None:
+        raise RuntimeError("share 1")
+
+    def slow() -> None:
+        time.sleep(0.05)
+        ended.append(True)
+
+    with pytest.raises(RuntimeError, match="share 1"):
+        numeric._side_by_side([fail, slow])
+    assert ended == [True]
+
+
+def test_blas_control_is_none_when_the_map_cannot_tell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    maps = tmp_path / "maps"
+    maps.write_bytes(b"7f00-7f01 r--p 0 00:00 1 /data/\xff\xfe.bin\n"
+                     b"7f01-7f02 r-xp 0 00:00 2 /nowhere/libopenblas.so\n")
+    for content in (None, maps):
+        monkeypatch.setattr(numeric, "_MAPS", str(content or tmp_path / "missing"))
+        numeric._blas_threads.cache_clear()
+        try:
+            assert numeric._blas_threads() is None
+        finally:
+            numeric._blas_threads.cache_clear()
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
 def test_set_num_threads_wants_a_positive_integer(bad: object) -> None:
     with pytest.raises(ConfigError, match="set_num_threads expects a positive integer"):
         numeric.set_num_threads(bad)  # type: ignore[arg-type]
+
+
+def test_set_num_threads_takes_numpy_integers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numeric, "_threads", numeric.get_num_threads())
+    numeric.set_num_threads(np.int64(3))
+    assert numeric.get_num_threads() == 3 and type(numeric.get_num_threads()) is int
 
 
 def test_unknown_strategy_is_refused() -> None:
