@@ -615,18 +615,18 @@ def _blas_threads() -> _BlasThreads | None:
     return None
 
 
-_executor: ThreadPoolExecutor | None = None
+_executor: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
 
 
 def _pool() -> ThreadPoolExecutor:
     """The pool of get_num_threads() - 1 workers (made again when that number changes)."""
     global _executor
     workers = max(_threads - 1, 1)
-    if _executor is None or _executor._max_workers != workers:
+    if _executor is None or _executor[0] != workers:
         if _executor is not None:
-            _executor.shutdown(wait=False)
-        _executor = ThreadPoolExecutor(workers, thread_name_prefix="convtool")
-    return _executor
+            _executor[1].shutdown(wait=False)
+        _executor = (workers, ThreadPoolExecutor(workers, thread_name_prefix="convtool"))
+    return _executor[1]
 
 
 def _forget_pool() -> None:
