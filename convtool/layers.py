@@ -754,21 +754,6 @@ def _conv_args(p: ConvParams) -> dict[str, Any]:
 # -- pooling --------------------------------------------------------------------------------
 
 
-def pool_length(i: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """PyTorch's pooling output length, ceil_mode rule included: the last window must
-    start inside the input or the left padding.
-
-    >>> pool_length(5, 2, 2, 0, 1, False), pool_length(5, 2, 2, 0, 1, True)
-    (2, 3)
-    >>> pool_length(4, 2, 2, 1, 1, True)
-    3
-    """
-    out = (i + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= i + p:
-        out -= 1
-    return out
-
-
 class Pool(LayerKind):
     """max_pool2d and avg_pool2d."""
 
@@ -829,7 +814,7 @@ class Pool(LayerKind):
         _require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")
         k, s, p, d = self.dims(config)
         ceil = config["ceil_mode"]
-        out = tuple(pool_length(i, kk, ss, pp, dd, ceil) for i, kk, ss, pp, dd in zip(x[2:], k, s, p, d))
+        out = tuple(engine.pool_length(i, kk, ss, pp, dd, ceil) for i, kk, ss, pp, dd in zip(x[2:], k, s, p, d))
         if any(o < 1 for o in out):
             raise ConfigError(
                 f"Given input size: ({x[1]}x{x[2]}x{x[3]}). Calculated output size: "

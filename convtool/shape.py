@@ -36,6 +36,21 @@ def conv_length(i: int, k: int, s: int, p_before: int, p_after: int, d: int) -> 
     return (i + p_before + p_after - d * (k - 1) - 1) // s + 1
 
 
+def pool_length(i: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output length, ceil_mode rule included: the last window must
+    start inside the input or the left padding.
+
+    >>> pool_length(5, 2, 2, 0, 1, False), pool_length(5, 2, 2, 0, 1, True)
+    (2, 3)
+    >>> pool_length(4, 2, 2, 1, 1, True)
+    3
+    """
+    out = (i + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= i + p:
+        out -= 1
+    return out
+
+
 def conv_remainder(i: int, k: int, s: int, p_before: int, p_after: int, d: int) -> int:
     """How many trailing input positions a Conv never reads: (in + pads - d(k-1) - 1) mod s.
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from convtool.errors import ConfigError
-from convtool.layers import KINDS, pool_length, resolve_type
+from convtool.layers import KINDS, resolve_type
+from convtool.shape import pool_length
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
