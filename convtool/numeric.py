@@ -558,7 +558,8 @@ def _side_by_side(jobs: list[Callable[[], None]]) -> None:
         if before != 1:
             blas.set(1)  # type: ignore[union-attr]
         try:
-            futures = [_pool().submit(job) for job in jobs[1:]]
+            pool = _pool()
+            futures = [pool.submit(job) for job in jobs[1:]]
             try:
                 jobs[0]()
             finally:
@@ -676,12 +677,13 @@ def make_plan(
     }
     estimates = tuple((name, _estimate(plan)) for name, plan in candidates.items())
     chosen = candidates[strategy or min(estimates, key=lambda e: e[1])[0]]
-    split, parts = _split(chosen, threads)
+    split, parts = _split(chosen, dict(estimates)[chosen.strategy], threads)
     return replace(chosen, estimates=estimates, split=split, parts=parts)
 
 
-def _split(plan: Plan, threads: int) -> tuple[str, int]:
-    """How the threads share a plan out: ("", 1) when one thread is better.
+def _split(plan: Plan, seconds: float, threads: int) -> tuple[str, int]:
+    """How the threads share a plan (estimated to take `seconds`) out: ("", 1) when one thread
+    is better.
 
     Only layers with enough work are shared. Grouped layers whose products BLAS runs on one
     core anyway (depthwise) share out their groups. Other layers only when numpy's BLAS can be
@@ -689,7 +691,7 @@ def _split(plan: Plan, threads: int) -> tuple[str, int]:
     output channels when the input-side work is cheap to repeat.
     """
     params, (n, _, _, _), cout = plan.params, plan.input_shape, plan.output_shape[1]
-    if threads == 1 or _estimate(plan) < _SPLIT_SECONDS:
+    if threads == 1 or seconds < _SPLIT_SECONDS:
         return "", 1
     if params.groups > 1:
         group_macs = shape.macs(params, n, plan.input_shape[2:], plan.output_shape[2:]) // params.groups  # type: ignore[operator]
@@ -872,11 +874,21 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
         else:
             tap = cols.reshape(g, nb, ho, wo, kh, kw, cig).transpose(4, 5, 0, 1, 2, 3, 6)
         for th in range(kh):
-            rows = slice(th * dh, th * dh + sh * (ho - 1) + 1, sh)
             for tw in range(kw):
-                tap[th, tw] = xp[:, :, rows, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
+                tap[th, tw] = xp[:, :, _tap_window(th, dh, sh, 0, ho), _tap_window(tw, dw, sw, 0, wo)]
         np.matmul(cols.reshape(g, nb * ho * wo, cig * kh * kw), wmat, out=res[:, n0 * ho * wo:n1 * ho * wo])
     _finish_channels_last(res.reshape(g, n, ho, wo, cog).transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, cout), bias, out)
+
+
+def _tap_window(t: int, d: int, s: int, first: int, count: int) -> slice:
+    """The padded input positions that kernel tap t (dilation d, stride s) reads for outputs
+    first .. first + count - 1 of a convolution's axis.
+
+    >>> _tap_window(2, 1, 2, 1, 3)  # outputs 1, 2, 3 read 4, 6, 8
+    slice(4, 9, 2)
+    """
+    start = t * d + s * first
+    return slice(start, start + s * (count - 1) + 1, s)
 
 
 def _finish_channels_last(acc: Array, bias: Array | None, out: Array) -> None:
@@ -929,9 +941,8 @@ def _conv_im2col(
         nb, rows = n1 - n0, q1 - q0
         cols = cols_buffer[:nb * g * cig * kh * kw * rows * wo].reshape(nb, g, cig, kh, kw, rows, wo)
         for th in range(kh):
-            top = th * dh + sh * q0
             for tw in range(kw):
-                cols[:, :, :, th, tw] = xg[n0:n1, :, :, top:top + sh * (rows - 1) + 1:sh, tw * dw:tw * dw + sw * (wo - 1) + 1:sw]
+                cols[:, :, :, th, tw] = xg[n0:n1, :, :, _tap_window(th, dh, sh, q0, rows), _tap_window(tw, dw, sw, 0, wo)]
         dst = out[n0:n1, :, q0:q1].reshape(nb, g, cog, rows * wo)  # a view: each row is contiguous
         np.matmul(wmat, cols.reshape(nb, g, cig * kh * kw, rows * wo), out=dst)
         if bias is not None:
