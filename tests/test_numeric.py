@@ -102,6 +102,22 @@ def public_agrees(fn: Any, x: np.ndarray, ref: np.ndarray, case: dict[str, Any],
     return close(fn(x, *args, **kwargs), ref, x.dtype.type)
 
 
+def reference(case: dict[str, Any], transposed: bool, x: np.ndarray, w: np.ndarray,
+              b: np.ndarray | None) -> tuple[np.ndarray, ConvParams]:
+    """The naive reference's output (in float64) for a random case, and the case's layer."""
+    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64)
+    if transposed:
+        ref = naive.conv_transpose2d(x64, w64, b64, stride=case["stride"], padding=case["padding"],
+                                     output_padding=case["output_padding"], groups=case["groups"],
+                                     dilation=case["dilation"])
+        return ref, ConvParams.conv_transpose(case["kernel"], case["stride"], case["padding"],
+                                              case["output_padding"], case["groups"], b is not None, case["dilation"])
+    ref = naive.conv2d(x64, w64, b64, stride=case["stride"], padding=case["pads"], dilation=case["dilation"],
+                       groups=case["groups"])
+    return ref, ConvParams.conv(case["kernel"], case["stride"], case["padding"], case["dilation"], case["groups"],
+                                b is not None)
+
+
 # -- the engine against the naive reference (600 configurations, every strategy) -------------
 
 
@@ -113,12 +129,9 @@ def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
         monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
     x, w, b = arrays(case, True, dtype, index)
+    ref, params = reference(case, True, x, w, b)
     args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
                 groups=case["groups"], dilation=case["dilation"])
-    ref = naive.conv_transpose2d(x.astype(np.float64), w.astype(np.float64),
-                                 None if b is None else b.astype(np.float64), **args)
-    params = ConvParams.conv_transpose(case["kernel"], case["stride"], case["padding"], case["output_padding"],
-                                       case["groups"], b is not None, case["dilation"])
     for strategy in numeric.STRATEGIES["conv_transpose2d"]:
         out = numeric.run(params, x, w, b, strategy=strategy)
         assert close(out, ref, dtype), f"{strategy}: {case}"
@@ -133,10 +146,7 @@ def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch, fresh
         monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
         monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
     x, w, b = arrays(case, False, dtype, 1000 + index)
-    ref = naive.conv2d(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
-                       stride=case["stride"], padding=case["pads"], dilation=case["dilation"], groups=case["groups"])
-    params = ConvParams.conv(case["kernel"], case["stride"], case["padding"], case["dilation"], case["groups"],
-                             b is not None)
+    ref, params = reference(case, False, x, w, b)
     for strategy in numeric.STRATEGIES["conv2d"]:
         assert close(numeric.run(params, x, w, b, strategy=strategy), ref, dtype), f"{strategy}: {case}"
     assert public_agrees(numeric.conv2d, x, ref, case, w, b, case["stride"], case["padding"], case["dilation"],
@@ -447,17 +457,7 @@ def test_threads_sharing_any_layer_agree_with_the_reference(
         monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
     for transposed, case in ((True, TRANSPOSED[index]), (False, CONVS[index])):
         x, w, b = arrays(case, transposed, np.float64, 2000 + index)
-        if transposed:
-            args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
-                        groups=case["groups"], dilation=case["dilation"])
-            ref = naive.conv_transpose2d(x, w, b, **args)
-            params = ConvParams.conv_transpose(case["kernel"], case["stride"], case["padding"],
-                                               case["output_padding"], case["groups"], b is not None, case["dilation"])
-        else:
-            ref = naive.conv2d(x, w, b, stride=case["stride"], padding=case["pads"], dilation=case["dilation"],
-                               groups=case["groups"])
-            params = ConvParams.conv(case["kernel"], case["stride"], case["padding"], case["dilation"],
-                                     case["groups"], b is not None)
+        ref, params = reference(case, transposed, x, w, b)
         for strategy in numeric.STRATEGIES[params.op]:
             assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), (strategy, case)
 

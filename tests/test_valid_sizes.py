@@ -31,14 +31,19 @@ def brute_force_agrees(arch, sizes: InputSizes, periods: int = 3) -> list[tuple[
     return wrong
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_configs_agree_with_brute_force(path):
-    arch = load(path)
+def assert_exact(arch, context: str = "") -> None:
+    """The set agrees with the brute force, or it says why there is none (no size near the input
+    lines up, or a skip joins tensors of different growth)."""
     sizes = valid_input_sizes(arch)
     if sizes.dims is None:
         assert sizes.reason
         return
-    assert brute_force_agrees(arch, sizes) == []
+    assert brute_force_agrees(arch, sizes) == [], context
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_configs_agree_with_brute_force(path):
+    assert_exact(load(path))
 
 
 @pytest.mark.parametrize(
@@ -133,10 +138,4 @@ def unets(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(unets())
 def test_generated_unets_agree_with_brute_force(text):
-    arch = loads(text)
-    sizes = valid_input_sizes(arch)
-    if sizes.dims is None:
-        # only when no size near the input lines up, or a skip joins tensors of different growth
-        assert sizes.reason
-        return
-    assert brute_force_agrees(arch, sizes) == [], text
+    assert_exact(loads(text), text)
