@@ -162,7 +162,7 @@ def make_case(layer: Layer, transposed: bool, batch: int, strategies: bool) -> C
         b = rng.standard_normal((k, pixels), dtype=np.float32)
         calls["gemm"] = lambda: a @ b
     if strategies:
-        for name in numeric.STRATEGIES[params.op]:
+        for name in numeric.strategies(params, x.shape[2:]):
             calls[name] = lambda name=name: numeric.run(params, x, w, None, strategy=name)
     spatial = math.prod(ref.shape[2:]) if not transposed else size * size
     macs = batch * w.size * spatial

@@ -17,6 +17,9 @@ one per layer and input shape:
   channels per group (depthwise).
 - ``im2col`` (convolutions): the classic layout, C_in · taps rows of exactly the output's
   columns, so that one GEMM per image writes the output itself: few input channels, large maps.
+- ``gemm``: only for the layers that are one matrix product as they stand, written straight
+  into the output: a 1x1 kernel at stride 1 without padding, a transposed layer on a 1x1 input
+  (a generator's first layer) and a convolution whose kernel covers its whole input.
 
 Tiles (whole images, or bands of rows of one image) bound the temporary columns at a few MiB
 whatever the batch (the 136x136 U-Net layer at batch 16 would need 289 MiB at once); the other
@@ -49,8 +52,8 @@ Array = npt.NDArray[np.floating]
 Tiles = tuple[tuple[int, int, int, int], ...]  # (first image, end image, first row, end row)
 
 STRATEGIES = {
-    "conv_transpose2d": ("columns", "scatter", "gather"),
-    "conv2d": ("columns", "gather", "im2col"),
+    "conv_transpose2d": ("columns", "scatter", "gather", "gemm"),
+    "conv2d": ("columns", "gather", "im2col", "gemm"),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _TILE_BYTES = 4 << 20  # temporary columns per tile (1 and 2 MiB measured no faster)
@@ -174,6 +177,11 @@ def run(
         raise ConfigError(
             f"unknown strategy {strategy!r} for {params.op}; one of {', '.join(STRATEGIES[params.op])}"
         )
+    if strategy is not None and strategy not in strategies(params, xa.shape[-2:]):
+        raise ConfigError(
+            f"strategy {strategy!r} does not apply to this layer on a {'x'.join(map(str, xa.shape[-2:]))} input: "
+            "it is not one matrix product"
+        )
     extra = {"output_padding": params.output_padding} if params.transposed else {}
     checked = shape.functional_params(
         params.transposed, xa.shape, wa.shape, None if ba is None else ba.shape,
@@ -181,6 +189,34 @@ def run(
         dilation=params.dilation, groups=params.groups, ndim=params.ndim, **extra,  # type: ignore[arg-type]
     )
     return _forward(checked, xa, wa, ba, strategy)
+
+
+def strategies(params: ConvParams, spatial: tuple[int, ...]) -> tuple[str, ...]:
+    """The strategies that can run the layer on inputs of this spatial size: all of
+    STRATEGIES[params.op], but ``gemm`` only where the layer is one matrix product.
+
+    >>> strategies(ConvParams.conv_transpose(4), (1, 1))
+    ('columns', 'scatter', 'gather', 'gemm')
+    >>> strategies(ConvParams.conv(4), (8, 8))
+    ('columns', 'gather', 'im2col')
+    """
+    if _product(params, tuple(spatial)):
+        return STRATEGIES[params.op]
+    return tuple(name for name in STRATEGIES[params.op] if name != "gemm")
+
+
+def _product(params: ConvParams, spatial: tuple[int, ...]) -> str:
+    """How the layer is one matrix product on inputs of this spatial size, if it is: "pixels"
+    (a 1x1 kernel at stride 1, no padding: each output pixel from its own input pixel) or
+    "whole" (the kernel meets the input in one place: a transposed layer on a 1x1 input, a
+    convolution whose kernel covers its input; no padding, no dilation); else ""."""
+    unpadded = not any(params.padding) if params.transposed else not any(map(any, params.padding_pairs))
+    if not unpadded or any(params.output_padding or ()):
+        return ""
+    if all(k == 1 for k in params.kernel_size) and all(s == 1 for s in params.stride):
+        return "pixels"
+    meets = all(i == 1 for i in spatial) if params.transposed else tuple(spatial) == tuple(params.kernel_size)
+    return "whole" if meets and all(d == 1 for d in params.dilation) else ""
 
 
 # == modules =================================================================================
@@ -476,6 +512,8 @@ class Plan:
         n, cin, h, w = self.input_shape
         cout, ho, wo = self.output_shape[1:]
         cig, taps = cin // self.groups, prod(self.params.kernel_size)
+        if self.strategy == "gemm":
+            return ((0, n, 0, 0),)
         if self.strategy == "im2col":
             return tuple(_im2col_tiles(n, ho, wo * cin * taps * self.itemsize, cig * taps, wo))
         if self.strategy == "columns":
@@ -673,7 +711,7 @@ def make_plan(
         )
     candidates = {
         name: Plan(params, input_shape, output_shape, name, axes, itemsize)  # type: ignore[arg-type]
-        for name in STRATEGIES[params.op]
+        for name in strategies(params, input_shape[2:])
     }
     estimates = tuple((name, _estimate(plan)) for name, plan in candidates.items())
     chosen = candidates[strategy or min(estimates, key=lambda e: e[1])[0]]
@@ -746,6 +784,11 @@ def _estimate(plan: Plan) -> float:
     taps = prod(params.kernel_size)
     scale = itemsize / 4
     out_rows = n * cout * ho  # the output written row by row: one inner loop each
+    if strategy == "gemm":
+        bias = n * cout * ho * wo * _ELEMENT * scale if params.bias else 0.0
+        if _product(params, (h, w)) == "pixels":
+            return _gemm(cog, cig, h * w, itemsize, n * g) + bias
+        return _gemm(cog * ho * wo, cig * h * w, n, itemsize, g) + bias
     if strategy == "columns":
         pixels = n * (h * w if params.transposed else ho * wo)
         parts = len(plan.tiles)
@@ -949,6 +992,27 @@ def _conv_im2col(
             dst += bias.reshape(g, cog, 1)
 
 
+# == strategy: gemm (layers that are one matrix product) ===================================
+
+
+def _matrix_product(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
+    """One batched matrix product written straight into the output (see `_product`)."""
+    n, cin, h, w = plan.input_shape
+    cout = plan.output_shape[1]
+    g = plan.groups
+    cig, cog = cin // g, cout // g
+    if _product(plan.params, (h, w)) == "pixels":  # (C_out/g x C_in/g) @ (C_in/g x pixels), image by image
+        by_group = weight.reshape(g, cig, cog).transpose(0, 2, 1) if plan.params.transposed else weight.reshape(g, cog, cig)
+        np.matmul(by_group, x.reshape(n, g, cig, h * w), out=out.reshape(n, g, cog, h * w))
+    elif plan.params.transposed:  # per group (images x C_in/g) @ (C_in/g x C_out/g·kernel)
+        np.matmul(x.reshape(n, g, cig).transpose(1, 0, 2), weight.reshape(g, cig, -1), out=out.reshape(n, g, -1).transpose(1, 0, 2))
+    else:  # per group (C_out/g x C_in/g·kernel) @ (C_in/g·kernel x images): OpenBLAS is twice as fast this way round
+        np.copyto(out.reshape(n, g, cog).transpose(1, 2, 0), np.matmul(weight.reshape(g, cog, -1), x.reshape(n, g, -1).transpose(1, 2, 0)))
+    if bias is not None:
+        flat = out.reshape(n, cout, -1)
+        np.add(flat, bias[:, None], out=flat)
+
+
 # == strategies on the flat layout: scatter and gather =======================================
 
 
@@ -1148,4 +1212,6 @@ _RUN = {
     ("gather", True): _flat_gather,
     ("gather", False): _flat_gather,
     ("im2col", False): _conv_im2col,
+    ("gemm", True): _matrix_product,
+    ("gemm", False): _matrix_product,
 }

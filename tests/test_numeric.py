@@ -132,7 +132,7 @@ def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPa
     ref, params = reference(case, True, x, w, b)
     args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
                 groups=case["groups"], dilation=case["dilation"])
-    for strategy in numeric.STRATEGIES["conv_transpose2d"]:
+    for strategy in numeric.strategies(params, x.shape[-2:]):
         out = numeric.run(params, x, w, b, strategy=strategy)
         assert close(out, ref, dtype), f"{strategy}: {case}"
     assert public_agrees(numeric.conv_transpose2d, x, ref, case, w, b, **args)
@@ -147,7 +147,7 @@ def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch, fresh
         monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
     x, w, b = arrays(case, False, dtype, 1000 + index)
     ref, params = reference(case, False, x, w, b)
-    for strategy in numeric.STRATEGIES["conv2d"]:
+    for strategy in numeric.strategies(params, x.shape[-2:]):
         assert close(numeric.run(params, x, w, b, strategy=strategy), ref, dtype), f"{strategy}: {case}"
     assert public_agrees(numeric.conv2d, x, ref, case, w, b, case["stride"], case["padding"], case["dilation"],
                          case["groups"])
@@ -168,7 +168,8 @@ def test_every_strategy_is_chosen_somewhere() -> None:
     """The cost model's choices on the benchmark's kind of layers (not its exact verdicts)."""
     chosen = set()
     for cin, cout, k, s, p, size, g in [(512, 256, 4, 2, 1, 4, 1), (64, 3, 4, 2, 1, 32, 1),
-                                        (256, 256, 4, 2, 1, 32, 256), (128, 64, 2, 2, 0, 136, 1)]:
+                                        (256, 256, 4, 2, 1, 32, 256), (128, 64, 2, 2, 0, 136, 1),
+                                        (100, 512, 4, 1, 0, 1, 1)]:
         params = ConvParams.conv_transpose(k, s, p, 0, g, in_channels=cin, out_channels=cout)
         out = shape.output_shape(params, (16, cin, size, size))
         chosen.add(numeric.make_plan(params, (16, cin, size, size), out, 4).strategy)
@@ -365,7 +366,7 @@ def test_conv_transpose2d_takes_a_bias_of_another_dtype_like_pytorch() -> None:
     assert out.dtype == np.float32 and np.array_equal(out, np.full((1, 1, 2, 2), 2, np.float32))
 
 
-@pytest.mark.parametrize("strategy", numeric.STRATEGIES["conv_transpose2d"])
+@pytest.mark.parametrize("strategy", numeric.strategies(ConvParams.conv_transpose(1, 2), (3, 3)))
 def test_outputs_no_tap_reaches_get_the_bias(strategy: str) -> None:
     x, w, b = np.ones((1, 1, 3, 3)), np.full((1, 2, 1, 1), 2.0), np.array([5.0, 7.0])
     gaps = numeric.run(ConvParams.conv_transpose(1, 2), x, w, b, strategy=strategy)  # k1 s2: odd rows/cols
@@ -397,7 +398,7 @@ def test_grouped_layers_run_their_groups_on_threads(
         w, b = rng.standard_normal((15, 2, 3, 3)), rng.standard_normal(15)
         params = ConvParams.conv(3, 2, 1, 1, 5)
         ref = naive.conv2d(x, w, b, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=5)
-    for strategy in numeric.STRATEGIES[params.op]:
+    for strategy in numeric.strategies(params, x.shape[-2:]):
         assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), strategy
     plan = numeric.make_plan(shape.functional_params(transposed, x.shape, w.shape, b.shape, stride=2, padding=1,
                                                      groups=5, **({"output_padding": 1} if transposed else {})),
@@ -458,7 +459,7 @@ def test_threads_sharing_any_layer_agree_with_the_reference(
     for transposed, case in ((True, TRANSPOSED[index]), (False, CONVS[index])):
         x, w, b = arrays(case, transposed, np.float64, 2000 + index)
         ref, params = reference(case, transposed, x, w, b)
-        for strategy in numeric.STRATEGIES[params.op]:
+        for strategy in numeric.strategies(params, x.shape[-2:]):
             assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), (strategy, case)
 
 
@@ -540,6 +541,50 @@ def test_set_num_threads_takes_numpy_integers(monkeypatch: pytest.MonkeyPatch) -
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown strategy 'scatter' for conv2d"):
         numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="scatter")
+    with pytest.raises(ConfigError, match="'gemm' does not apply to this layer on a 5x5 input"):
+        numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="gemm")
+
+
+# (transposed, kernel, stride, dilation, groups, input size, is it one matrix product)
+PRODUCTS = [
+    (True, 1, 1, 1, 1, (5, 4), True),  # 1x1 kernel at stride 1
+    (False, 1, 1, 3, 2, (5, 4), True),  # dilation does nothing to a 1x1 kernel
+    (True, 1, 1, 2, 3, (4, 4), True),
+    (True, 4, 1, 1, 1, (1, 1), True),  # a generator's first layer
+    (True, (3, 2), 3, 1, 2, (1, 1), True),  # the stride does nothing on a 1x1 input
+    (False, (4, 3), 2, 1, 2, (4, 3), True),  # the kernel covers the input: 1x1 out
+    (False, 1, 2, 1, 1, (5, 4), False),  # stride 2 skips pixels
+    (True, 1, 2, 1, 1, (5, 4), False),  # stride 2 spreads them out
+    (True, 4, 1, 2, 1, (1, 1), False),  # dilated taps leave gaps
+    (False, 3, 1, 2, 1, (5, 5), False),  # dilated kernel covering the input
+    (False, 3, 1, 1, 1, (4, 4), False),
+]
+
+
+@pytest.mark.parametrize("case", PRODUCTS)
+def test_layers_that_are_one_matrix_product(case: tuple[Any, ...]) -> None:
+    """The gemm strategy applies exactly to the layers that are one matrix product, and agrees
+    with the naive reference there (batched, unbatched, groups, bias); padding rules it out."""
+    transposed, kernel, stride, dilation, groups, size, product = case
+    rng = np.random.default_rng(len(str(case)))
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    cin, cout = 2 * groups, 3 * groups
+    x = rng.standard_normal((3, cin, *size))
+    w = rng.standard_normal((cin, cout // groups, kh, kw) if transposed else (cout, cin // groups, kh, kw))
+    b = rng.standard_normal(cout)
+    pairs = dict(stride=(stride, stride), dilation=(dilation, dilation), groups=groups)
+    if transposed:
+        params = ConvParams.conv_transpose(kernel, stride, 0, 0, groups, True, dilation)
+        ref = naive.conv_transpose2d(x, w, b, padding=(0, 0), output_padding=(0, 0), **pairs)
+    else:
+        params = ConvParams.conv(kernel, stride, 0, dilation, groups, True)
+        ref = naive.conv2d(x, w, b, padding=((0, 0), (0, 0)), **pairs)
+    assert ("gemm" in numeric.strategies(params, size)) == product
+    assert ("gemm" in numeric.strategies(params.replace(padding=1), size)) is False
+    if product:
+        assert numeric.make_plan(params, x.shape, ref.shape, 8).strategy == "gemm"
+        assert close(numeric.run(params, x, w, b, strategy="gemm"), ref, np.float64)
+        assert close(numeric.run(params, x[0], w, None, strategy="gemm"), ref[0] - b[:, None, None], np.float64)
 
 
 def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
