@@ -913,7 +913,7 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     wmat = by_tap.reshape(g, cog, cig * kh * kw)
     # weights first: the product comes out channels first (for one image, the output itself),
     # and OpenBLAS runs it up to twice as fast as columns first when the pixels are few
-    res = out.reshape(g, cog, ho * wo) if n == 1 else np.empty((g, cog, n * ho * wo), x.dtype)
+    res = _view(out, g, cog, ho * wo) if n == 1 else np.empty((g, cog, n * ho * wo), x.dtype)
     for n0, n1, _, _ in plan.tiles:
         nb = n1 - n0
         xp = np.zeros((g, nb, h + pt + pb, w + pl + pr, cig), x.dtype)
@@ -929,9 +929,9 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
         np.matmul(wmat, cols.reshape(g, nb * ho * wo, cig * kh * kw).transpose(0, 2, 1), out=res[..., n0 * ho * wo:n1 * ho * wo])
     by_image = res.reshape(g, cog, n, ho * wo).transpose(2, 0, 1, 3).reshape(n, cout, ho * wo)
     if bias is not None:
-        np.add(by_image, bias[:, None], out=out.reshape(n, cout, ho * wo))
+        np.add(by_image, bias[:, None], out=_view(out, n, cout, ho * wo))
     elif n > 1:
-        np.copyto(out.reshape(n, cout, ho * wo), by_image)
+        np.copyto(_view(out, n, cout, ho * wo), by_image)
 
 
 def _tap_window(t: int, d: int, s: int, first: int, count: int) -> slice:
@@ -943,6 +943,15 @@ def _tap_window(t: int, d: int, s: int, first: int, count: int) -> slice:
     """
     start = t * d + s * first
     return slice(start, start + s * (count - 1) + 1, s)
+
+
+def _view(out: Array, *shape: int) -> Array:
+    """`out` reshaped without a copy (a copy would lose what is written into it). The outputs
+    the strategies get, slices of images or channels of a C-contiguous array, always reshape so.
+    """
+    view = out.view()
+    view.shape = shape  # raises rather than copies
+    return view
 
 
 def _finish_channels_last(acc: Array, bias: Array | None, out: Array) -> None:
@@ -997,7 +1006,7 @@ def _conv_im2col(
         for th in range(kh):
             for tw in range(kw):
                 cols[:, :, :, th, tw] = xg[n0:n1, :, :, _tap_window(th, dh, sh, q0, rows), _tap_window(tw, dw, sw, 0, wo)]
-        dst = out[n0:n1, :, q0:q1].reshape(nb, g, cog, rows * wo)  # a view: each row is contiguous
+        dst = _view(out[n0:n1, :, q0:q1], nb, g, cog, rows * wo)  # each row is contiguous
         np.matmul(wmat, cols.reshape(nb, g, cig * kh * kw, rows * wo), out=dst)
         if bias is not None:
             dst += bias.reshape(g, cog, 1)
@@ -1009,18 +1018,18 @@ def _conv_im2col(
 def _matrix_product(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
     """One batched matrix product written straight into the output (see `_product`)."""
     n, cin, h, w = plan.input_shape
-    cout = plan.output_shape[1]
+    cout, ho, wo = plan.output_shape[1:]
     g = plan.groups
     cig, cog = cin // g, cout // g
     if _product(plan.params, (h, w)) == "pixels":  # (C_out/g x C_in/g) @ (C_in/g x pixels), image by image
         by_group = weight.reshape(g, cig, cog).transpose(0, 2, 1) if plan.params.transposed else weight.reshape(g, cog, cig)
-        np.matmul(by_group, x.reshape(n, g, cig, h * w), out=out.reshape(n, g, cog, h * w))
+        np.matmul(by_group, x.reshape(n, g, cig, h * w), out=_view(out, n, g, cog, h * w))
     elif plan.params.transposed:  # per group (images x C_in/g) @ (C_in/g x C_out/g·kernel)
-        np.matmul(x.reshape(n, g, cig).transpose(1, 0, 2), weight.reshape(g, cig, -1), out=out.reshape(n, g, -1).transpose(1, 0, 2))
+        np.matmul(x.reshape(n, g, cig).transpose(1, 0, 2), weight.reshape(g, cig, -1), out=_view(out, n, g, cog * ho * wo).transpose(1, 0, 2))
     else:  # per group (C_out/g x C_in/g·kernel) @ (C_in/g·kernel x images): OpenBLAS is twice as fast this way round
-        np.copyto(out.reshape(n, g, cog).transpose(1, 2, 0), np.matmul(weight.reshape(g, cog, -1), x.reshape(n, g, -1).transpose(1, 2, 0)))
+        np.copyto(_view(out, n, g, cog).transpose(1, 2, 0), np.matmul(weight.reshape(g, cog, -1), x.reshape(n, g, -1).transpose(1, 2, 0)))
     if bias is not None:
-        flat = out.reshape(n, cout, -1)
+        flat = _view(out, n, cout, ho * wo)
         np.add(flat, bias[:, None], out=flat)
 
 
