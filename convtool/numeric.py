@@ -177,11 +177,6 @@ def run(
         raise ConfigError(
             f"unknown strategy {strategy!r} for {params.op}; one of {', '.join(STRATEGIES[params.op])}"
         )
-    if strategy is not None and strategy not in strategies(params, xa.shape[-2:]):
-        raise ConfigError(
-            f"strategy {strategy!r} does not apply to this layer on a {'x'.join(map(str, xa.shape[-2:]))} input: "
-            "it is not one matrix product"
-        )
     extra = {"output_padding": params.output_padding} if params.transposed else {}
     checked = shape.functional_params(
         params.transposed, xa.shape, wa.shape, None if ba is None else ba.shape,
@@ -216,7 +211,8 @@ def _product(params: ConvParams, spatial: tuple[int, ...]) -> str:
     if all(k == 1 for k in params.kernel_size) and all(s == 1 for s in params.stride):
         return "pixels"
     meets = all(i == 1 for i in spatial) if params.transposed else tuple(spatial) == tuple(params.kernel_size)
-    return "whole" if meets and all(d == 1 for d in params.dilation) else ""
+    undilated = all(d == 1 or k == 1 for d, k in zip(params.dilation, params.kernel_size))
+    return "whole" if meets and undilated else ""
 
 
 # == modules =================================================================================
@@ -713,6 +709,12 @@ def make_plan(
         name: Plan(params, input_shape, output_shape, name, axes, itemsize)  # type: ignore[arg-type]
         for name in strategies(params, input_shape[2:])
     }
+    if strategy is not None and strategy not in candidates:  # gemm, the one that does not always apply
+        raise ConfigError(
+            f"strategy {strategy!r} does not apply to this layer on a {hi}x{wi} input: it runs only a 1x1 kernel "
+            "at stride 1, a transposed layer on a 1x1 input or a kernel covering its input, without padding",
+            hint=f"use one of {', '.join(candidates)}",
+        )
     estimates = tuple((name, _estimate(plan)) for name, plan in candidates.items())
     chosen = candidates[strategy or min(estimates, key=lambda e: e[1])[0]]
     split, parts = _split(chosen, dict(estimates)[chosen.strategy], threads)
@@ -763,14 +765,15 @@ _LOOP = 15e-9  # one numpy inner loop
 _CALL = 3e-6  # one numpy call from Python
 
 
-def _gemm(m: int, k: int, n: int, itemsize: int, calls: int) -> float:
-    """A GEMM's time: short dims waste the vector units (K = 1 most of all)."""
+def _gemm(m: int, k: int, n: int, itemsize: int, calls: int, groups: int = 1) -> float:
+    """The time of an (m x k) @ (k x n) product for each of `groups` groups, in `calls` BLAS
+    calls in all: short dims waste the vector units (K = 1 most of all)."""
     if min(m, k, n) == 0:
         return calls * _BLAS_CALL
     eff = 0.005 if k == 1 else min(1.0, k / 64) ** 0.6 * min(1.0, m / 32) ** 0.5 * min(1.0, n / 128) ** 0.3
-    compute = 2 * m * k * n * _FLOP * itemsize / 4 / eff
-    traffic = (m * n + m * k + k * n) * itemsize * _GEMM_BYTE
-    threaded = 2 * m * k * n > 1e6 * calls
+    compute = 2 * m * k * n * groups * _FLOP * itemsize / 4 / eff
+    traffic = (m * n + m * k + k * n) * groups * itemsize * _GEMM_BYTE
+    threaded = 2 * m * k * n * groups > 1e6 * calls
     return max(compute, traffic) + calls * (_BLAS_CALL + _BLAS_SYNC * threaded)
 
 
@@ -787,16 +790,16 @@ def _estimate(plan: Plan) -> float:
     if strategy == "gemm":
         bias = n * cout * ho * wo * _ELEMENT * scale if params.bias else 0.0
         if _product(params, (h, w)) == "pixels":
-            return _gemm(cog, cig, h * w, itemsize, n * g) + bias
-        return _gemm(cog * ho * wo, cig * h * w, n, itemsize, g) + bias
+            return _gemm(cog, cig, n * h * w, itemsize, n * g, g) + bias
+        return _gemm(cog * ho * wo, cig * h * w, n, itemsize, g, g) + bias
     if strategy == "columns":
         pixels = n * (h * w if params.transposed else ho * wo)
         parts = len(plan.tiles)
         if params.transposed:
-            gemm = _gemm(pixels, cig, cog * taps, itemsize, g * parts)
+            gemm = _gemm(pixels, cig, cog * taps, itemsize, g * parts, g)
             per_tap = pixels * cout * (_ELEMENT * 3 if cin < pixels else _STRIDED)  # scatter-adds
         else:
-            gemm = _gemm(pixels, cig * taps, cog, itemsize, g * parts)
+            gemm = _gemm(pixels, cig * taps, cog, itemsize, g * parts, g)
             per_tap = pixels * cin * (_ELEMENT * 2 if cin < pixels else _STRIDED)  # im2col copies
         loops = taps * pixels * g * _LOOP + taps * parts * 4 * _CALL
         # to channels last and back; a convolution gathers its input across whole planes, twice as
@@ -814,7 +817,7 @@ def _estimate(plan: Plan) -> float:
         copies = taps * n * cin * ho * wo * (_STRIDED if max(params.stride) > 1 else _ELEMENT * 2)
         loops = taps * n * cin * ho * _LOOP + len(tiles) * taps * _CALL
         columns = sum((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles) * wo
-        gemm = _gemm(cog, cig * taps, columns, itemsize, g * sum(n1 - n0 for n0, n1, _, _ in tiles))
+        gemm = _gemm(cog, cig * taps, columns, itemsize, g * sum(n1 - n0 for n0, n1, _, _ in tiles), g)
         return gemm + (fill + copies + (n * cout * ho * wo * _ELEMENT if plan.params.bias else 0)) * scale + loops
     flat, tiles = plan.flat, plan.tiles
     span = sum(_tile_span(flat, tile)[1] for tile in tiles)
@@ -823,14 +826,14 @@ def _estimate(plan: Plan) -> float:
     fill = cin * flat.length * _ELEMENT + n * cin * h * w * _STRIDED + n * cin * h * _LOOP
     emit = n * cout * ho * wo * _STRIDED + out_rows * _LOOP + len(tiles) * phases * 4 * _CALL
     if strategy == "scatter":
-        gemm = _gemm(cog * taps, cig, span + len(tiles) * halo, itemsize, g * len(tiles))
+        gemm = _gemm(cog * taps, cig, span + len(tiles) * halo, itemsize, g * len(tiles), g)
         adds = max(0, taps - phases) * cout * span * _ELEMENT * 3 + len(tiles) * taps * 2 * _CALL
         return gemm + (fill + adds + emit) * scale
     sources = len(plan.sources[0])
     copies = 0.0 if plan.direct else sources * cin * span * _ELEMENT * 2 + len(tiles) * sources * _CALL
     if params.transposed:  # the weight matrix is assembled tap by tap, with strided writes
         copies += cog * phases * cin * sources * _ELEMENT + cin * cog * taps * _STRIDED + taps * _CALL
-    gemm = _gemm(cog * phases, cig * sources, span, itemsize, g * len(tiles))
+    gemm = _gemm(cog * phases, cig * sources, span, itemsize, g * len(tiles), g)
     return gemm + (fill + copies + emit) * scale
 
 

@@ -543,6 +543,15 @@ def test_unknown_strategy_is_refused() -> None:
         numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="scatter")
     with pytest.raises(ConfigError, match="'gemm' does not apply to this layer on a 5x5 input"):
         numeric.run(ConvParams.conv(3), X, np.zeros((6, 4, 3, 3)), strategy="gemm")
+    # judged on the layer the arrays make (the weight's kernel), after PyTorch's own checks
+    assert numeric.run(ConvParams.conv(3), X, np.ones((6, 4, 1, 1)), strategy="gemm").shape == (1, 6, 5, 5)
+    with pytest.raises(ConfigError, match="'gemm' does not apply"):
+        numeric.run(ConvParams.conv(1), X, np.zeros((6, 4, 3, 3)), strategy="gemm")
+    with pytest.raises(ConfigError, match="Kernel size can't be greater than actual input size"):
+        numeric.run(ConvParams.conv(3), X[..., :2, :2], np.zeros((6, 4, 3, 3)), strategy="gemm")
+    with pytest.raises(ConfigError, match="'gemm' does not apply") as error:
+        numeric.make_plan(ConvParams.conv(3), (2, 4, 5, 5), (2, 6, 3, 3), 8, "gemm")
+    assert error.value.hint == "use one of columns, gather, im2col"
 
 
 # (transposed, kernel, stride, dilation, groups, input size, is it one matrix product)
@@ -552,6 +561,7 @@ PRODUCTS = [
     (True, 1, 1, 2, 3, (4, 4), True),
     (True, 4, 1, 1, 1, (1, 1), True),  # a generator's first layer
     (True, (3, 2), 3, 1, 2, (1, 1), True),  # the stride does nothing on a 1x1 input
+    (True, (3, 1), 1, (1, 3), 1, (1, 1), True),  # nor a dilation along a 1-wide kernel
     (False, (4, 3), 2, 1, 2, (4, 3), True),  # the kernel covers the input: 1x1 out
     (False, 1, 2, 1, 1, (5, 4), False),  # stride 2 skips pixels
     (True, 1, 2, 1, 1, (5, 4), False),  # stride 2 spreads them out
@@ -572,7 +582,8 @@ def test_layers_that_are_one_matrix_product(case: tuple[Any, ...]) -> None:
     x = rng.standard_normal((3, cin, *size))
     w = rng.standard_normal((cin, cout // groups, kh, kw) if transposed else (cout, cin // groups, kh, kw))
     b = rng.standard_normal(cout)
-    pairs = dict(stride=(stride, stride), dilation=(dilation, dilation), groups=groups)
+    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
+    pairs = dict(stride=(stride, stride), dilation=dilation, groups=groups)
     if transposed:
         params = ConvParams.conv_transpose(kernel, stride, 0, 0, groups, True, dilation)
         ref = naive.conv_transpose2d(x, w, b, padding=(0, 0), output_padding=(0, 0), **pairs)
