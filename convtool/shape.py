@@ -221,6 +221,8 @@ def output_shape(params: ConvParams, input_shape: Sequence[int]) -> tuple[int, .
     _check_channels(params, input_shape, lead[-1])
     out = spatial_output(params, spatial, input_shape)
     channels = params.out_channels if params.out_channels is not None else lead[-1]
+    if lead[-1] == 0 and not params.transposed:
+        channels = 0  # PyTorch's empty-input path: no input channels give no output channels
     return (*lead[:-1], channels, *out)
 
 

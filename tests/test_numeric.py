@@ -380,6 +380,17 @@ def test_zero_batch_gives_an_empty_output() -> None:
     assert numeric.conv2d(np.zeros((0, 4, 5, 5)), np.zeros((6, 4, 3, 3))).shape == (0, 6, 3, 3)
 
 
+def test_zero_input_channels_give_zero_output_channels_as_pytorch() -> None:
+    """PyTorch's empty-input path: (N, 0, H, W) in gives (N, 0, H', W') out, whatever the weight's
+    output channels and the bias; a transposed weight with no input channels is refused."""
+    x, w, b = np.zeros((2, 0, 5, 5)), np.zeros((4, 0, 3, 3)), np.ones(4)
+    assert numeric.conv2d(x, w, b).shape == (2, 0, 3, 3)
+    assert numeric.conv2d(x, w, b, padding=1, groups=2).shape == (2, 0, 5, 5)
+    assert numeric.conv2d(x[0], w).shape == (0, 3, 3)
+    with pytest.raises(ConfigError, match=re.escape("expected weight to be at least 1 at dimension 0")):
+        numeric.conv_transpose2d(x, np.zeros((0, 4, 3, 3)))
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("transposed", [True, False])
 def test_grouped_layers_run_their_groups_on_threads(

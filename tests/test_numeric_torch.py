@@ -115,6 +115,19 @@ def test_messages_are_pytorchs(op: str, x: tuple, w: tuple, b: tuple | None, kwa
     assert str(ours.value) == str(theirs.value).splitlines()[0]
 
 
+@pytest.mark.parametrize(("op", "x", "w", "b", "kwargs"), [
+    ("conv2d", (2, 0, 5, 5), (3, 0, 3, 3), (3,), {}),
+    ("conv2d", (2, 0, 5, 5), (4, 0, 3, 3), None, {"padding": 1, "groups": 2}),
+    ("conv2d", (0, 5, 5), (3, 0, 1, 1), None, {}),
+    ("conv2d", (0, 0, 5, 5), (3, 0, 3, 3), None, {"stride": 2}),
+    ("conv_transpose2d", (0, 4, 5, 5), (4, 3, 3, 3), (3,), {"stride": 2}),
+], ids=str)
+def test_empty_outputs_are_pytorchs(op: str, x: tuple, w: tuple, b: tuple | None, kwargs: dict) -> None:
+    """Zero images or zero input channels: the shape PyTorch's empty-input path gives."""
+    arrays_ = [np.zeros(x), np.zeros(w), None if b is None else np.zeros(b)]
+    assert getattr(numeric, op)(*arrays_, **kwargs).shape == tuple(getattr(F, op)(*tensors(*arrays_), **kwargs).shape)
+
+
 def test_dtype_messages_are_pytorchs() -> None:
     x, w, b = np.zeros((1, 4, 5, 5), np.float32), np.zeros((6, 4, 3, 3)), np.zeros(6)
     for args in [(x, w), (x, w.astype(np.float32), b), (x.astype(np.float64), w.astype(np.float32))]:
