@@ -7,7 +7,8 @@ conv2d that it inverts, at batch 1 and 16: median milliseconds of convtool and t
 their ratio and GFLOP/s (2 · MACs / time). Repetitions are interleaved (convtool, torch,
 convtool, ...) with a pause before each switch, so that neither library's idle threads
 (OpenBLAS and OpenMP spin for a while after a call) steal the cores from the other, and
-a wait for other processes to leave the cores idle (the machine may be shared).
+a wait for other processes to leave the cores idle (the machine may be shared); a group
+during which the hypervisor took the cores (Linux's steal time) is timed again.
 `--strategies` also times every strategy of the engine, forced, next to the cost model's
 choice. Needs torch; writes the "numeric" section of benchmarks/results.md.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -35,6 +37,8 @@ from convtool.params import ConvParams  # noqa: E402
 THREADS = 2
 PAUSE = 0.2  # seconds before each switch: OpenBLAS threads spin ~0.12 s after a call
 QUIET_WAIT = 20.0  # at most this long, wait for other processes to leave the cores idle
+STEAL_SHARE = 0.1  # a timed group the hypervisor took more than this share of the cores from ...
+STEAL_RETRIES = 3  # ... is timed again, this many times at most
 
 
 def cpu_idle(window: float = 0.25) -> float | None:
@@ -50,6 +54,16 @@ def cpu_idle(window: float = 0.25) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def stolen_seconds() -> float | None:
+    """CPU time the hypervisor has taken from this virtual machine so far (Linux's "steal"),
+    summed over the cores; None where /proc/stat does not tell."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def settle(stats: dict[str, int]) -> None:
@@ -173,14 +187,26 @@ def measure(case: Case, rounds: int, stats: dict[str, int]) -> None:
     """Interleaved rounds; in each, per callable: settle, warm up, then time a few calls."""
     for _ in range(rounds):
         for name, call in case.calls.items():
-            settle(stats)
             stats["groups"] = stats.get("groups", 0) + 1
-            call()
-            inner = max(1, min(5, int(0.05 / max(min(case.times[name], default=0.05), 1e-6))))
-            for _ in range(inner):
-                start = time.perf_counter()
+            for attempt in range(STEAL_RETRIES + 1):
+                settle(stats)
                 call()
-                case.times[name].append(time.perf_counter() - start)
+                inner = max(1, min(5, int(0.05 / max(min(case.times[name], default=0.05), 1e-6))))
+                samples = []
+                stolen, begin = stolen_seconds(), time.perf_counter()
+                for _ in range(inner):
+                    start = time.perf_counter()
+                    call()
+                    samples.append(time.perf_counter() - start)
+                after, elapsed = stolen_seconds(), time.perf_counter() - begin
+                tick = 1 / os.sysconf("SC_CLK_TCK")
+                # one tick may fall in any short group; more, above the share, is a disturbed group
+                if stolen is None or after is None or after - stolen <= max(tick, STEAL_SHARE * elapsed * THREADS):
+                    break
+                stats["stolen"] = stats.get("stolen", 0) + 1
+                if attempt == STEAL_RETRIES:
+                    stats["stolen_kept"] = stats.get("stolen_kept", 0) + 1
+            case.times[name].extend(samples)
 
 
 def geomean(values: list[float]) -> float:
@@ -264,7 +290,12 @@ def main() -> None:
     print(text)
     print()
     print(summary(cases))
-    busy = f"{stats.get('busy', 0)} of {stats.get('groups', 0)} timed groups started while other processes kept the cores busy"
+    busy = (
+        f"{stats.get('busy', 0)} of {stats.get('groups', 0)} timed groups started while other processes kept the "
+        f"cores busy; {stats.get('stolen', 0)} were timed again because the hypervisor took over "
+        f"{STEAL_SHARE:.0%} of the cores' time (steal) meanwhile, {stats.get('stolen_kept', 0)} of them kept after "
+        f"{STEAL_RETRIES} retries"
+    )
     print(busy)
     if args.no_write or args.only or args.batch or args.op != "both" or args.strategies:
         return
@@ -276,7 +307,8 @@ def main() -> None:
         f"(below 1 is faster). GFLOP/s = 2·MACs / time; x bare GEMM = convtool's time / one numpy "
         f"matrix product of the same FLOPs in the layer's own shape. Bar (SPEC §7): geometric mean ≤ 0.8x, "
         f"no layer above 1.5x. The machine is shared: before each timed group the script waits "
-        f"(up to {QUIET_WAIT:.0f} s) for the cores to go idle; {busy}.\n\n{text}\n\n{summary(cases)}\n",
+        f"(up to {QUIET_WAIT:.0f} s) for the cores to go idle, and it times a group again when the "
+        f"hypervisor took the cores meanwhile; {busy}.\n\n{text}\n\n{summary(cases)}\n",
     )
 
 
