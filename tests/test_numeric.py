@@ -565,6 +565,17 @@ def test_unknown_strategy_is_refused() -> None:
     assert error.value.hint == "use one of columns, gather, im2col"
 
 
+@pytest.mark.parametrize("strategy", ["columns", "scatter", "gather"])
+def test_the_cost_model_counts_every_groups_product(strategy: str) -> None:
+    """Four groups of 128 channels are four times the work of one layer of 128 (the products
+    included: they were once counted for one group only)."""
+    one = ConvParams.conv_transpose(4, 2, 1, in_channels=128, out_channels=128)
+    four = ConvParams.conv_transpose(4, 2, 1, groups=4, in_channels=512, out_channels=512)
+    single = numeric._estimate(numeric.make_plan(one, (16, 128, 16, 16), (16, 128, 32, 32), 4, strategy))
+    grouped = numeric._estimate(numeric.make_plan(four, (16, 512, 16, 16), (16, 512, 32, 32), 4, strategy))
+    assert 3.5 < grouped / single < 4.5
+
+
 # (transposed, kernel, stride, dilation, groups, input size, is it one matrix product)
 PRODUCTS = [
     (True, 1, 1, 1, 1, (5, 4), True),  # 1x1 kernel at stride 1
