@@ -62,7 +62,7 @@ def stolen_seconds() -> float | None:
     try:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
         return int(fields[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, AttributeError):  # not Linux
         return None
 
 
@@ -199,9 +199,10 @@ def measure(case: Case, rounds: int, stats: dict[str, int]) -> None:
                     call()
                     samples.append(time.perf_counter() - start)
                 after, elapsed = stolen_seconds(), time.perf_counter() - begin
-                tick = 1 / os.sysconf("SC_CLK_TCK")
+                if stolen is None or after is None:
+                    break
                 # one tick may fall in any short group; more, above the share, is a disturbed group
-                if stolen is None or after is None or after - stolen <= max(tick, STEAL_SHARE * elapsed * THREADS):
+                if after - stolen <= max(1 / os.sysconf("SC_CLK_TCK"), STEAL_SHARE * elapsed * THREADS):
                     break
                 stats["stolen"] = stats.get("stolen", 0) + 1
                 if attempt == STEAL_RETRIES:
