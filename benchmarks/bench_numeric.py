@@ -41,43 +41,46 @@ STEAL_SHARE = 0.1  # a timed group the hypervisor took more than this share of t
 STEAL_RETRIES = 3  # ... is timed again, this many times at most
 
 
-def cpu_idle(window: float = 0.25) -> float | None:
-    """The fraction of CPU time spent idle over `window` seconds (Linux), else None."""
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
-
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far, in clock ticks summed over the cores, per kind (Linux's
+    /proc/stat: user, nice, system, idle, iowait, irq, softirq, steal, ...); None elsewhere."""
     try:
-        idle0, total0 = sample()
-        time.sleep(window)
-        idle1, total1 = sample()
-    except (OSError, ValueError, IndexError):
+        return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
         return None
-    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def cpu_idle(window: float = 0.25) -> float | None:
+    """The fraction of CPU time spent idle (or waiting for I/O) over `window` seconds."""
+    before = cpu_ticks()
+    time.sleep(window)
+    after = cpu_ticks()
+    if before is None or after is None or len(before) < 5:
+        return None
+    spent = [b - a for a, b in zip(before, after)]
+    return (spent[3] + spent[4]) / max(sum(spent), 1)
 
 
 def stolen_seconds() -> float | None:
-    """CPU time the hypervisor has taken from this virtual machine so far (Linux's "steal"),
-    summed over the cores; None where /proc/stat does not tell."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, AttributeError):  # not Linux
+    """CPU time the hypervisor has taken from this virtual machine so far ("steal"), summed
+    over the cores; None where the system does not tell."""
+    ticks = cpu_ticks()
+    if ticks is None or len(ticks) < 8 or not hasattr(os, "sysconf"):
         return None
+    return ticks[7] / os.sysconf("SC_CLK_TCK")
 
 
-def settle(stats: dict[str, int]) -> None:
+def settle() -> bool:
     """Pause so that idle library threads stop spinning, then wait (a while) for other
-    processes on a shared machine to leave the cores idle; counts the waits that gave up."""
+    processes on a shared machine to leave the cores idle; False if that wait gave up."""
     time.sleep(PAUSE)
     deadline = time.perf_counter() + QUIET_WAIT
     while True:
         idle = cpu_idle()
         if idle is None or idle >= 0.9:
-            return
+            return True
         if time.perf_counter() > deadline:
-            stats["busy"] = stats.get("busy", 0) + 1
-            return
+            return False
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,9 @@ def measure(case: Case, rounds: int, stats: dict[str, int]) -> None:
     for _ in range(rounds):
         for name, call in case.calls.items():
             stats["groups"] = stats.get("groups", 0) + 1
+            quiet = True
             for attempt in range(STEAL_RETRIES + 1):
-                settle(stats)
+                quiet = settle() and quiet
                 call()
                 inner = max(1, min(5, int(0.05 / max(min(case.times[name], default=0.05), 1e-6))))
                 samples = []
@@ -204,9 +208,10 @@ def measure(case: Case, rounds: int, stats: dict[str, int]) -> None:
                 # one tick may fall in any short group; more, above the share, is a disturbed group
                 if after - stolen <= max(1 / os.sysconf("SC_CLK_TCK"), STEAL_SHARE * elapsed * THREADS):
                     break
-                stats["stolen"] = stats.get("stolen", 0) + 1
+                stats["repeats"] = stats.get("repeats", 0) + 1
                 if attempt == STEAL_RETRIES:
                     stats["stolen_kept"] = stats.get("stolen_kept", 0) + 1
+            stats["busy"] = stats.get("busy", 0) + (not quiet)
             case.times[name].extend(samples)
 
 
@@ -293,8 +298,8 @@ def main() -> None:
     print(summary(cases))
     busy = (
         f"{stats.get('busy', 0)} of {stats.get('groups', 0)} timed groups started while other processes kept the "
-        f"cores busy; {stats.get('stolen', 0)} were timed again because the hypervisor took over "
-        f"{STEAL_SHARE:.0%} of the cores' time (steal) meanwhile, {stats.get('stolen_kept', 0)} of them kept after "
+        f"cores busy; {stats.get('repeats', 0)} timings were repeated because the hypervisor took over "
+        f"{STEAL_SHARE:.0%} of the cores' time (steal) meanwhile, and {stats.get('stolen_kept', 0)} groups were kept still disturbed after "
         f"{STEAL_RETRIES} retries"
     )
     print(busy)
