@@ -556,7 +556,9 @@ def _as_option_error(error: ConfigError) -> OptionError:
 
 
 def _uniform(rng: Any, bound: float, shape: Sequence[int], dtype: Any) -> np.ndarray:
-    return rng.uniform(-bound, bound, size=tuple(shape)).astype(dtype)
+    from .numeric import uniform
+
+    return uniform(rng, bound, tuple(shape), dtype)
 
 
 def _plural(n: int, word: str) -> str:

@@ -329,11 +329,25 @@ def init_weights(
     generator = np.random.default_rng(rng)
     fan_in = prod(w_shape[1:])
     bound = 1 / sqrt(fan_in) if fan_in else 0.0
-    weight = generator.uniform(-bound, bound, w_shape).astype(dtype)
+    weight = uniform(generator, bound, w_shape, dtype)
     if not params.bias:
         return weight, None
     out_channels = w_shape[1] * params.groups if params.transposed else w_shape[0]
-    return weight, generator.uniform(-bound, bound, (out_channels,)).astype(dtype)
+    return weight, uniform(generator, bound, (out_channels,), dtype)
+
+
+def uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: npt.DTypeLike) -> Array:
+    """U(-bound, bound) drawn in `dtype` itself: no float64 array twice the size on the way
+    (what `--verify` counts as its memory is what it allocates).
+
+    >>> a = uniform(np.random.default_rng(0), 0.5, (1000,), np.float32)
+    >>> a.dtype.name, bool(abs(a).max() <= 0.5)
+    ('float32', True)
+    """
+    values = rng.random(shape, dtype=np.dtype(dtype).type)
+    values *= 2 * bound
+    values -= bound
+    return values
 
 
 # == entry: arrays, checks, batching =========================================================
