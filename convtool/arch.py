@@ -354,7 +354,7 @@ class _Loader:
         *,
         layer: tuple[int, str | None, str | None] | None = None,
         key: str | None = None,
-        hint: str | None = None,
+        hint: str | Sequence[str] | None = None,
     ) -> ArchError:
         where = f"{self.file}:{mark[0]}:{mark[1]}: " if mark else f"{self.file}: "
         index = name = None
@@ -414,7 +414,7 @@ class _Loader:
         if not sections:
             raise self.error(
                 "no layers: add a `layers:` list (or `encoder:` and `decoder:` sections)", doc.mark,
-                hint="e.g. layers:\n  - {type: conv2d, out_channels: 16, kernel_size: 3}",
+                hint=["e.g. layers:", "  - {type: conv2d, out_channels: 16, kernel_size: 3}"],
             )
         specs: list[LayerSpec] = []
         names: dict[str, tuple[int, Mark]] = {}
@@ -523,7 +523,7 @@ class _Loader:
                 at = item.value_marks[key]
             else:
                 at = mark
-            raise self.error(error.message, at, layer=where, key=key, hint=error.hint) from None
+            raise self.error(error.message, at, layer=where, key=key, hint=error.hint_lines) from None
         with_: tuple[str, ...] = ()
         if kind.skip:
             with_ = config["with"]
@@ -666,7 +666,7 @@ class StackMismatch(MismatchError):
         line: int | None = None,
         column: int | None = None,
     ) -> None:
-        hint = ("fix it, one of:\n" + "\n".join(f"  - {fix}" for fix in fixes)) if fixes else None
+        hint = ["fix it, one of:", *(f"  - {fix}" for fix in fixes)] if fixes else None
         super().__init__(message, hint=hint)
         self.layers = layers
         self.failed = failed
@@ -905,8 +905,8 @@ def _mismatch(
             fixes += _skip_fixes(spec, x, other, results)
     else:
         message = f"{where}{spec.label} does not line up with its input {fmt_shape(x)}: {error.message}"
-        if error.hint:
-            fixes.append(error.hint)
+        if error.hint_lines:
+            fixes.extend(error.hint_lines)
     if diagnose:
         near = _nearest_valid(arch, start)
         if near:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import sys
 from typing import Any
@@ -58,29 +60,128 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 class Main(click.Group):
-    """The command group; every command's errors are turned into messages here, in one place:
-    a ConvtoolError is one sentence (and a hint) on stderr and exit 1; with --json, the error
-    document also goes to stdout, for usage errors (exit 2) too."""
+    """The command group. Every way a command can end is decided here, in one place:
+    a ConvtoolError is one sentence (and a hint) on stderr and exit 1; a usage error is
+    click's message and exit 2; Ctrl-C is exit 130; a closed or full stdout is one sentence
+    on stderr and exit 1. With --json the error document also goes to stdout.
+
+    click's own context cannot say whether `--json` was given when the error is a usage
+    error (the options are not parsed yet), so the raw arguments are looked at once here.
+    """
 
     wants_json = False
 
-    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+    def main(self, args: Any = None, *rest: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         self.wants_json = "--json" in argv
-        return super().main(argv, *rest, **kwargs)
+        if not standalone_mode:
+            return super().main(argv, *rest, standalone_mode=False, **kwargs)
+        if sys.stdout is None:  # started with stdout closed (`>&-`): fail where output is written
+            sys.stdout = _ClosedStream()
+        try:
+            code = super().main(argv, *rest, standalone_mode=False, **kwargs)
+            sys.stdout.flush()
+        except click.ClickException as error:
+            if self.wants_json and isinstance(error, click.UsageError):
+                _print_json({"error": {"message": error.format_message(), "kind": "usage"}})
+            error.show()
+            code = error.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            _interrupted()
+        except OSError as error:
+            code = _output_failed(error)
+        except (OverflowError, ValueError) as error:
+            if not _too_big_to_render(error):
+                raise
+            sys.stderr.write("Error: a number in this request is too large to compute or print with\n")
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from .report import print_error, print_json
+        from .report import print_error
 
         try:
             return super().invoke(ctx)
         except ConvtoolError as error:
             print_error(error, self.wants_json)
             ctx.exit(1)
-        except click.UsageError as error:
-            if self.wants_json:
-                print_json({"error": {"message": error.format_message(), "kind": "usage"}})
-            raise
+
+
+class _ClosedStream:
+    """Stands for a stdout that was closed before convtool started."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _print_json(doc: Any) -> None:
+    from .report import print_json
+
+    try:
+        print_json(doc)
+    except OSError:
+        pass
+
+
+def _output_failed(error: OSError) -> int:
+    """One sentence for output that could not be written (the reader went away, the disk is
+    full, stdout is closed); what is still buffered goes nowhere, so exiting prints nothing more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+    except OSError:
+        pass
+    if error.errno == errno.EPIPE:  # the reader stopped reading (`| head`): not worth a word
+        return 1
+    try:
+        sys.stderr.write(f"Error: cannot write the output: {error.strerror or error}\n")
+        sys.stderr.flush()
+    except (OSError, AttributeError):
+        pass
+    return 1
+
+
+def _interrupted() -> None:
+    """Ctrl-C: exit 130 at once, without a traceback (numeric work may still hold a thread)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, AttributeError, ValueError):
+            pass
+    os._exit(130)
+
+
+def _too_big_to_render(error: Exception) -> bool:
+    """A number past float range, or past Python's limit for converting ints to text."""
+    return isinstance(error, OverflowError) or "integer string conversion" in str(error)
+
+
+def interruptible(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) on a worker thread, so that Ctrl-C acts at once even while numpy is
+    inside one long call (signals reach Python only between its instructions)."""
+    import threading
+
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as error:  # handed to the calling thread as it is
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, name="convtool-work", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def spatial(size: int | tuple[int, ...], ndim: int) -> tuple[int, ...]:

@@ -6,16 +6,26 @@ Context (file, line, layer) is attached once, where user input enters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ConvtoolError(Exception):
-    """Root of every error convtool raises on purpose; `kind` names it in JSON output."""
+    """Root of every error convtool raises on purpose; `kind` names it in JSON output.
+
+    `hint` is one line, or a sequence of lines (shown one under the other; in JSON joined by
+    newlines): a string never breaks into lines, so text from a file cannot start a new one.
+    """
 
     kind = "error"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | Sequence[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint_lines: tuple[str, ...] = (hint,) if isinstance(hint, str) else tuple(hint or ())
+
+    @property
+    def hint(self) -> str | None:
+        return "\n".join(self.hint_lines) or None
 
     def to_dict(self) -> dict[str, object]:
         doc: dict[str, object] = {"message": self.message, "kind": self.kind}
@@ -45,7 +55,7 @@ class ArchError(ConvtoolError):
         self,
         message: str,
         *,
-        hint: str | None = None,
+        hint: str | Sequence[str] | None = None,
         file: str | None = None,
         line: int | None = None,
         column: int | None = None,

@@ -26,7 +26,7 @@ from pathlib import Path
 from . import __version__
 from .arch import LayerResult, LayerSpec, Propagation
 from .layers import KINDS
-from .text import fmt_shape
+from .text import escape_controls, fmt_shape
 
 # helper modules for the rows that have no nn class, emitted only when a stack uses them
 _CROP = '''
@@ -87,12 +87,13 @@ def export(prop: Propagation) -> str:
     """
     arch = prop.arch
     name = class_name(arch.name, arch.file)
-    title = arch.name or Path(arch.file).stem
+    title = _in_docstring(arch.name or Path(arch.file).stem)
+    file = _in_docstring(arch.file)
     lines = [
-        f'"""{title}: exported by convtool {__version__} from {arch.file}.',
+        f'"""{title}: exported by convtool {__version__} from {file}.',
         "",
         f"Input {fmt_shape(prop.input)} -> output {fmt_shape(prop.output)}; {prop.totals.param_count:,} parameters.",
-        f"`self.layers[i]` is row i of `convtool run {arch.file}`, with the same output shape.",
+        f"`self.layers[i]` is row i of `convtool run {file}`, with the same output shape.",
         '"""',
         "",
         "from __future__ import annotations",
@@ -116,7 +117,7 @@ def export(prop: Propagation) -> str:
     section = None
     for result in prop.layers:
         if result.section != section and result.section is not None:
-            lines.append(f"            # -- {result.section} --")
+            lines.append(f"            # -- {_in_comment(result.section)} --")
         section = result.section
         lines.append(f"            {module_code(result, arch.layers[result.index])},  # {_row(result)}")
     lines += [
@@ -157,7 +158,7 @@ def sequential(prop: Propagation, variable: str = "model", comment: str | None =
     helpers = _helpers(prop.layers)
     lines += [*helpers, "", ""] if helpers else [""]
     if comment:
-        lines += [f"# {line}" for line in comment.splitlines()]
+        lines += [f"# {_in_comment(line)}" for line in comment.split("\n")]
     lines.append(f"{variable} = nn.Sequential(")
     lines += [f"    {module_code(r)},  # {_row(r)}" for r in prop.layers]
     lines.append(")")
@@ -218,7 +219,7 @@ def _identifier(name: str, taken: set[str]) -> str:
     >>> _identifier("enc-1", {"x"}), _identifier("1", set()), _identifier("x", {"x"})
     ('enc_1', 'out_1', 'x_')
     """
-    text = re.sub(r"\W", "_", name)
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name)
     if not text or text[0].isdigit():
         text = "out_" + text
     if keyword.iskeyword(text):
@@ -230,6 +231,22 @@ def _identifier(name: str, taken: set[str]) -> str:
 
 
 def _row(result: LayerResult) -> str:
+    """A row of the table for a comment: the layer's name is escaped so the comment cannot end."""
     name = f" '{result.name}'" if result.name else ""
     config = f" {result.config}" if result.config else ""
-    return f"{result.index}{name} {result.type}{config}: {fmt_shape(result.input)} -> {fmt_shape(result.output)}"
+    return _in_comment(f"{result.index}{name} {result.type}{config}: {fmt_shape(result.input)} -> {fmt_shape(result.output)}")
+
+
+def _in_comment(text: str) -> str:
+    """Text from a file inside a `#` comment: control characters escaped, so no line ends.
+
+    >>> _in_comment('a\\nprint(1)  #')
+    'a\\\\nprint(1)  #'
+    """
+    return escape_controls(text)
+
+
+def _in_docstring(text: str) -> str:
+    """Text from a file inside a triple-quoted docstring: quotes and controls escaped, so it
+    cannot end the string (its value is the original text)."""
+    return escape_controls(text).replace('"', '\\"')

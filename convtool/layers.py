@@ -49,7 +49,7 @@ class OptionError(ConfigError):
     """
 
     def __init__(
-        self, message: str, *, key: str | None = None, where: str = "value", hint: str | None = None
+        self, message: str, *, key: str | None = None, where: str = "value", hint: Any = None
     ) -> None:
         super().__init__(message, hint=hint)
         self.key = key
@@ -552,7 +552,7 @@ def _key_of(message: str) -> str | None:
 
 
 def _as_option_error(error: ConfigError) -> OptionError:
-    return OptionError(error.message, key=_key_of(error.message), hint=error.hint)
+    return OptionError(error.message, key=_key_of(error.message), hint=error.hint_lines)
 
 
 def _uniform(rng: Any, bound: float, shape: Sequence[int], dtype: Any) -> np.ndarray:

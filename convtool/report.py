@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConvtoolError
 from .params import ConvParams
 from .shape import LayerReport
-from .text import fmt_shape, fmt_size
+from .text import escape_controls, fmt_shape, fmt_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -43,9 +43,9 @@ def print_error(error: ConvtoolError, as_json: bool) -> None:
     """One clear sentence on stderr (plus a hint); with --json also the error document on stdout."""
     if as_json:
         print_json({"error": error.to_dict()})
-    sys.stderr.write(f"Error: {error.message}\n")
-    if error.hint:
-        sys.stderr.write(f"Hint: {error.hint}\n")
+    sys.stderr.write(f"Error: {escape_controls(error.message)}\n")
+    for i, line in enumerate(error.hint_lines):
+        sys.stderr.write(f"{'Hint: ' if i == 0 else ''}{escape_controls(line)}\n")
 
 
 SHOWN = 64  # rows of a long list that the human view prints

@@ -33,3 +33,23 @@ def compact_x(values: Sequence[object]) -> str:
     ('3', '3x5')
     """
     return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control or format character (newlines, ESC, BEL, bidi overrides, line
+    separators, ...) written as a Python escape, so that a string from a file can neither
+    steer a terminal nor end a line of generated code; backslashes are doubled so the result
+    reads back unambiguously.
+
+    >>> escape_controls("a\\nb\\x1b]0;x\\x07 é")
+    'a\\\\nb\\\\x1b]0;x\\\\x07 é'
+    """
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char.isprintable() or char == " ":
+            out.append(char)
+        else:
+            out.append(repr(char)[1:-1])
+    return "".join(out)
