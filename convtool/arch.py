@@ -320,17 +320,10 @@ class Arch:
 
 
 def load(path: str | Path) -> Arch:
-    """Read and validate an architecture file."""
-    file = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise ArchError(f"{file}: cannot read the file: {error.strerror}", file=file) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ArchError(f"{file}: the file is not UTF-8 text (byte {error.start})", file=file) from None
-    return loads(text, file)
+    """Read and validate an architecture file (a regular UTF-8 file of at most 16 MiB)."""
+    from .files import read_text
+
+    return loads(read_text(path), str(path))
 
 
 def loads(text: str, file: str = "<string>") -> Arch:
@@ -987,16 +980,38 @@ class Verification:
 
 
 def _amount(n: int) -> str:
-    """`2,048 MiB`, or bytes below one MiB."""
-    return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else f"{n:,} bytes"
+    """`2,048 MiB`, or bytes below one MiB (integer arithmetic: limits may be any size)."""
+    return f"{(n + 2**19) // 2**20:,} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
-def verify_bytes(prop: Propagation) -> int:
-    """Memory a numeric run needs, estimated before allocating: float32 weights, the input,
-    every layer's output, plus the largest layer's input and output again as workspace."""
-    params = prop.totals.param_count
-    workspace = max((prod(r.input) + prod(r.output) for r in prop.layers), default=0)
-    return ACTIVATION_BYTES * (params + prod(prop.input) + sum(prod(r.output) for r in prop.layers) + workspace)
+VERIFY_SLACK = 24 << 20  # what numpy and the interpreter allocate beside the arrays (measured: under 10 MiB)
+
+
+def verify_bytes(prop: Propagation, baseline: int = 0) -> int:
+    """Memory a numeric run needs at its peak, estimated before allocating anything.
+
+    `baseline` is what the process already holds. Added to it: every weight (all drawn up
+    front), and the largest moment of the walk: the outputs kept for later skips, the layer's
+    input and output, and the layer's own workspace (`LayerKind.workspace`), all in float32.
+    The random input is drawn in float32 itself, and so are the weights (no float64 copy).
+    """
+    kept = peak = 0
+    needed = {i for r in prop.layers for i in r.skips}
+    for r in prop.layers:
+        work = KINDS[r.type].workspace(r.applied, r.input, r.output)
+        peak = max(peak, kept + prod(r.input) + prod(r.output) + work)
+        if r.index in needed:
+            kept += prod(r.output)
+    return baseline + VERIFY_SLACK + ACTIVATION_BYTES * (prop.totals.param_count + peak)
+
+
+def resident_bytes() -> int:
+    """The most memory this process has held so far (its peak resident set)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
 class NumericStack:
@@ -1013,7 +1028,7 @@ class NumericStack:
         ]
 
     def random_input(self) -> Any:
-        return self.rng.standard_normal(self.prop.input).astype(self.dtype)
+        return self.rng.standard_normal(self.prop.input, dtype=self.dtype)
 
     def run(self, x: Any, *, keep_all: bool = False) -> list[Any]:
         """Every layer's output (keep_all), or only their shapes, freeing what no skip needs."""
@@ -1035,22 +1050,27 @@ def verify(prop: Propagation, *, seed: int = 0, max_memory: int = 2 * 2**30) -> 
     Refuses (MemoryLimitError) before allocating anything when the estimate of
     `verify_bytes` exceeds `max_memory`.
     """
-    need = verify_bytes(prop)
+    try:
+        import numpy  # noqa: F401  (its own memory is part of the baseline)
+        if any(r.applied.conv is not None for r in prop.layers):
+            import convtool.numeric  # noqa: F401
+    except ImportError as error:
+        raise ConvtoolError(f"--verify needs numpy and the numeric engine, which could not be loaded: {error}") from None
+    need = verify_bytes(prop, resident_bytes())
     if need > max_memory:
         raise MemoryLimitError(
             f"--verify would need about {_amount(need)}, more than the limit of {_amount(max_memory)}; "
             "nothing was run",
             hint="raise --max-memory, or verify a smaller --batch or --input-shape",
         )
-    if any(r.applied.conv is not None for r in prop.layers):
-        try:
-            import convtool.numeric  # noqa: F401
-        except ImportError as error:
-            raise ConvtoolError(
-                f"--verify needs the numeric engine for convolutions, which could not be loaded: {error}"
-            ) from None
-    stack = NumericStack(prop, seed=seed)
-    shapes = stack.run(stack.random_input())
+    try:
+        stack = NumericStack(prop, seed=seed)
+        shapes = stack.run(stack.random_input())
+    except MemoryError:
+        raise MemoryLimitError(
+            f"--verify ran out of memory (estimated {_amount(need)}): the system could not allocate it",
+            hint="lower --max-memory to the memory this machine has free, or verify a smaller --batch",
+        ) from None
     return Verification(
         seed=seed,
         estimated_bytes=need,

@@ -93,7 +93,7 @@ class Main(click.Group):
         except (OverflowError, ValueError) as error:
             if not _too_big_to_render(error):
                 raise
-            sys.stderr.write("Error: a number in this request is too large to compute or print with\n")
+            sys.stderr.write("Error: a number in this request is too large to compute with or to print\n")
             code = 1
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -289,16 +289,34 @@ def shape(
 # -- convtool invert (issue 4) ----------------------------------------------------------------
 
 
+class ArchFile(click.ParamType):
+    """An architecture file: a regular file (a directory, FIFO or device is refused by name
+    without being opened, so nothing blocks)."""
+
+    name = "ARCH.yaml"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .files import FileError, check_readable
+
+        try:
+            check_readable(value)
+        except FileError as error:
+            self.fail(error.message, param, ctx)
+        return str(value)
+
+
 class SizeOrArch(IntList):
-    """SIZE (`28`, `50x100`), or the path of an architecture file (`*.yaml`, `*.yml`)."""
+    """SIZE (`28`, `50x100`), or the path of an architecture file."""
 
     name = "SIZE|ARCH.yaml"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from pathlib import Path
 
-        if isinstance(value, str) and (value.endswith((".yaml", ".yml")) or "/" in value):
-            return Path(value)
+        if isinstance(value, str) and (
+            value.endswith((".yaml", ".yml")) or "/" in value or (os.path.lexists(value) and not value[:1].isdigit())
+        ):
+            return Path(ArchFile().convert(value, param, ctx))
         return super().convert(value, param, ctx)
 
 
@@ -462,21 +480,25 @@ class ByteSize(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, int):
             return value
+        from fractions import Fraction
+
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
         unit = match.group(2).lower() if match else ""
         if not match or unit not in self.UNITS:
             self.fail(f"{value!r} is not a memory size like 2GiB, 512MiB or a number of bytes", param, ctx)
-        return int(float(match.group(1)) * self.UNITS[unit])
+        if len(match.group(1)) > 100:
+            self.fail(f"{match.group(1)[:20]}... has more than 100 digits", param, ctx)
+        return int(Fraction(match.group(1)) * self.UNITS[unit])  # exact, whatever its size
 
 
 @main.command()
-@click.argument("arch", type=click.Path(exists=True, dir_okay=False), metavar="ARCH.yaml")
+@click.argument("arch", type=ArchFile(), metavar="ARCH.yaml")
 @click.option("--input-shape", type=SHAPE, help="Input shape N,C,H,W (overrides the file's `input:`).")
 @click.option("--batch", type=click.IntRange(min=1), help="Batch size N (overrides the input's N).")
 @click.option("--verify", "check", is_flag=True, help="Run the numeric engine through the stack and compare shapes.")
 @click.option("--max-memory", type=ByteSize(), default="2GiB", show_default=True,
               help="--verify refuses, before allocating, to run above this estimate.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --verify's random weights and input.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of --verify's random weights and input.")
 @json_option
 def run(
     arch: str, input_shape: Any, batch: int | None, check: bool, max_memory: int, seed: int, as_json: bool
@@ -535,8 +557,6 @@ def invert_arch(path: Any, input_shape: Any, fmt: str | None, as_json: bool) -> 
     from .mirror import mirror
     from .report import print_json
 
-    if not path.is_file():
-        raise click.BadParameter(f"file '{path}' does not exist", param_hint="'ARCH.yaml'")
     if as_json and fmt is not None:
         raise click.UsageError("give --json or --format, not both")
     if input_shape is not None and isinstance(input_shape, int):
@@ -553,10 +573,11 @@ def invert_arch(path: Any, input_shape: Any, fmt: str | None, as_json: bool) -> 
 
 
 @main.command()
-@click.argument("arch", type=click.Path(exists=True, dir_okay=False), metavar="ARCH.yaml")
+@click.argument("arch", type=ArchFile(), metavar="ARCH.yaml")
 @click.option("--input-shape", type=SHAPE, help="Input shape N,C,H,W (overrides the file's `input:`).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the file here, not to stdout.")
-def export(arch: str, input_shape: Any, output: str | None) -> None:
+@click.option("-o", "--output", metavar="FILE", help="Write the file here (`-` for stdout), not to stdout.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def export(arch: str, input_shape: Any, output: str | None, force: bool) -> None:
     """Print the stack as a self-contained PyTorch source file.
 
     One nn.Module subclass: __init__ builds every layer of the `convtool run` table with
@@ -564,31 +585,35 @@ def export(arch: str, input_shape: Any, output: str | None) -> None:
     wires the skip connections (concat with center crop, add). A mirrored decoder is
     written out. `python FILE` runs the file's input through it and prints the output
     shape. A stack that does not line up is refused (exit 1), as `run` explains it.
+    Names from the file appear only escaped, in comments and docstrings, so nothing in
+    the file can become code. -o writes atomically and never replaces an existing file
+    without --force, nor the architecture file itself.
 
     \b
     Examples:
       convtool export configs/unet_original.yaml -o unet.py && python unet.py
       convtool export configs/autoencoder_mirror.yaml --input-shape 1,1,30,30
     """
-    from pathlib import Path
-
     from .arch import load, propagate
     from .export import class_name
     from .export import export as export_source
+    from .files import write_text
 
     if input_shape is not None and isinstance(input_shape, int):
         raise click.BadParameter("expected a full shape N,C,H,W (or N,F)", param_hint="--input-shape")
+    if output == "":
+        raise click.BadParameter("needs a file name (or - for stdout)", param_hint="'-o' / '--output'")
     prop = propagate(load(arch), input_shape)
     source = export_source(prop)
-    if output is None:
+    if output is None or output == "-":
         click.echo(source, nl=False)
         return
-    try:
-        Path(output).write_text(source, encoding="utf-8")
-    except OSError as error:
-        raise ConvtoolError(f"cannot write {output}: {error.strerror}") from None
+    write_text(output, source, force=force, reads=[arch])
+    from .text import escape_controls
+
+    shown = escape_controls(output)
     click.echo(
-        f"wrote {output}: class {class_name(prop.arch.name, prop.arch.file)}, {len(prop.layers)} layers, "
-        f"{prop.totals.param_count:,} parameters; run it with `python {output}`",
+        f"wrote {shown}: class {class_name(prop.arch.name, prop.arch.file)}, {len(prop.layers)} layers, "
+        f"{prop.totals.param_count:,} parameters; run it with `python {shown}`",
         err=True,
     )

@@ -455,6 +455,9 @@ class Applied:
 # -- layer kinds ----------------------------------------------------------------------------
 
 
+CONV_TILE_ELEMENTS = 16 << 20  # bound on one thread's columns (64 MiB in float32)
+
+
 class LayerKind:
     """One `type:` of an architecture file. Subclasses set the keys and the rules."""
 
@@ -516,6 +519,11 @@ class LayerKind:
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         raise NotImplementedError
+
+    def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
+        """Elements `forward` allocates beside its input and output, at most (for --verify's
+        memory estimate; measured with the peak resident set, see the tests)."""
+        return prod(x) + prod(out)
 
 
 def _require_rank(name: str, x: Shape, ranks: tuple[int, ...], what: str | None = None) -> None:
@@ -689,6 +697,16 @@ class Conv(LayerKind):
             return gather(dim, window_deps(x[2 + axis], out[axis], k, s, before, d, p.padding_mode))
 
         return _map_fp(fp, per_dim)
+
+    def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
+        """Copies of the input and output (padding, layouts) plus each thread's tile of columns:
+        a tile holds at most every tap's copy of the input and output, and never more than
+        CONV_TILE_ELEMENTS (the sweep in the tests measures the numeric engine against this)."""
+        from .numeric import get_num_threads
+
+        moved = prod(x) + prod(out)
+        taps = prod(applied.conv.kernel_size) if applied.conv is not None else 1
+        return 2 * moved + get_num_threads() * min(taps * moved, CONV_TILE_ELEMENTS)
 
     def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
         p = applied.conv

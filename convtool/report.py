@@ -55,8 +55,12 @@ def fmt_count(n: int | None) -> str:
     """`4,785`, `475.2M`, `1.3G`: exact below a million, then three significant figures."""
     if n is None:
         return "—"
-    if n >= 10**15:
-        return f"{n:.2e}"
+    if n >= 10**15:  # integer arithmetic: counts may exceed a float's range
+        exponent = len(str(n)) - 3
+        mantissa = (n + 5 * 10 ** (exponent - 1)) // 10**exponent  # three digits, rounded
+        if mantissa >= 1000:
+            mantissa, exponent = mantissa // 10, exponent + 1
+        return f"{mantissa // 100}.{mantissa % 100:02d}e+{exponent + 2:02d}"
     for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6)):
         if n >= scale:
             return f"{n / scale:.1f}{unit}"

@@ -162,7 +162,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_binary_file(tmp_path: Path) -> None:
     path = tmp_path / "arch.yaml"
-    path.write_bytes(b"\xff\xfe\x00junk")
+    path.write_bytes(b"a: \x80\x81junk")
     result = CliRunner().invoke(main, ["run", str(path)])
     assert result.exit_code == 1 and "not UTF-8" in result.stderr
 

@@ -144,7 +144,7 @@ def test_help_documents_the_ranking_and_examples():
         ("28 --to 56 -p same", 2, "the search takes int paddings only"),
         ("28x28x28 --to 56x56", 2, "Invalid value for '--to': 2 values, but 'SIZE' has 3"),
         ("28 -k 3,3,3 -s 2,2", 2, "Invalid value for '-s' / '--stride': 2 values, but '-k' / '--kernel-size' has 3"),
-        ("configs/unet.yaml", 2, "Invalid value for 'ARCH.yaml': file 'configs/unet.yaml' does not exist"),
+        ("configs/unet.yaml", 2, "'configs/unet.yaml' does not exist"),
         # impossible requests: exit 1, one sentence and a hint
         ("4 -k 7", 1, "Kernel size can't be greater than actual input size"),
         ("28 -k 3 -s 2 -p same", 1, "padding='same' is not supported for strided convolutions"),

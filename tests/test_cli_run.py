@@ -169,7 +169,7 @@ def test_add_channel_mismatch(tmp_path: Path) -> None:
 
 
 def test_verify_refuses_before_allocating() -> None:
-    result = run(str(ROOT / "configs" / "unet_original.yaml"), "--verify", "--batch", "2")
+    result = run(str(ROOT / "configs" / "unet_original.yaml"), "--verify", "--batch", "4")
     assert result.exit_code == 1
     assert "more than the limit of 2,048 MiB" in result.stderr and "nothing was run" in result.stderr
     assert "--max-memory" in result.stderr

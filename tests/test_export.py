@@ -158,7 +158,7 @@ def test_export_input_shape_override() -> None:
         (["configs/dcgan_generator.yaml", "--input-shape", "7"], 2, ["expected a full shape"]),
         (["configs/dcgan_discriminator.yaml", "--input-shape", "1,3,16,16"], 1, [
             "layer 11 (conv2d) does not line up", "Kernel size can't be greater than actual input size"]),
-        (["configs/dcgan_generator.yaml", "-o", "/nonexistent/dir/gen.py"], 1, ["cannot write /nonexistent/dir/gen.py"]),
+        (["configs/dcgan_generator.yaml", "-o", "/nonexistent/dir/gen.py"], 1, ["cannot write '/nonexistent/dir/gen.py'"]),
     ],
     ids=["mismatch", "missing-file", "bad-shape", "too-small", "unwritable"],
 )
