@@ -94,7 +94,7 @@ def read_yaml(text: str, file: str = "<string>") -> Any:
     # frame: [container, is_map, pending_key, pending_key_mark, anchor, size, merges]
     stack: list[list[Any]] = []
     result: list[Any] = []
-    total = 0
+    total = aliased = 0
     documents = 0
 
     def fail(message: str, mark: Mark, hint: str | None = None) -> ArchError:
@@ -152,13 +152,14 @@ def read_yaml(text: str, file: str = "<string>") -> Any:
                     raise fail(f"found undefined alias *{event.anchor}", mark)
                 value, size = anchors[event.anchor]
                 total += size
+                aliased += size
                 if total > MAX_NODES:
-                    raise _too_big(fail, mark)
+                    raise _too_big(fail, mark, aliased)
                 add(value, mark, size)
                 continue
             total += 1
             if total > MAX_NODES:
-                raise _too_big(fail, mark)
+                raise _too_big(fail, mark, aliased)
             if kind == "ScalarEvent":
                 value, is_merge = _scalar(loader, event, merge_tag, fail, mark)
                 if event.anchor:
@@ -197,12 +198,16 @@ def read_yaml(text: str, file: str = "<string>") -> Any:
         problem_mark = error.problem_mark or error.context_mark
         where = _mark(problem_mark) if problem_mark is not None else (1, 1)
         detail = error.problem or "invalid YAML"
+        lines = text.splitlines()
+        line = lines[where[0] - 1] if 0 < where[0] <= len(lines) else ""
+        tabbed = "\t" in line[: len(line) - len(line.lstrip())] or "'\\t'" in detail
+        hint = "YAML indents with spaces only: replace the tabs with spaces" if tabbed else None
         if error.context:
             detail += f" ({error.context}" + (
                 f" at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
                 if error.context_mark is not None else ")"
             )
-        raise fail(f"YAML syntax error: {detail}", where) from None
+        raise fail(f"YAML syntax error: {detail}", where, hint) from None
     except yaml.YAMLError as error:
         raise ArchError(f"{file}: YAML error: {error}", file=file) from None
     finally:
@@ -218,11 +223,20 @@ _NO_KEY: Any = _Sentinel()
 _MERGE: Any = _Sentinel()
 
 
-def _too_big(fail: Any, mark: Mark) -> ArchError:
+def _too_big(fail: Any, mark: Mark, aliased: int) -> ArchError:
+    """The refusal of a document past MAX_NODES values; aliases are blamed only when they
+    brought it there (`aliased`: the values they copied)."""
+    if aliased * 2 > MAX_NODES:
+        return fail(
+            f"the document has more than {MAX_NODES:,} values once its aliases are expanded "
+            f"({aliased:,} of them copied by aliases); refusing to read it",
+            mark,
+            hint="YAML aliases (*name) copy whole subtrees; nested ones grow exponentially",
+        )
     return fail(
-        f"the document has more than {MAX_NODES:,} nodes once its aliases are expanded; refusing to read it",
+        f"the document has more than {MAX_NODES:,} values; convtool reads architecture files up to that "
+        f"size (some {MAX_NODES // 12:,} layers)",
         mark,
-        hint="YAML aliases (*name) copy whole subtrees; nested ones grow exponentially",
     )
 
 

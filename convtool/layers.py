@@ -195,7 +195,9 @@ def float_key(low: float | None = None, high: float | None = None, nullable: boo
         if number is None or math.isnan(number):
             raise _fail(key, value, "a number" + (" or null" if nullable else ""))
         if (low is not None and number < low) or (high is not None and number > high):
-            raise OptionError(f"key '{key}' must be between {low} and {high}, but got {number:g}", key=key)
+            allowed = (f"between {low:g} and {high:g}" if low is not None and high is not None
+                       else f"at least {low:g}" if low is not None else f"at most {high:g}")
+            raise OptionError(f"key '{key}' must be {allowed}, but got {number:g}", key=key)
         return number
 
     return check

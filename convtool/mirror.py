@@ -61,7 +61,7 @@ from .errors import ArchError, ConfigError, MismatchError
 from .layers import KINDS
 from .params import ConvParams, Spatial
 from .shape import spatial_output, transpose_length
-from .text import fmt_shape, fmt_size, fmt_spatial
+from .text import escape_controls, fmt_shape, fmt_size, fmt_spatial
 
 # kinds copied to the decoder as they are: the output shape is the input shape
 COPIED = frozenset({
@@ -121,7 +121,7 @@ class Mirrored:
           - {type: conv_transpose2d, in_channels: 4, out_channels: 3, kernel_size: 3, stride: 2, padding: 0, output_padding: 0, dilation: 1, groups: 1, bias: true}  # mirrors layer 0 (conv2d): 4x4 -> 9x9
         """
         lines = [
-            f"# Decoder mirrored from the encoder of {self.arch.file} by `convtool invert`:",
+            f"# Decoder mirrored from the encoder of {escape_controls(self.arch.file)} by `convtool invert`:",
             f"# it takes the encoder's output {fmt_shape(self.latent)} back to its input {fmt_shape(self.restores)}.",
             "# The output_paddings are worked out for that input; another input size may need others",
             "# (mirror again with --input-shape). Run this file as it is, or paste its layers under",
@@ -133,7 +133,7 @@ class Mirrored:
         for layer, source, result in zip(self.layers, self.sources, self.decoder.layers):
             twin = self.encoder.layers[source]
             verb = "copies" if layer["type"] in COPIED else "mirrors"
-            name = f" '{twin.name}'" if twin.name else ""
+            name = f" '{escape_controls(twin.name)}'" if twin.name else ""
             lines.append(
                 f"  - {_yaml_value(layer)}  # {verb} layer {twin.index}{name} ({twin.type}): "
                 f"{fmt_spatial(result.input)} -> {fmt_spatial(result.output)}"

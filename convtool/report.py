@@ -34,6 +34,13 @@ def console(stderr: bool = False) -> Console:
     return Console(file=stream, highlight=False, soft_wrap=True, width=160 if wide else None)
 
 
+def _markup(text: str) -> str:
+    """Text from a file inside a rich markup string: control characters and markup escaped."""
+    from rich.markup import escape
+
+    return escape(escape_controls(text))
+
+
 def print_json(doc: Any) -> None:
     """Print one JSON document on stdout."""
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -231,8 +238,6 @@ def _up_code(up: ConvParams) -> str:
 
 def render_invert(inverse: ConvInverse) -> None:
     """The human view of `convtool invert SIZE -k K ...`: the pair of layers, then the other sizes."""
-    from rich.table import Table
-
     out = console()
     conv, up = inverse.conv, inverse.transpose
     plain = up.replace(output_padding=(0,) * up.ndim)
@@ -253,17 +258,12 @@ def render_invert(inverse: ConvInverse) -> None:
     if not inverse.alternatives:
         out.print(f"No other size maps to {fmt_size(inverse.conv_output)}: this inverse is unique.")
         return
-    table = Table(
-        title=f"Other sizes the {conv.class_name} maps to {fmt_size(inverse.conv_output)}",
-        title_justify="left", show_edge=False,
-    )
-    table.add_column("size")
-    table.add_column("output_padding")
-    table.add_column("or forward(x, output_size=...)")
+    out.print(f"Other sizes the {conv.class_name} maps to {fmt_size(inverse.conv_output)}")
+    rows: list[list[Cell]] = []
     for alt in inverse.alternatives[:SHOWN]:
         reach = f"up(x, output_size={_tuple(alt.size)})" if alt.output_size_reachable else "no (output_padding >= stride)"
-        table.add_row(fmt_size(alt.size), _tuple(alt.output_padding), reach)
-    out.print(table)
+        rows.append([(fmt_size(alt.size), ""), (_tuple(alt.output_padding), ""), (reach, "")])
+    out.print(_grid(rows, (("size", "left"), ("output_padding", "left"), ("or forward(x, output_size=...)", "left"))))
     if len(inverse.alternatives) > SHOWN:
         out.print(f"... and {len(inverse.alternatives) - SHOWN} more (--json lists them all)")
 
@@ -447,11 +447,11 @@ def _layer_rows(layers: Sequence[LayerResult], rows: list[list[Cell]]) -> str | 
             section = layer.section
             rows.append([("", ""), (section or "", "bold cyan")])
         rows.append([
-            (str(layer.index), ""), (layer.name or "", ""), (layer.type, ""), (layer.config, ""),
+            (str(layer.index), ""), (escape_controls(layer.name or ""), ""), (layer.type, ""), (layer.config, ""),
             (fmt_shape(layer.input), ""), (fmt_shape(layer.output), ""),
             (fmt_count(layer.param_count) if layer.param_count else "0", ""),
             (fmt_count(layer.macs) if layer.macs else "0", ""), (_field(layer.receptive_field), ""),
-            ("; ".join(layer.notes), "yellow"),
+            (escape_controls("; ".join(layer.notes)), "yellow"),
         ])
     return section
 
@@ -461,7 +461,7 @@ def render_run(
 ) -> None:
     """The human view of `convtool run`: the per-layer table, totals and conventions."""
     out = _run_console()
-    out.print(f"[bold]{prop.arch.name or prop.arch.file}[/]  {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}")
+    out.print(f"[bold]{_markup(prop.arch.name or prop.arch.file)}[/]  {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}")
     rows: list[list[Cell]] = []
     _layer_rows(prop.layers, rows)
     t = prop.totals
@@ -491,7 +491,7 @@ def render_run(
 def render_mismatch(error: StackMismatch) -> None:
     """The table up to the layer where the stack stops lining up, that layer marked."""
     out = _run_console()
-    out.print(f"[bold]{error.file}[/]  input {fmt_shape(error.input_shape)}")
+    out.print(f"[bold]{_markup(error.file or '')}[/]  input {fmt_shape(error.input_shape)}")
     rows: list[list[Cell]] = []
     section = _layer_rows(error.layers, rows)
     failed = error.failed
@@ -502,10 +502,10 @@ def render_mismatch(error: StackMismatch) -> None:
     other = ""
     if failed.skip_from is not None:
         index, name, shape = failed.skip_from
-        other = f" + layer {index} '{name}' {fmt_shape(shape)}"
+        other = f" + layer {index} '{escape_controls(name or '')}' {fmt_shape(shape)}"
     rows.append([
-        (str(failed.index), "bold red"), (failed.name or "", "bold red"), (failed.type, ""),
+        (str(failed.index), "bold red"), (escape_controls(failed.name or ""), "bold red"), (failed.type, ""),
         (failed.config, ""), (fmt_shape(failed.input) + other, ""), ("does not line up", "bold red"),
-        ("", ""), ("", ""), ("", ""), (failed.reason, "red"),
+        ("", ""), ("", ""), ("", ""), (escape_controls(failed.reason), "red"),
     ])
     out.print(_grid(rows))
