@@ -42,7 +42,10 @@ class IntList(click.ParamType):
                 + [repr(a) for a in self.allow]
             )
             self.fail(f"{value!r} is not {expected}", param, ctx)
-        numbers = tuple(int(part) for part in parts)
+        try:
+            numbers = tuple(int(part) for part in parts)
+        except ValueError:  # past Python's limit on digits converted to an int
+            self.fail(f"{value[:20]!r}... has too many digits", param, ctx)
         if any(n < self.minimum for n in numbers):
             self.fail(f"{value!r}: every value must be at least {self.minimum}", param, ctx)
         if self.maximum is not None and any(n > self.maximum for n in numbers):

@@ -169,3 +169,55 @@ def test_export_errors(args: list[str], code: int, words: list[str]) -> None:
     assert "Traceback" not in result.stderr
     for word in words:
         assert word in result.stderr
+
+
+HOSTILE_NAMES = [
+    'a\n            print("PWNED") or nn.Identity(),  #',
+    'quote"""inside', "single'''quotes", "back\\slash\\", "ends with backslash\\",
+    "tab\tand\rcarriage", "esc\x1b]0;pwned\x07\x1b[2J", "bidi\u202eevil", "line\u2028sep", "nul\x00byte",
+    "ünïcödé ²³ 名前", "class", "x", "layers",
+]
+
+
+def hostile_prop(tmp_path: Path) -> Propagation:
+    """A stack whose every name, its title and its file name are hostile strings; the layers
+    read each other's outputs by those names, so they also become variables in forward."""
+    import yaml
+
+    layers: list[dict[str, Any]] = []
+    for i, name in enumerate(HOSTILE_NAMES):
+        layers.append({"name": name, "type": "conv2d", "out_channels": 2, "kernel_size": 1} if i % 3 == 0
+                      else {"name": name, "type": "relu"})
+    layers.append({"type": "add", "with": HOSTILE_NAMES[-2]})
+    layers.append({"type": "concat", "with": HOSTILE_NAMES[:4]})
+    doc = {"name": 'title """ \n print("PWNED") \\ \x1b[2J', "input": [1, 2, 5, 5], "layers": layers}
+    path = tmp_path / 'file """ \\ \'.yaml'
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return propagate(load(path))
+
+
+def test_hostile_names_stay_inert(tmp_path: Path) -> None:
+    import ast
+
+    prop = hostile_prop(tmp_path)
+    source = export(prop)
+    tree = ast.parse(source)
+    calls = [node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+    assert calls.count("print") == 1  # the __main__ block's own
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    assert "PWNED" not in names
+    assert all(ch.isprintable() or ch == "\n" for ch in source), "a raw control character"
+
+
+def test_hostile_names_build_the_same_module(tmp_path: Path) -> None:
+    check_against_torch(hostile_prop(tmp_path))
+
+
+def test_hostile_names_run_as_a_script(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    prop = hostile_prop(tmp_path)
+    script = tmp_path / "model.py"
+    script.write_text(export(prop), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"output shape: {prop.output}\n"
