@@ -538,7 +538,7 @@ def run(
     from .valid_sizes import valid_input_sizes
 
     sizes = valid_input_sizes(stack, result.input)
-    checked = verify(result, seed=seed, max_memory=max_memory) if check else None
+    checked = interruptible(verify, result, seed=seed, max_memory=max_memory) if check else None
     if as_json:
         print_json(run_json(result, checked, sizes))
     else:

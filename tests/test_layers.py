@@ -237,14 +237,10 @@ def test_layer_error_messages(type_: str, options: str, shape: tuple[int, ...], 
         assert caught.value.message == message
 
 
-def test_receptive_field_is_linear_in_positions() -> None:
-    """One layer touches positions x taps: a 4096-wide map through a k3 conv stays cheap."""
-    import time
-
+def test_receptive_field_of_a_wide_map() -> None:
+    """A 4096-wide map through twenty k3 convs: the exact field (its speed is benchmarks/bench_run.py's)."""
     from convtool.arch import loads, propagate
 
     arch = loads("input: [1, 1, 4096, 4096]\nlayers:\n" + "  - {type: conv2d, out_channels: 1, kernel_size: 3, padding: 1}\n" * 20)
-    start = time.perf_counter()
     prop = propagate(arch)
     assert prop.layers[-1].receptive_field == (41, 41)
-    assert time.perf_counter() - start < 2.0

@@ -224,7 +224,7 @@ def test_ctrl_c_inside_a_long_numpy_call() -> None:
                interrupt_after=4.0, timeout=30)
     assert done.returncode == 130, done.stderr
     assert "Traceback" not in done.stderr
-    assert done.seconds < 4.0 + 5.0, f"Ctrl-C took {done.seconds - 4.0:.1f} s to act"
+    assert done.seconds < 4.0 + 1.2, f"Ctrl-C took {done.seconds - 4.0:.1f} s to act"
 
 
 def test_sigterm_is_not_a_traceback() -> None:
