@@ -28,20 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchError, ConfigError, ConvtoolError, MismatchError
-from .layers import (
-    KINDS,
-    Applied,
-    Footprint,
-    OptionError,
-    SkipMismatch,
-    closest_type,
-    describe,
-    resolve_type,
-)
+from .footprint import Footprint
+from .layers import KINDS, closest_type, resolve_type
+from .layers.base import Applied
+from .layers.keys import OptionError, SkipMismatch, describe
+from .params import Shape
 from .shape import output_size_range
 from .text import fmt_shape, fmt_spatial
 
-Shape = tuple[int, ...]
 Mark = tuple[int, int]  # (line, column), 1-based
 
 MAX_NODES = 200_000  # YAML nodes after alias expansion (a 1,000-layer file has ~12,000)

@@ -14,7 +14,8 @@ from typing import Union
 from .errors import ConfigError
 from .text import compact_x
 
-Spatial = tuple[int, ...]
+Spatial = tuple[int, ...]  # one int per spatial dim
+Shape = tuple[int, ...]  # a full tensor shape (N, C, *spatial)
 IntOrSeq = Union[int, Sequence[int]]  # noqa: UP007 (a runtime alias: `|` needs 3.10 types)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")

@@ -22,7 +22,8 @@ from math import prod
 
 from .arch import Arch, expand_mirror, resolve_input
 from .errors import ConfigError
-from .layers import KINDS, Shape
+from .layers import KINDS
+from .params import Shape
 
 # Past these, the analysis says it gave up rather than spend seconds on it.
 MAX_PERIOD = 4096

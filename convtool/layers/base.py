@@ -1,0 +1,157 @@
+"""What every layer kind is: the `LayerKind` protocol, and `Applied`, one kind applied to a shape."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from math import prod
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..footprint import Footprint
+from ..params import ConvParams, Shape
+from .keys import Key, OptionError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A layer kind applied to one input: what the table shows and what export/numeric need.
+
+    `args` are the explicit PyTorch constructor arguments, channels inferred (empty for
+    concat/add, which are operations in `forward`); `conv` is the resolved ConvParams
+    of a convolution (output_size already turned into output_padding).
+    """
+
+    output: Shape
+    param_count: int = 0
+    macs: int = 0
+    config: str = ""
+    notes: tuple[str, ...] = ()
+    args: Mapping[str, Any] = field(default_factory=dict)
+    conv: ConvParams | None = None
+    crops: tuple[tuple[int, ...], ...] = ()  # concat/add: per skip, the crop offset per dim
+
+
+# -- layer kinds ----------------------------------------------------------------------------
+
+
+CONV_TILE_ELEMENTS = 16 << 20  # bound on one thread's columns (64 MiB in float32)
+
+
+class LayerKind:
+    """One `type:` of an architecture file. Subclasses set the keys and the rules."""
+
+    name = ""
+    torch_class: str | None = None  # `nn.<class>` for export; None for concat/add
+    keys: tuple[Key, ...] = ()
+    skip = False  # concat/add: takes `with:`
+    elementwise = False  # output shape == input shape and position-wise dependence
+
+    def key_names(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.keys)
+
+    def parse(self, options: Mapping[str, object]) -> dict[str, Any]:
+        """Check the options written in the file (type, name excluded); fill defaults."""
+        known = {k.name: k for k in self.keys}
+        for key in options:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+                listing = ", ".join(known) or "no options"
+                raise OptionError(
+                    f"unknown key '{key}' for {self.name}",
+                    key=key,
+                    where="key",
+                    hint=(f"did you mean '{close[0]}'? " if close else "") + f"{self.name} takes: {listing}",
+                )
+        config: dict[str, Any] = {}
+        for spec in self.keys:
+            if spec.name in options:
+                config[spec.name] = spec.check(spec.name, options[spec.name])
+            elif spec.required:
+                raise OptionError(
+                    f"missing key '{spec.name}' for {self.name}",
+                    key=spec.name,
+                    where="layer",
+                    hint=f"{self.name} needs: {', '.join(k.name for k in self.keys if k.required)}",
+                )
+            else:
+                config[spec.name] = spec.default
+        self.validate(config)
+        return config
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Input-free checks across keys (PyTorch's constructor checks)."""
+
+    def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        raise NotImplementedError
+
+    def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
+        return fp
+
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        """Per spatial dim, the factor the layer divides sizes by (a stride, a downscale):
+        the valid input sizes of a stack repeat with the product of these (SPEC §5.4)."""
+        return (1, 1)
+
+    # numeric rule: parameters (seeded, PyTorch's init) and forward
+    def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
+        return {}
+
+    def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
+        raise NotImplementedError
+
+    def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
+        """Elements `forward` allocates beside its input and output, at most (for --verify's
+        memory estimate; measured with the peak resident set, see the tests)."""
+        return prod(x) + prod(out)
+
+
+def require_rank(name: str, x: Shape, ranks: tuple[int, ...], what: str | None = None) -> None:
+    if len(x) not in ranks:
+        allowed = " or ".join(f"{r}D" for r in ranks)
+        raise ConfigError(
+            f"{name} expects {what or allowed} input, but got input of size: {list(x)}",
+            hint="only flatten/linear/unflatten/reshape work on non-spatial tensors"
+            if len(x) < min(ranks)
+            else None,
+        )
+
+
+_KEY_OF_MESSAGE = (
+    ("padding_mode", "padding_mode"),
+    ("output padding", "output_padding"),
+    ("output_padding", "output_padding"),
+    ("padding", "padding"),
+    ("stride", "stride"),
+    ("dilation", "dilation"),
+    ("kernel", "kernel_size"),
+    ("in_channels", "in_channels"),
+    ("out_channels", "out_channels"),
+    ("groups", "groups"),
+)
+
+
+def _key_of(message: str) -> str | None:
+    lowered = message.lower()
+    for needle, key in _KEY_OF_MESSAGE:
+        if needle in lowered:
+            return key
+    return None
+
+
+def as_option_error(error: ConfigError) -> OptionError:
+    return OptionError(error.message, key=_key_of(error.message), hint=error.hint_lines)
+
+
+def uniform_weights(rng: Any, bound: float, shape: Sequence[int], dtype: Any) -> np.ndarray:
+    from ..numeric import uniform
+
+    return uniform(rng, bound, tuple(shape), dtype)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -1,0 +1,226 @@
+"""Convolutions and transposed convolutions: every rule through the shape engine."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from math import prod
+from typing import TYPE_CHECKING, Any
+
+from .. import shape as engine
+from ..errors import ConfigError
+from ..footprint import Footprint, gather, map_dims, transpose_deps, window_deps
+from ..params import ConvParams, Shape
+from ..text import compact_x, fmt_size
+from .base import CONV_TILE_ELEMENTS, Applied, LayerKind, as_option_error, plural, uniform_weights
+from .keys import Key, OptionError, bool_key, choice_key, in_channels_key, int_key, size_key, spatial_key
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Conv(LayerKind):
+    """conv2d and conv_transpose2d: all of PyTorch's arguments; output_size for the latter."""
+
+    def __init__(self, transposed: bool) -> None:
+        self.transposed = transposed
+        self.name = "conv_transpose2d" if transposed else "conv2d"
+        self.torch_class = "ConvTranspose2d" if transposed else "Conv2d"
+        keys = [
+            Key("in_channels", in_channels_key),
+            Key("out_channels", int_key(1), required=True),
+            Key("kernel_size", spatial_key(), required=True),
+            Key("stride", spatial_key(), 1),
+            Key("padding", spatial_key(strings=() if transposed else ("same", "valid")), 0),
+        ]
+        if transposed:
+            keys += [Key("output_padding", spatial_key(), 0), Key("output_size", size_key(full_shape=True))]
+        keys += [
+            Key("dilation", spatial_key(), 1),
+            Key("groups", int_key(1), 1),
+            Key("bias", bool_key, True),
+            Key("padding_mode", choice_key("zeros", "reflect", "replicate", "circular"), "zeros"),
+        ]
+        self.keys = tuple(keys)
+
+    def params(self, config: Mapping[str, Any], in_channels: int | None = None) -> ConvParams:
+        common = dict(
+            in_channels=in_channels if in_channels is not None else config["in_channels"],
+            out_channels=config["out_channels"],
+            ndim=2,
+        )
+        if self.transposed:
+            return ConvParams.conv_transpose(
+                config["kernel_size"], config["stride"], config["padding"], config["output_padding"],
+                config["groups"], config["bias"], config["dilation"], config["padding_mode"], **common,
+            )
+        return ConvParams.conv(
+            config["kernel_size"], config["stride"], config["padding"], config["dilation"],
+            config["groups"], config["bias"], config["padding_mode"], **common,
+        )
+
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        return (1, 1) if self.transposed else self.params(config).stride
+
+    def validate(self, config: dict[str, Any]) -> None:
+        if self.transposed and config["output_size"] is not None and config["output_padding"] != 0:
+            raise OptionError(
+                "give output_padding or output_size, not both (PyTorch ignores output_padding "
+                "when output_size is given)",
+                key="output_size",
+            )
+        try:
+            # a Conv2d checks its numbers in forward; a file is better told at load time
+            self.params(config).check_numbers()
+        except ConfigError as error:
+            raise as_option_error(error) from None
+
+    def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        if len(x) == 3:  # PyTorch would take it as unbatched; files keep the batch dim
+            raise ConfigError(
+                f"{self.name} in an architecture file needs an (N, C, H, W) input, but got input of size: {list(x)}",
+                hint="give the input as [N, C, H, W]",
+            )
+        if len(x) != 4:
+            raise ConfigError(
+                f"Expected 3D (unbatched) or 4D (batched) input to {self.name}, but got input of size: {list(x)}",
+                hint="architecture files are 2-D: a conv2d needs an (N, C, H, W) tensor",
+            )
+        written = self.params(config)
+        if written.in_channels is not None and written.in_channels != x[1]:
+            engine.output_shape(written, x)  # raises PyTorch's message
+        params = self.params(config, in_channels=x[1])
+        notes: list[str] = []
+        if self.transposed and config["output_size"] is not None:
+            op = engine.output_padding_for(params, x, config["output_size"])
+            params = params.replace(output_padding=op)
+            notes.append(f"output_size {fmt_size(config['output_size'][-2:])} -> output_padding {compact_x(op)}")
+        out = engine.output_shape(params, x)
+        notes += self._notes(params, x[2:])
+        config_text = params.compact()
+        if params.padding_mode != "zeros":
+            config_text += f" {params.padding_mode}"
+        return Applied(
+            output=out,
+            param_count=engine.param_count(params) or 0,
+            macs=engine.macs(params, x[0], x[2:], out[2:]) or 0,
+            config=config_text,
+            notes=tuple(notes),
+            args=_conv_args(params),
+            conv=params,
+        )
+
+    def _notes(self, params: ConvParams, spatial: Shape) -> list[str]:
+        if self.transposed:
+            notes = []
+            pattern = engine.overlap(params)
+            if any(o.gaps for o in pattern):
+                notes.append("gaps: some outputs get no kernel tap")
+            elif not all(o.even for o in pattern):
+                shown = " x ".join(",".join(map(str, o.pattern)) for o in pattern)
+                notes.append(f"checkerboard: uneven overlap {shown}")
+            if any(op >= s for op, s in zip(params.output_padding, params.stride)):
+                notes.append("output_padding >= stride (legal through dilation)")
+            return notes
+        ignored = [
+            engine.unread(i, k, s, a, b, d)
+            for i, k, s, (a, b), d in zip(
+                spatial, params.kernel_size, params.stride, params.padding_pairs, params.dilation
+            )
+        ]
+        return ignored_note(ignored)
+
+    def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
+        p = applied.conv
+        assert p is not None
+        out = applied.output[2:]
+
+        def per_dim(axis: int, dim: list[tuple[int, int] | None]) -> list[tuple[int, int] | None]:
+            k, s, d = p.kernel_size[axis], p.stride[axis], p.dilation[axis]
+            if p.transposed:
+                return gather(dim, transpose_deps(x[2 + axis], out[axis], k, s, p.padding[axis], d))
+            before = p.padding_pairs[axis][0]
+            return gather(dim, window_deps(x[2 + axis], out[axis], k, s, before, d, p.padding_mode))
+
+        return map_dims(fp, per_dim)
+
+    def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
+        """Copies of the input and output (padding, layouts) plus each thread's tile of columns:
+        a tile holds at most every tap's copy of the input and output, and never more than
+        CONV_TILE_ELEMENTS (the sweep in the tests measures the numeric engine against this)."""
+        from ..numeric import get_num_threads
+
+        moved = prod(x) + prod(out)
+        taps = prod(applied.conv.kernel_size) if applied.conv is not None else 1
+        return 2 * moved + get_num_threads() * min(taps * moved, CONV_TILE_ELEMENTS)
+
+    def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
+        p = applied.conv
+        assert p is not None
+        w_shape = engine.weight_shape(p)
+        assert w_shape is not None
+        bound = 1 / math.sqrt(prod(w_shape[1:])) if prod(w_shape[1:]) else 0.0
+        weights = {"weight": uniform_weights(rng, bound, w_shape, dtype)}
+        if p.bias:
+            weights["bias"] = uniform_weights(rng, bound, (p.out_channels or 0,), dtype)
+        return weights
+
+    def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
+        from .. import numeric
+
+        p = applied.conv
+        assert p is not None
+        bias = weights.get("bias")
+        if p.transposed:
+            return numeric.conv_transpose2d(
+                x, weights["weight"], bias, p.stride, p.padding, p.output_padding, p.groups, p.dilation
+            )
+        pairs = p.padding_pairs
+        if p.padding_mode == "zeros" and all(a == b for a, b in pairs):
+            return numeric.conv2d(x, weights["weight"], bias, p.stride, tuple(a for a, _ in pairs), p.dilation, p.groups)
+        import numpy as np
+
+        mode: Any = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[p.padding_mode]
+        padded = np.pad(x, ((0, 0), (0, 0), *pairs), mode=mode)
+        return numeric.conv2d(padded, weights["weight"], bias, p.stride, 0, p.dilation, p.groups)
+
+
+def ignored_note(ignored: Sequence[int]) -> list[str]:
+    if not any(ignored):
+        return []
+    parts = []
+    if ignored[0]:
+        parts.append(plural(ignored[0], "row"))
+    if len(ignored) > 1 and ignored[1]:
+        parts.append(plural(ignored[1], "col"))
+    return [f"never reads the last {' and '.join(parts)}"]
+
+
+def per_dim_arg(values: Sequence[Any]) -> Any:
+    """PyTorch-style argument: an int when every dim agrees, else a tuple."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def _conv_args(p: ConvParams) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "in_channels": p.in_channels,
+        "out_channels": p.out_channels,
+        "kernel_size": per_dim_arg(p.kernel_size),
+        "stride": per_dim_arg(p.stride),
+        "padding": p.padding_string or per_dim_arg(p.padding),
+    }
+    if p.transposed:
+        args["output_padding"] = per_dim_arg(p.output_padding)
+    args.update(dilation=per_dim_arg(p.dilation), groups=p.groups, bias=p.bias)
+    if not p.transposed:
+        args["padding_mode"] = p.padding_mode
+    return args
+
+
+# -- pooling --------------------------------------------------------------------------------
+
+
+KINDS: tuple[LayerKind, ...] = (
+    Conv(transposed=False),
+    Conv(transposed=True),
+)

@@ -1,0 +1,190 @@
+"""Resampling: upsample (interpolate), pixel shuffle and unshuffle."""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..footprint import Footprint, gather, map_dims
+from ..params import Shape
+from ..text import compact_x
+from .base import Applied, LayerKind, require_rank
+from .conv import per_dim_arg
+from .keys import Key, OptionError, bool_key, choice_key, int_key, scale_key, size_key
+from .pool import pair
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def _f32(value: float) -> float:
+    """Round to float32, as PyTorch's float kernels compute source indices."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+class Upsample(LayerKind):
+    """nn.Upsample / F.interpolate with mode nearest or bilinear."""
+
+    name = "upsample"
+    torch_class = "Upsample"
+    keys = (
+        Key("size", size_key()),
+        Key("scale_factor", scale_key),
+        Key("mode", choice_key("nearest", "bilinear"), "nearest"),
+        Key("align_corners", lambda k, v: None if v is None else bool_key(k, v), None),
+        Key("recompute_scale_factor", lambda k, v: None if v is None else bool_key(k, v), None),
+    )
+
+    def validate(self, config: dict[str, Any]) -> None:
+        if config["size"] is None and config["scale_factor"] is None:
+            raise OptionError("either size or scale_factor should be defined", where="layer")
+        if config["size"] is not None and config["scale_factor"] is not None:
+            raise OptionError("only one of size or scale_factor should be defined", key="scale_factor")
+        if config["mode"] == "nearest" and config["align_corners"] is not None:
+            raise OptionError(
+                "align_corners option can only be set with the interpolating modes: "
+                "linear | bilinear | bicubic | trilinear",
+                key="align_corners",
+            )
+
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        if config["scale_factor"] is None:
+            return (1, 1)  # a fixed output size
+        # floor(n * f) repeats when n grows by f's denominator (f as the float PyTorch uses)
+        return tuple(Fraction(float(f)).denominator for f in pair(config["scale_factor"]))
+
+    def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")
+        if config["size"] is not None:
+            out = tuple(config["size"])
+            shown = f"to {'x'.join(map(str, out))}"
+        else:
+            sf = pair(config["scale_factor"])
+            out = tuple(math.floor(float(i * f)) for i, f in zip(x[2:], sf))
+            shown = f"x{compact_x([f'{f:g}' for f in sf])}"
+        if any(o < 1 for o in out):
+            raise ConfigError(
+                f"Input and output sizes should be greater than 0, but got input (H: {x[2]}, W: {x[3]}) "
+                f"output (H: {out[0]}, W: {out[1]})"
+            )
+        args: dict[str, Any] = {}
+        if config["size"] is not None:
+            args["size"] = per_dim_arg(config["size"])
+        else:
+            args["scale_factor"] = per_dim_arg(pair(config["scale_factor"]))
+        args["mode"] = config["mode"]
+        if config["mode"] == "bilinear":
+            args["align_corners"] = bool(config["align_corners"])
+        if config["recompute_scale_factor"] is not None:
+            args["recompute_scale_factor"] = config["recompute_scale_factor"]
+        config_text = f"{shown} {config['mode']}" + (" align_corners" if config["align_corners"] else "")
+        return Applied(output=(x[0], x[1], *out), config=config_text, args=args)
+
+    def taps(self, applied: Applied, axis: int, i: int) -> list[list[tuple[int, float]]]:
+        """Per output index along one axis: (input index, weight) pairs, PyTorch's float32 rule."""
+        a = applied.args
+        o = applied.output[2 + axis]
+        scales = a.get("scale_factor") if not a.get("recompute_scale_factor") else None
+        given = pair(scales)[axis] if scales is not None else None
+        if a["mode"] == "nearest":
+            if o == i:
+                return [[(j, 1.0)] for j in range(o)]
+            if o == 2 * i:
+                return [[(j >> 1, 1.0)] for j in range(o)]
+            scale = _f32(1.0 / given) if given else _f32(i / o)
+            return [[(min(int(math.floor(_f32(j * scale))), i - 1), 1.0)] for j in range(o)]
+        if a["align_corners"]:
+            scale = _f32((i - 1) / (o - 1)) if o > 1 else 0.0
+        else:
+            scale = _f32(1.0 / given) if given else _f32(i / o)
+        result = []
+        for j in range(o):
+            if a["align_corners"]:
+                src = _f32(scale * j)
+            else:
+                src = _f32(_f32(scale * _f32(j + 0.5)) - 0.5)
+                src = max(src, 0.0)
+            i0 = min(int(src), i - 1)
+            lam = _f32(src - i0) if i0 < i - 1 else 0.0
+            pairs = [(i0, _f32(1.0 - lam))]
+            if lam > 0:
+                pairs.append((i0 + 1, lam))
+            result.append(pairs)
+        return result
+
+    def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
+        return map_dims(
+            fp, lambda ax, dim: gather(dim, ([j for j, w in t if w] for t in self.taps(applied, ax, x[2 + ax])))
+        )
+
+    def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
+        import numpy as np
+
+        result = x
+        for axis in range(2):
+            taps = self.taps(applied, axis, x.shape[2 + axis])
+            matrix = np.zeros((len(taps), x.shape[2 + axis]), dtype=np.float64)
+            for j, pairs in enumerate(taps):
+                for i, w in pairs:
+                    matrix[j, i] += w
+            result = np.moveaxis(np.tensordot(matrix.astype(x.dtype), result, axes=([1], [2 + axis])), 0, 2 + axis)
+        return np.ascontiguousarray(result)
+
+
+class PixelShuffle(LayerKind):
+    def __init__(self, unshuffle: bool) -> None:
+        self.unshuffle = unshuffle
+        self.name = "pixel_unshuffle" if unshuffle else "pixel_shuffle"
+        self.torch_class = "PixelUnshuffle" if unshuffle else "PixelShuffle"
+        self.factor_key = "downscale_factor" if unshuffle else "upscale_factor"
+        self.keys = (Key(self.factor_key, int_key(1), required=True),)
+
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        return (config[self.factor_key],) * 2 if self.unshuffle else (1, 1)
+
+    def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")
+        r = config[self.factor_key]
+        n, c, h, w = x
+        if self.unshuffle:
+            for label, size, dim in (("height", h, -2), ("width", w, -1)):
+                if size % r:
+                    raise ConfigError(
+                        f"pixel_unshuffle expects {label} to be divisible by downscale_factor, but "
+                        f"input.size({dim})={size} is not divisible by {r}"
+                    )
+            out = (n, c * r * r, h // r, w // r)
+        else:
+            if c % (r * r):
+                raise ConfigError(
+                    "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square "
+                    f"of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+                )
+            out = (n, c // (r * r), h * r, w * r)
+        return Applied(output=out, config=f"r{r}", args={self.factor_key: r})
+
+    def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
+        r = applied.args[self.factor_key]
+        if self.unshuffle:
+            return map_dims(fp, lambda ax, dim: gather(dim, (range(o * r, o * r + r) for o in range(len(dim) // r))))
+        return map_dims(fp, lambda ax, dim: [dim[o // r] for o in range(len(dim) * r)])
+
+    def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
+        r = applied.args[self.factor_key]
+        n, c, h, w = x.shape
+        if self.unshuffle:
+            y = x.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4)
+            return y.reshape(n, c * r * r, h // r, w // r)
+        y = x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3)
+        return y.reshape(n, c // (r * r), h * r, w * r)
+
+
+KINDS: tuple[LayerKind, ...] = (
+    Upsample(),
+    PixelShuffle(unshuffle=False),
+    PixelShuffle(unshuffle=True),
+)
