@@ -287,15 +287,7 @@ class LayerSpec:
 
     def summary(self) -> str:
         """The compact config as far as it is known without an input."""
-        kind = KINDS[self.type]
-        if hasattr(kind, "params"):
-            try:
-                return kind.params(self.config).compact()  # type: ignore[attr-defined]
-            except ConfigError:
-                pass
-        if kind.skip:
-            return "with " + ", ".join(self.with_)
-        return " ".join(f"{k}={v}" for k, v in self.options.items())
+        return KINDS[self.type].summary(self.config, self.options)
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,9 @@ class MismatchError(ConvtoolError):
     """A stack does not line up: a layer cannot take the tensor it is given."""
 
     kind = "mismatch"
+
+
+class NoInverse(ConfigError):
+    """A layer has no inverse that a mirrored decoder could use (the reason says why)."""
+
+    kind = "architecture"

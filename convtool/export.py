@@ -28,54 +28,6 @@ from .arch import LayerResult, LayerSpec, Propagation
 from .layers import KINDS
 from .text import escape_controls, fmt_shape
 
-# helper modules for the rows that have no nn class, emitted only when a stack uses them
-_CROP = '''
-def center_crop(skip: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """The center of `skip` with the spatial size of `like`: offset (H - h) // 2 per dim."""
-    window = [slice(None), slice(None)]
-    for big, small in zip(skip.shape[2:], like.shape[2:]):
-        start = (big - small) // 2
-        window.append(slice(start, start + small))
-    return skip[tuple(window)]
-'''
-_CONCAT = '''
-class Concat(nn.Module):
-    """torch.cat([x, *skips], dim=1); with crop, the skips are center-cropped to x first."""
-
-    def __init__(self, crop: bool = False) -> None:
-        super().__init__()
-        self.crop = crop
-
-    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
-        if self.crop:
-            skips = tuple(center_crop(skip, x) for skip in skips)
-        return torch.cat([x, *skips], dim=1)
-'''
-_ADD = '''
-class Add(nn.Module):
-    """x + skip + ... (a residual connection); with crop, the skips are center-cropped to x first."""
-
-    def __init__(self, crop: bool = False) -> None:
-        super().__init__()
-        self.crop = crop
-
-    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
-        for skip in skips:
-            x = x + (center_crop(skip, x) if self.crop else skip)
-        return x
-'''
-_RESHAPE = '''
-class Reshape(nn.Module):
-    """x.reshape(N, *shape): the batch dim is kept."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        super().__init__()
-        self.shape = shape
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(x.shape[0], *self.shape)
-'''
-
 
 def export(prop: Propagation) -> str:
     """The stack as a PyTorch source file: one nn.Module subclass and a `__main__` block.
@@ -166,17 +118,9 @@ def sequential(prop: Propagation, variable: str = "model", comment: str | None =
 
 
 def module_code(result: LayerResult, spec: LayerSpec | None = None) -> str:
-    """One row of the table as a module constructor with explicit keyword arguments; a
-    concat/add crops when its layer (`spec`) says `crop: center`, or when this input needs it."""
-    kind = KINDS[result.type]
-    applied = result.applied
-    if kind.skip:
-        crop = any(any(offsets) for offsets in applied.crops) or (spec is not None and spec.config["crop"] == "center")
-        return f"{'Concat' if result.type == 'concat' else 'Add'}(crop={crop!r})"
-    if kind.torch_class is None:  # reshape
-        return f"Reshape(shape={tuple(applied.args['shape'])!r})"
-    args = ", ".join(f"{key}={value!r}" for key, value in applied.args.items())
-    return f"nn.{kind.torch_class}({args})"
+    """One row of the table as a module constructor with explicit keyword arguments (the
+    layer kind writes it; `spec` gives the layer as written, e.g. a merge's `crop: center`)."""
+    return KINDS[result.type].torch_code(result.applied, spec.config if spec is not None else {})
 
 
 def class_name(name: str | None, file: str = "model") -> str:
@@ -191,10 +135,10 @@ def class_name(name: str | None, file: str = "model") -> str:
 
 
 def _helpers(layers: Sequence[LayerResult]) -> list[str]:
-    """The helper modules the rows use, each after two blank lines, or nothing."""
-    types = {r.type for r in layers}
-    blocks = [_CROP] if types & {"concat", "add"} else []
-    blocks += [block for kind, block in (("concat", _CONCAT), ("add", _ADD), ("reshape", _RESHAPE)) if kind in types]
+    """The helper definitions the rows' kinds need (each once, in order), or nothing."""
+    blocks: list[str] = []
+    for r in layers:
+        blocks += [block for block in KINDS[r.type].torch_helpers if block not in blocks]
     return ("\n" + "\n".join(blocks)).splitlines() if blocks else []
 
 

@@ -55,21 +55,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import design
 from .arch import Arch, LayerResult, LayerSpec, Propagation, Shape, propagate, resolve_input
-from .errors import ArchError, ConfigError, MismatchError
+from .errors import ArchError, MismatchError, NoInverse
 from .layers import KINDS
-from .params import ConvParams, Spatial
-from .shape import spatial_output, transpose_length
-from .text import escape_controls, fmt_shape, fmt_size, fmt_spatial
-
-# kinds copied to the decoder as they are: the output shape is the input shape
-COPIED = frozenset({
-    "batch_norm2d", "batch_norm1d", "instance_norm2d", "group_norm", "dropout",
-    "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "identity",
-})
-CHANNEL_KEYS = {"batch_norm2d": "num_features", "batch_norm1d": "num_features",
-                "instance_norm2d": "num_features", "group_norm": "num_channels"}
+from .text import escape_controls, fmt_shape, fmt_spatial
 
 Layer = dict[str, Any]  # one layer in the file schema of SPEC §5: {"type": ..., options}
 
@@ -132,7 +121,7 @@ class Mirrored:
         lines += [f"input: {_yaml_value(list(self.latent))}", "layers:"]
         for layer, source, result in zip(self.layers, self.sources, self.decoder.layers):
             twin = self.encoder.layers[source]
-            verb = "copies" if layer["type"] in COPIED else "mirrors"
+            verb = "copies" if KINDS[layer["type"]].copy_in_mirror else "mirrors"
             name = f" '{escape_controls(twin.name)}'" if twin.name else ""
             lines.append(
                 f"  - {_yaml_value(layer)}  # {verb} layer {twin.index}{name} ({twin.type}): "
@@ -158,7 +147,7 @@ def mirror(
     encoder = propagate(encoder_arch, x, receptive_field=False, diagnose=diagnose)
     layers: list[Layer] = []
     sources: list[int] = []
-    heads = [i for i, r in enumerate(encoder.layers) if r.type not in COPIED]
+    heads = [i for i, r in enumerate(encoder.layers) if not KINDS[r.type].copy_in_mirror]
     # the run of copied layers after head h (or before the first head: start -1)
     bounds = [-1, *heads, len(encoder.layers)]
     runs = {start: list(range(start + 1, stop)) for start, stop in zip(bounds, bounds[1:])}
@@ -167,7 +156,7 @@ def mirror(
             layers.append(_copy(specs[i], encoder.layers[i]))
             sources.append(i)
         if head >= 0:
-            for layer in _invert(arch, specs[head], encoder.layers[head]):
+            for layer in _inverse(arch, specs[head], encoder.layers[head]):
                 layers.append(layer)
                 sources.append(head)
     decoder = propagate(
@@ -198,134 +187,18 @@ def expand(arch: Arch, input_shape: Shape) -> Arch:
 # -- the inverse of one layer ---------------------------------------------------------------
 
 
-def _invert(arch: Arch, spec: LayerSpec, result: LayerResult) -> list[Layer]:
-    x, y = result.input, result.output
-    a = result.applied.args
-    kind = spec.type
-    if kind == "conv2d":
-        conv = result.applied.conv
-        assert conv is not None
-        return [_transpose_layer(arch, spec, conv, y, x)]
-    if kind == "conv_transpose2d":
-        t = result.applied.conv
-        assert t is not None
-        conv = ConvParams.conv(
-            t.kernel_size, t.stride, t.padding, t.dilation, t.groups, t.bias,
-            in_channels=t.out_channels, out_channels=t.in_channels, ndim=t.ndim,
-        )
-        if spatial_output(conv, y[2:]) != x[2:]:
-            raise _cannot(
-                arch, spec,
-                f"its output_padding {fmt_size(t.output_padding)} is not below its stride "
-                f"{fmt_size(t.stride)}, so the Conv2d with the same parameters maps {fmt_spatial(y)} to "
-                f"{fmt_size(spatial_output(conv, y[2:]))}, not {fmt_spatial(x)}",
-            )
-        return [_conv_layer(conv)]
-    if kind in ("max_pool2d", "avg_pool2d"):
-        k, s, p, d = (_pair(a["kernel_size"]), _pair(a["stride"]), _pair(a["padding"]), _pair(a.get("dilation", 1)))
-        pool = ConvParams.conv(k, s, p, d, in_channels=x[1], out_channels=x[1], ndim=2)
-        return [_transpose_layer(arch, spec, pool, y, x)]
-    if kind == "adaptive_avg_pool2d":
-        return [{"type": "upsample", "size": list(x[2:]), "mode": "nearest"}]
-    if kind == "upsample":
-        return [{"type": "adaptive_avg_pool2d", "output_size": list(x[2:])}]
-    if kind == "pixel_shuffle":
-        return [{"type": "pixel_unshuffle", "downscale_factor": a["upscale_factor"]}]
-    if kind == "pixel_unshuffle":
-        return [{"type": "pixel_shuffle", "upscale_factor": a["downscale_factor"]}]
-    if kind == "linear":
-        return [{"type": "linear", "in_features": a["out_features"], "out_features": a["in_features"],
-                 "bias": a["bias"]}]
-    if kind == "flatten":
-        start = a["start_dim"] % len(x)
-        end = a["end_dim"] % len(x)
-        return [{"type": "unflatten", "dim": start, "shape": list(x[start : end + 1])}]
-    if kind == "unflatten":
-        dim = a["dim"] % len(x)
-        return [{"type": "flatten", "start_dim": dim, "end_dim": dim + len(a["unflattened_size"]) - 1}]
-    if kind == "reshape":
-        return [{"type": "reshape", "shape": list(x[1:])}]
-    if kind in ("concat", "add"):
-        raise _cannot(
-            arch, spec,
-            f"a skip connection ({kind} with {', '.join(spec.with_)}) has no inverse in a plain decoder",
-            hint="mirror the encoder without its skip connections, or write the decoder out by hand",
-        )
-    raise _cannot(arch, spec, "convtool knows no inverse for this layer type")
-
-
-def _transpose_layer(arch: Arch, spec: LayerSpec, conv: ConvParams, small: Shape, big: Shape) -> Layer:
-    """The ConvTranspose (conv's k, s, d, g, bias; channels reversed) that maps `small` to `big`.
-
-    design.invert gives it whenever `conv` itself maps `big` to `small` (the §2.4 inverse);
-    otherwise (a pool's ceil_mode window, 'same' padding of an even kernel) the padding and
-    output_padding are searched, per dim, nearest the layer's own padding first.
-    """
+def _inverse(arch: Arch, spec: LayerSpec, result: LayerResult) -> list[Layer]:
+    """The layer kind's own inverse, or the reason it has none, located in the file."""
     try:
-        inverse = design.invert(conv, big[2:])
-    except ConfigError:
-        inverse = None
-    if inverse is not None and inverse.conv_output == small[2:]:
-        return _conv_layer(inverse.transpose)
-    pads = tuple(before for before, _ in conv.padding_pairs)
-    found = [
-        _dim_padding(n, target, k, s, d, p)
-        for n, target, k, s, d, p in zip(small[2:], big[2:], conv.kernel_size, conv.stride, conv.dilation, pads)
-    ]
-    if any(f is None for f in found):
-        axes = [name for name, f in zip(("height", "width"), found) if f is None]
-        raise _cannot(
-            arch, spec,
-            f"no ConvTranspose2d with its kernel {fmt_size(conv.kernel_size)}, stride {fmt_size(conv.stride)} "
-            f"and dilation {fmt_size(conv.dilation)} maps {fmt_spatial(small)} back to {fmt_spatial(big)} "
-            f"(in {' and '.join(axes)}: no padding and output_padding reach it)",
-            hint="an even kernel with padding='same' pads one side more; use an odd kernel or explicit padding",
-        )
-    transpose = ConvParams.conv_transpose(
-        conv.kernel_size, conv.stride, tuple(f[0] for f in found), tuple(f[1] for f in found),  # type: ignore[index]
-        conv.groups, conv.bias, conv.dilation,
-        in_channels=conv.out_channels, out_channels=conv.in_channels, ndim=conv.ndim,
-    )
-    if spatial_output(transpose, small[2:]) != big[2:]:
-        raise AssertionError(f"{transpose.compact()} does not map {small} to {big}")
-    return _conv_layer(transpose)
-
-
-def _dim_padding(n: int, target: int, k: int, s: int, d: int, prefer: int) -> tuple[int, int] | None:
-    """(padding, output_padding) of a 1-D ConvTranspose(k, s, d) taking n to target, the
-    padding nearest `prefer`; None when there is none.
-
-    >>> _dim_padding(4, 7, 2, 2, 1, 0)  # undo a ceil_mode pool k2 (7 -> 4): padding 1, op 1
-    (1, 1)
-    >>> _dim_padding(5, 5, 2, 1, 1, 0)  # k2 'same' at stride 1: no symmetric padding exists
-    """
-    top = transpose_length(n, k, s, 0, d)  # each unit of padding takes 2 off
-    for p in sorted(range((max(top - target, 0) + 1) // 2 + 1), key=lambda p: (abs(p - prefer), p)):
-        op = target - transpose_length(n, k, s, p, d)
-        if 0 <= op < max(s, d):
-            return p, op
-    return None
-
-
-def _conv_layer(p: ConvParams) -> Layer:
-    layer: Layer = {
-        "type": p.op,
-        "in_channels": p.in_channels,
-        "out_channels": p.out_channels,
-        "kernel_size": _value(p.kernel_size),
-        "stride": _value(p.stride),
-        "padding": _value(p.padding),
-    }
-    if p.transposed:
-        layer["output_padding"] = _value(p.output_padding)
-    layer.update(dilation=_value(p.dilation), groups=p.groups, bias=p.bias)
-    return layer
+        return KINDS[spec.type].inverse(result.applied, result.input, result.output)
+    except NoInverse as error:
+        raise _cannot(arch, spec, error.message, error.hint) from None
 
 
 def _copy(spec: LayerSpec, result: LayerResult) -> Layer:
     """A shape-preserving layer as written (parsed values), its channel count explicit."""
     layer: Layer = {"type": spec.type}
-    channel_key = CHANNEL_KEYS.get(spec.type)
+    channel_key = KINDS[spec.type].channel_key
     for key in spec.options:
         if key != channel_key:
             layer[key] = _plain(spec.config[key])
@@ -358,15 +231,6 @@ def _cannot(arch: Arch, spec: LayerSpec, reason: str, hint: str | None = None) -
 
 
 # -- small formatting helpers ---------------------------------------------------------------
-
-
-def _pair(value: Any) -> Spatial:
-    return (value, value) if isinstance(value, int) else tuple(value)
-
-
-def _value(values: Sequence[int]) -> int | list[int]:
-    """An int when every dim agrees (as a file writes it), else a list."""
-    return values[0] if len(set(values)) == 1 else list(values)
 
 
 def _plain(value: Any) -> Any:

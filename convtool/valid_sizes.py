@@ -29,7 +29,6 @@ from .params import Shape
 MAX_PERIOD = 4096
 SCAN = 4096  # how far above the file's size a first valid size is looked for
 
-NON_SPATIAL = ("linear", "flatten", "unflatten", "reshape")
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
     if len(spatial) != 2:
         return InputSizes(None, f"architecture files are 2-D, but the input has {len(spatial)} spatial dims")
     for spec in arch.layers:
-        if spec.type in NON_SPATIAL:
+        if not KINDS[spec.type].spatial:
             return InputSizes(
                 None,
                 f"the stack feeds a {spec.type} layer ({spec.label}): it accepts only input sizes "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NoInverse
 from ..footprint import Footprint
 from ..params import ConvParams, Shape
 from .keys import Key, OptionError
@@ -50,6 +50,10 @@ class LayerKind:
     keys: tuple[Key, ...] = ()
     skip = False  # concat/add: takes `with:`
     elementwise = False  # output shape == input shape and position-wise dependence
+    spatial = True  # False: the layer ties the input's spatial size to a constant (linear, flatten, ...)
+    copy_in_mirror = False  # a mirrored decoder copies the layer as it is (its output shape is its input's)
+    channel_key: str | None = None  # the key that holds the channel count, set anew when copied
+    torch_helpers: tuple[str, ...] = ()  # source of what export defines for a kind torch has no class for
 
     def key_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.keys)
@@ -103,6 +107,20 @@ class LayerKind:
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         raise NotImplementedError
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        """The layers (in the file's schema) that take `y` back to `x` in a mirrored decoder;
+        NoInverse says why there are none."""
+        raise NoInverse("convtool knows no inverse for this layer type")
+
+    def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+        """The compact config as far as it is known without an input (`options` as written)."""
+        return " ".join(f"{k}={v}" for k, v in options.items())
+
+    def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
+        """The PyTorch expression that builds this layer, explicit arguments included."""
+        args = ", ".join(f"{key}={value!r}" for key, value in applied.args.items())
+        return f"nn.{self.torch_class}({args})"
 
     def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
         """Elements `forward` allocates beside its input and output, at most (for --verify's

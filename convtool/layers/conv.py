@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from math import prod
 from typing import TYPE_CHECKING, Any
 
+from .. import design
 from .. import shape as engine
-from ..errors import ConfigError
+from ..errors import ConfigError, NoInverse
 from ..footprint import Footprint, gather, map_dims, transpose_deps, window_deps
 from ..params import ConvParams, Shape
 from ..text import compact_x, fmt_size
@@ -42,6 +43,31 @@ class Conv(LayerKind):
             Key("padding_mode", choice_key("zeros", "reflect", "replicate", "circular"), "zeros"),
         ]
         self.keys = tuple(keys)
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        """conv -> conv_transpose with the same k, s, p, d, g and the output_padding the sizes
+        need; conv_transpose -> conv (exact while output_padding < stride)."""
+        p = applied.conv
+        assert p is not None
+        if not self.transposed:
+            return [transpose_layer(p, y, x)]
+        conv = ConvParams.conv(
+            p.kernel_size, p.stride, p.padding, p.dilation, p.groups, p.bias,
+            in_channels=p.out_channels, out_channels=p.in_channels, ndim=p.ndim,
+        )
+        if engine.spatial_output(conv, y[2:]) != x[2:]:
+            raise NoInverse(
+                f"its output_padding {fmt_size(p.output_padding)} is not below its stride "
+                f"{fmt_size(p.stride)}, so the Conv2d with the same parameters maps {fmt_size(y[2:])} to "
+                f"{fmt_size(engine.spatial_output(conv, y[2:]))}, not {fmt_size(x[2:])}"
+            )
+        return [file_layer(conv)]
+
+    def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+        try:
+            return self.params(config).compact()
+        except ConfigError:
+            return super().summary(config, options)
 
     def params(self, config: Mapping[str, Any], in_channels: int | None = None) -> ConvParams:
         common = dict(
@@ -218,6 +244,83 @@ def _conv_args(p: ConvParams) -> dict[str, Any]:
 
 
 # -- pooling --------------------------------------------------------------------------------
+
+
+def file_layer(p: ConvParams) -> dict[str, Any]:
+    """A convolution as a layer of an architecture file, every argument explicit.
+
+    >>> file_layer(ConvParams.conv_transpose(4, 2, 1, in_channels=8, out_channels=4))["output_padding"]
+    0
+    """
+    layer: dict[str, Any] = {
+        "type": p.op,
+        "in_channels": p.in_channels,
+        "out_channels": p.out_channels,
+        "kernel_size": _file_value(p.kernel_size),
+        "stride": _file_value(p.stride),
+        "padding": _file_value(p.padding),
+    }
+    if p.transposed:
+        layer["output_padding"] = _file_value(p.output_padding)
+    layer.update(dilation=_file_value(p.dilation), groups=p.groups, bias=p.bias)
+    return layer
+
+
+def _file_value(values: Sequence[int]) -> int | list[int]:
+    """An int when every dim agrees (as a file writes it), else a list."""
+    return values[0] if len(set(values)) == 1 else list(values)
+
+
+def transpose_layer(conv: ConvParams, small: Shape, big: Shape) -> dict[str, Any]:
+    """The ConvTranspose (conv's k, s, d, g, bias; channels reversed) that maps `small` to `big`.
+
+    design.invert gives it whenever `conv` itself maps `big` to `small` (the exact inverse);
+    otherwise (a pool's ceil_mode window, 'same' padding of an even kernel) the padding and
+    output_padding are searched, per dim, nearest the layer's own padding first.
+    """
+    try:
+        inverse = design.invert(conv, big[2:])
+    except ConfigError:
+        inverse = None
+    if inverse is not None and inverse.conv_output == small[2:]:
+        return file_layer(inverse.transpose)
+    pads = tuple(before for before, _ in conv.padding_pairs)
+    found = [
+        _dim_padding(n, target, k, s, d, p)
+        for n, target, k, s, d, p in zip(small[2:], big[2:], conv.kernel_size, conv.stride, conv.dilation, pads)
+    ]
+    if any(f is None for f in found):
+        axes = [name for name, f in zip(("height", "width"), found) if f is None]
+        raise NoInverse(
+            f"no ConvTranspose2d with its kernel {fmt_size(conv.kernel_size)}, stride {fmt_size(conv.stride)} "
+            f"and dilation {fmt_size(conv.dilation)} maps {fmt_size(small[2:])} back to {fmt_size(big[2:])} "
+            f"(in {' and '.join(axes)}: no padding and output_padding reach it)",
+            hint="an even kernel with padding='same' pads one side more; use an odd kernel or explicit padding",
+        )
+    transpose = ConvParams.conv_transpose(
+        conv.kernel_size, conv.stride, tuple(f[0] for f in found), tuple(f[1] for f in found),  # type: ignore[index]
+        conv.groups, conv.bias, conv.dilation,
+        in_channels=conv.out_channels, out_channels=conv.in_channels, ndim=conv.ndim,
+    )
+    if engine.spatial_output(transpose, small[2:]) != big[2:]:
+        raise AssertionError(f"{transpose.compact()} does not map {small} to {big}")
+    return file_layer(transpose)
+
+
+def _dim_padding(n: int, target: int, k: int, s: int, d: int, prefer: int) -> tuple[int, int] | None:
+    """(padding, output_padding) of a 1-D ConvTranspose(k, s, d) taking n to target, the
+    padding nearest `prefer`; None when there is none.
+
+    >>> _dim_padding(4, 7, 2, 2, 1, 0)  # undo a ceil_mode pool k2 (7 -> 4): padding 1, op 1
+    (1, 1)
+    >>> _dim_padding(5, 5, 2, 1, 1, 0)  # k2 'same' at stride 1: no symmetric padding exists
+    """
+    top = engine.transpose_length(n, k, s, 0, d)  # each unit of padding takes 2 off
+    for p in sorted(range((max(top - target, 0) + 1) // 2 + 1), key=lambda p: (abs(p - prefer), p)):
+        op = target - engine.transpose_length(n, k, s, p, d)
+        if 0 <= op < max(s, d):
+            return p, op
+    return None
 
 
 KINDS: tuple[LayerKind, ...] = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NoInverse
 from ..footprint import Footprint, union
 from ..params import Shape
 from .base import Applied, LayerKind
@@ -13,6 +13,45 @@ from .keys import Key, SkipMismatch, crop_key, names_key
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+# What export defines for the merges (torch has no module for them): the skips are
+# center-cropped to the current tensor first when the layer crops.
+CENTER_CROP = '''
+def center_crop(skip: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The center of `skip` with the spatial size of `like`: offset (H - h) // 2 per dim."""
+    window = [slice(None), slice(None)]
+    for big, small in zip(skip.shape[2:], like.shape[2:]):
+        start = (big - small) // 2
+        window.append(slice(start, start + small))
+    return skip[tuple(window)]
+'''
+CONCAT = '''
+class Concat(nn.Module):
+    """torch.cat([x, *skips], dim=1); with crop, the skips are center-cropped to x first."""
+
+    def __init__(self, crop: bool = False) -> None:
+        super().__init__()
+        self.crop = crop
+
+    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
+        if self.crop:
+            skips = tuple(center_crop(skip, x) for skip in skips)
+        return torch.cat([x, *skips], dim=1)
+'''
+ADD = '''
+class Add(nn.Module):
+    """x + skip + ... (a residual connection); with crop, the skips are center-cropped to x first."""
+
+    def __init__(self, crop: bool = False) -> None:
+        super().__init__()
+        self.crop = crop
+
+    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
+        for skip in skips:
+            x = x + (center_crop(skip, x) if self.crop else skip)
+        return x
+'''
 
 
 class Skip(LayerKind):
@@ -23,6 +62,20 @@ class Skip(LayerKind):
     def __init__(self, name: str) -> None:
         self.name = name
         self.keys = (Key("with", names_key, required=True), Key("crop", crop_key, None))
+        self.torch_helpers = (CENTER_CROP, CONCAT if name == "concat" else ADD)
+
+    def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
+        crop = any(any(offsets) for offsets in applied.crops) or config.get("crop") == "center"
+        return f"{'Concat' if self.name == 'concat' else 'Add'}(crop={crop!r})"
+
+    def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+        return "with " + ", ".join(config["with"])
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        raise NoInverse(
+            f"a skip connection ({self.name}) has no inverse in a plain decoder",
+            hint="mirror the encoder without its skip connections, or write the decoder out by hand",
+        )
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         if len(x) < 2:

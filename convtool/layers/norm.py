@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 class Norm(LayerKind):
     """batch_norm2d/1d, instance_norm2d, group_norm — eval mode."""
 
+    copy_in_mirror = True
+
     def __init__(self, name: str, torch_class: str, ranks: tuple[int, ...], affine: bool, track: bool) -> None:
         self.name = name
         self.torch_class = torch_class

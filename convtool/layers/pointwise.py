@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 class Elementwise(LayerKind):
     """Activations, dropout (eval: identity) and identity: shape and footprint unchanged."""
 
+    copy_in_mirror = True
+
     elementwise = True
 
     def __init__(self, name: str, torch_class: str, keys: tuple[Key, ...], fn: Callable[[Any, Mapping[str, Any]], Any], show: Callable[[Mapping[str, Any]], str] = lambda c: "") -> None:

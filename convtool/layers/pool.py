@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from .. import shape as engine
 from ..errors import ConfigError
 from ..footprint import Footprint, gather, map_dims, window_deps
-from ..params import Shape
+from ..params import ConvParams, Shape
 from ..text import compact_x
 from .base import Applied, LayerKind, require_rank
-from .conv import ignored_note, per_dim_arg
+from .conv import ignored_note, per_dim_arg, transpose_layer
 from .keys import Key, OptionError, bool_key, int_key, size_key, spatial_key
 
 if TYPE_CHECKING:
@@ -73,6 +73,14 @@ class Pool(LayerKind):
                 f"padW = {p[1]}, padH = {p[0]}, kW = {k[1]}, kH = {k[0]}",
                 key="padding",
             )
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        """A transposed convolution C -> C (groups 1: a learned upsampling) of the pool's kernel,
+        stride, padding and dilation, with the output_padding the sizes need; ceil_mode's extra
+        window is undone with more padding."""
+        a = applied.args
+        k, s, p, d = (pair(a["kernel_size"]), pair(a["stride"]), pair(a["padding"]), pair(a.get("dilation", 1)))
+        return [transpose_layer(ConvParams.conv(k, s, p, d, in_channels=x[1], out_channels=x[1], ndim=2), y, x)]
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")
@@ -155,6 +163,9 @@ class AdaptiveAvgPool(LayerKind):
     name = "adaptive_avg_pool2d"
     torch_class = "AdaptiveAvgPool2d"
     keys = (Key("output_size", size_key(nullable_entries=True), required=True),)
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        return [{"type": "upsample", "size": list(x[2:]), "mode": "nearest"}]
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")

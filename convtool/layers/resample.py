@@ -57,6 +57,9 @@ class Upsample(LayerKind):
         # floor(n * f) repeats when n grows by f's denominator (f as the float PyTorch uses)
         return tuple(Fraction(float(f)).denominator for f in pair(config["scale_factor"]))
 
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        return [{"type": "adaptive_avg_pool2d", "output_size": list(x[2:])}]
+
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")
         if config["size"] is not None:
@@ -145,6 +148,12 @@ class PixelShuffle(LayerKind):
 
     def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
         return (config[self.factor_key],) * 2 if self.unshuffle else (1, 1)
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        factor = applied.args[self.factor_key]
+        if self.unshuffle:
+            return [{"type": "pixel_shuffle", "upscale_factor": factor}]
+        return [{"type": "pixel_unshuffle", "downscale_factor": factor}]
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         require_rank(self.name, x, (4,), "a 4D (N, C, H, W)")

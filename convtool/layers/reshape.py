@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 class Linear(LayerKind):
     name = "linear"
     torch_class = "Linear"
+    spatial = False
     keys = (Key("in_features", int_key(1)), Key("out_features", int_key(1), required=True), Key("bias", bool_key, True))
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        a = applied.args
+        return [{"type": "linear", "in_features": a["out_features"], "out_features": a["in_features"], "bias": a["bias"]}]
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         features = x[-1]
@@ -75,7 +80,12 @@ def _norm_dim(dim: int, rank: int) -> int:
 class Flatten(LayerKind):
     name = "flatten"
     torch_class = "Flatten"
+    spatial = False
     keys = (Key("start_dim", dim_key, 1), Key("end_dim", dim_key, -1))
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        start, end = applied.args["start_dim"] % len(x), applied.args["end_dim"] % len(x)
+        return [{"type": "unflatten", "dim": start, "shape": list(x[start : end + 1])}]
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         start, end = _norm_dim(config["start_dim"], len(x)), _norm_dim(config["end_dim"], len(x))
@@ -104,14 +114,42 @@ def _infer_shape(sizes: Sequence[int], total: int) -> tuple[int, ...] | None:
     return tuple(sizes) if known == total else None
 
 
+# What export defines for `reshape` (torch has no module for it).
+RESHAPE = '''
+class Reshape(nn.Module):
+    """x.reshape(N, *shape): the batch dim is kept."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+'''
+
+
 class Unflatten(LayerKind):
     """unflatten (nn.Unflatten(dim, shape)) and reshape (`shape` excludes the batch dim)."""
+
+    spatial = False
 
     def __init__(self, reshape: bool) -> None:
         self.reshape = reshape
         self.name = "reshape" if reshape else "unflatten"
         self.torch_class = None if reshape else "Unflatten"
+        self.torch_helpers = (RESHAPE,) if reshape else ()
         self.keys = (Key("shape", shape_key, required=True),) + (() if reshape else (Key("dim", dim_key, 1),))
+
+    def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
+        if self.reshape:
+            return f"Reshape(shape={tuple(applied.args['shape'])!r})"
+        return super().torch_code(applied, config)
+
+    def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
+        if self.reshape:
+            return [{"type": "reshape", "shape": list(x[1:])}]
+        dim = applied.args["dim"] % len(x)
+        return [{"type": "flatten", "start_dim": dim, "end_dim": dim + len(applied.args["unflattened_size"]) - 1}]
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         sizes = config["shape"]
