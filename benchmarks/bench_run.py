@@ -24,7 +24,7 @@ from pathlib import Path
 
 from results_md import machine, write_section
 
-from convtool.arch import load, propagate
+from convtool.graph import load, propagate
 
 BAR = 1.0
 

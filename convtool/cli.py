@@ -522,8 +522,8 @@ def run(
       convtool run configs/mismatch_unet.yaml      # does not line up: the fix
       convtool run configs/dcgan_generator.yaml --batch 64 --json
     """
-    from .arch import StackMismatch, load, propagate, verify
     from .errors import MismatchError
+    from .graph import StackMismatch, load, propagate, verify
     from .report import print_json, render_mismatch, render_run, run_json
 
     if input_shape is not None and isinstance(input_shape, int):
@@ -535,7 +535,7 @@ def run(
         if not as_json:
             render_mismatch(error)
         raise
-    from .valid_sizes import valid_input_sizes
+    from .graph import valid_input_sizes
 
     sizes = valid_input_sizes(stack, result.input)
     checked = interruptible(verify, result, seed=seed, max_memory=max_memory) if check else None
@@ -555,9 +555,8 @@ def run(
 
 def invert_arch(path: Any, input_shape: Any, fmt: str | None, as_json: bool) -> None:
     """`convtool invert ARCH.yaml`: the mirrored decoder as YAML, PyTorch code or JSON."""
-    from .arch import load
     from .export import sequential
-    from .mirror import mirror
+    from .graph import load, mirror
     from .report import print_json
 
     if as_json and fmt is not None:
@@ -597,10 +596,10 @@ def export(arch: str, input_shape: Any, output: str | None, force: bool) -> None
       convtool export configs/unet_original.yaml -o unet.py && python unet.py
       convtool export configs/autoencoder_mirror.yaml --input-shape 1,1,30,30
     """
-    from .arch import load, propagate
     from .export import class_name
     from .export import export as export_source
     from .files import write_text
+    from .graph import load, propagate
 
     if input_shape is not None and isinstance(input_shape, int):
         raise click.BadParameter("expected a full shape N,C,H,W (or N,F)", param_hint="--input-shape")

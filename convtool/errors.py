@@ -90,3 +90,9 @@ class NoInverse(ConfigError):
     """A layer has no inverse that a mirrored decoder could use (the reason says why)."""
 
     kind = "architecture"
+
+
+class MemoryLimitError(ConvtoolError):
+    """A numeric run would need more memory than allowed, or could not get it."""
+
+    kind = "memory"

@@ -10,7 +10,7 @@ current size with offset (H - h) // 2 as convtool does; `forward` passes them th
 outputs of the layers they name. A mirrored decoder is exported expanded. A `__main__`
 block runs the file's input through the model and prints the output shape.
 
->>> from convtool.arch import loads, propagate
+>>> from convtool.graph import loads, propagate
 >>> prop = propagate(loads("input: [1, 3, 8, 8]\\nlayers: [{type: conv2d, out_channels: 4, kernel_size: 3}]"))
 >>> print(module_code(prop.layers[0]))
 nn.Conv2d(in_channels=3, out_channels=4, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros')
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .arch import LayerResult, LayerSpec, Propagation
+from .graph import LayerResult, LayerSpec, Propagation
 from .layers import KINDS
 from .text import escape_controls, fmt_shape
 
@@ -32,7 +32,7 @@ from .text import escape_controls, fmt_shape
 def export(prop: Propagation) -> str:
     """The stack as a PyTorch source file: one nn.Module subclass and a `__main__` block.
 
-    >>> from convtool.arch import loads, propagate
+    >>> from convtool.graph import loads, propagate
     >>> text = export(propagate(loads("name: tiny\\ninput: [1, 2, 4, 4]\\nlayers: [{type: relu}]")))
     >>> "class Tiny(nn.Module):" in text, "nn.ReLU(inplace=False),  # 0 relu: (1, 2, 4, 4) -> (1, 2, 4, 4)" in text
     (True, True)
@@ -95,7 +95,7 @@ def export(prop: Propagation) -> str:
 def sequential(prop: Propagation, variable: str = "model", comment: str | None = None) -> str:
     """A stack without skip connections as `variable = nn.Sequential(...)`, with its imports.
 
-    >>> from convtool.arch import loads, propagate
+    >>> from convtool.graph import loads, propagate
     >>> print(sequential(propagate(loads("input: [1, 2, 4, 4]\\nlayers: [{type: sigmoid}]"))))
     import torch
     from torch import nn

@@ -334,8 +334,7 @@ def _search_notes(solution: Solution) -> str:
 # -- convtool run (issue 5) -------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from .arch import LayerResult, Propagation, StackMismatch, Verification
-    from .valid_sizes import InputSizes
+    from .graph import InputSizes, LayerResult, Propagation, StackMismatch, Verification
 
 RUN_FOOTER = (
     "Shapes are (N, C, H, W) as in PyTorch. MACs: multiply-accumulates for the whole batch, bias "
@@ -474,7 +473,7 @@ def render_run(
     out.print(_grid(rows))
     out.print(f"params {t.param_count:,}   MACs {t.macs:,}   activation memory {_mib(t.activation_bytes)}")
     if sizes is not None:
-        from .valid_sizes import describe as describe_sizes
+        from .graph.valid_sizes import describe as describe_sizes
 
         out.print(f"valid input sizes: {describe_sizes(sizes, prop.input[2:])}")
     if verification is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from convtool.arch import LayerResult, StackMismatch, load, propagate
+from convtool.graph import LayerResult, StackMismatch, load, propagate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from convtool.arch import MAX_NODES, load, loads, read_yaml
+from convtool.graph import MAX_NODES, load, loads, read_yaml
 from convtool.cli import main
 from convtool.errors import ArchError
 
@@ -117,7 +117,7 @@ def test_damaged_file_is_one_clear_error(tmp_path: Path, text: str, where: tuple
 @pytest.mark.parametrize("text, where, key, words", [c[1:] for c in DAMAGED], ids=[c[0] for c in DAMAGED])
 def test_damaged_file_error_carries_context(text: str, where: tuple[int, int] | None, key: str | None,
                                             words: list[str]) -> None:
-    from convtool.arch import propagate
+    from convtool.graph import propagate
 
     with pytest.raises(ArchError) as caught:
         propagate(loads(text, "f.yaml"))
@@ -242,7 +242,7 @@ def test_loading_and_propagating_never_import_numpy() -> None:
     import sys
 
     code = (
-        "import sys\nfrom convtool.arch import load, propagate\n"
+        "import sys\nfrom convtool.graph import load, propagate\n"
         f"for path in {[str(p) for p in CONFIGS if p.stem != 'mismatch_unet']!r}:\n"
         "    propagate(load(path))\n"
         "assert 'numpy' not in sys.modules, 'numpy was imported'\n"

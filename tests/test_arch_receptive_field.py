@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from convtool.arch import NumericStack, Propagation, footprints, load, loads, propagate
+from convtool.graph import NumericStack, Propagation, footprints, load, loads, propagate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from convtool.arch import Propagation, load, loads, propagate
+from convtool.graph import Propagation, load, loads, propagate
 from convtool.cli import main
 from convtool.export import class_name, export
 

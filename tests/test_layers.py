@@ -239,7 +239,7 @@ def test_layer_error_messages(type_: str, options: str, shape: tuple[int, ...], 
 
 def test_receptive_field_of_a_wide_map() -> None:
     """A 4096-wide map through twenty k3 convs: the exact field (its speed is benchmarks/bench_run.py's)."""
-    from convtool.arch import loads, propagate
+    from convtool.graph import loads, propagate
 
     arch = loads("input: [1, 1, 4096, 4096]\nlayers:\n" + "  - {type: conv2d, out_channels: 1, kernel_size: 3, padding: 1}\n" * 20)
     prop = propagate(arch)

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convtool.arch import StackMismatch, load, loads, propagate
+from convtool.graph import StackMismatch, bind, load, loads, propagate, walk
 from convtool.cli import main
 from convtool.errors import ArchError
-from convtool.mirror import mirror
+from convtool.graph import mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR_CONFIG = ROOT / "configs" / "autoencoder_mirror.yaml"
@@ -196,7 +196,8 @@ def expanded(encoder: list[dict[str, Any]], shape: list[int]) -> Any:
     """The propagation of the encoder and its mirrored decoder; skipped when the encoder
     itself does not line up for this input."""
     try:
-        return propagate(loads(mirror_file(encoder, shape)), receptive_field=False, diagnose=False)
+        arch, x = loads(mirror_file(encoder, shape)), tuple(shape)
+        return walk(bind(arch, x), x, receptive_field=False)  # no diagnosis: its fixes are not needed here
     except StackMismatch as error:
         assert error.failed.section == "encoder"  # a decoder always lines up
         assume(False)

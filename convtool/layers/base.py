@@ -51,6 +51,7 @@ class LayerKind:
     skip = False  # concat/add: takes `with:`
     elementwise = False  # output shape == input shape and position-wise dependence
     spatial = True  # False: the layer ties the input's spatial size to a constant (linear, flatten, ...)
+    tied_to = "flattened size"  # what a non-spatial layer fixes (valid input sizes keep it)
     copy_in_mirror = False  # a mirrored decoder copies the layer as it is (its output shape is its input's)
     channel_key: str | None = None  # the key that holds the channel count, set anew when copied
     torch_helpers: tuple[str, ...] = ()  # source of what export defines for a kind torch has no class for
@@ -112,6 +113,15 @@ class LayerKind:
         """The layers (in the file's schema) that take `y` back to `x` in a mirrored decoder;
         NoInverse says why there are none."""
         raise NoInverse("convtool knows no inverse for this layer type")
+
+    def resize_fix(self, applied: Applied, x: Shape, want: Sequence[int]) -> str | None:
+        """The change of this layer's own arguments that makes its output's spatial size
+        `want` (a fix for a merge that does not line up), or None."""
+        return None
+
+    def merge_fixes(self, x: Shape, other: Shape) -> list[str]:
+        """For a merge: fixes when `x` and `other` differ in more than their spatial size."""
+        return []
 
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         """The compact config as far as it is known without an input (`options` as written)."""

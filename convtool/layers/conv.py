@@ -63,6 +63,18 @@ class Conv(LayerKind):
             )
         return [file_layer(conv)]
 
+    def resize_fix(self, applied: Applied, x: Shape, want: Sequence[int]) -> str | None:
+        """A transposed layer reaches every size up to max(stride, dilation) - 1 above its
+        smallest through output_padding (bias-only rows, said in the fix's own words)."""
+        p = applied.conv
+        if not self.transposed or p is None:
+            return None
+        mins, _ = engine.output_size_range(p, x[2:])
+        ops = [w - m for w, m in zip(want, mins)]
+        if not all(0 <= op < max(s, d) for op, s, d in zip(ops, p.stride, p.dilation)):
+            return None
+        return f"set output_padding: {ops[0] if len(set(ops)) == 1 else ops}"
+
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         try:
             return self.params(config).compact()

@@ -71,6 +71,12 @@ class Skip(LayerKind):
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         return "with " + ", ".join(config["with"])
 
+    def merge_fixes(self, x: Shape, other: Shape) -> list[str]:
+        if self.name != "add" or other[1] == x[1]:
+            return []
+        return [f"add needs equal channels ({x[1]} vs {other[1]}): project one side with a "
+                f"{{type: conv2d, kernel_size: 1, out_channels: {x[1]}}}"]
+
     def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
         raise NoInverse(
             f"a skip connection ({self.name}) has no inverse in a plain decoder",

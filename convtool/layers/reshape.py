@@ -21,6 +21,7 @@ class Linear(LayerKind):
     name = "linear"
     torch_class = "Linear"
     spatial = False
+    tied_to = "last dim"
     keys = (Key("in_features", int_key(1)), Key("out_features", int_key(1), required=True), Key("bias", bool_key, True))
 
     def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:

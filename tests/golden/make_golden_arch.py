@@ -149,7 +149,7 @@ def mirror(specs: list[dict[str, Any]], built: list[nn.Module], inputs: list[tor
     """The decoder of `decoder: {mirror: encoder}` (SPEC §5.5), independently of convtool:
     every conv2d/pool becomes a ConvTranspose2d called with forward(x, output_size=the
     encoder layer's input size), so that torch itself picks the output_padding; runs of
-    shape-preserving layers go to their mirror position in their own order (convtool.mirror).
+    shape-preserving layers go to their mirror position in their own order (convtool.graph.mirror).
     Returns (spec, maker) pairs: maker(x) builds the module for the tensor x."""
     heads = [i for i, spec in enumerate(specs) if spec["type"] not in COPIED]
     bounds = [-1, *heads, len(specs)]

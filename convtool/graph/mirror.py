@@ -1,7 +1,7 @@
 """Mirroring (SPEC §5.5): the decoder that restores an encoder's input shape exactly.
 
-One function, `mirror`, serves both `decoder: {mirror: encoder}` (through
-`arch.expand_mirror`, which calls `expand`) and `convtool invert ARCH.yaml`.
+One function, `decoder_for`, serves both `decoder: {mirror: encoder}` (through `bind`, which
+calls `expand`) and `convtool invert ARCH.yaml`.
 
 The encoder is propagated on the actual input first: output_padding depends on the sizes
 that flow through, so a decoder is mirrored for one input shape. Then it is walked
@@ -31,7 +31,7 @@ blocks convT -> bn -> relu (not relu -> bn -> convT); the decoder opens with the
 last run (if the encoder ends with one) and ends with the inverse of the first layer, a
 linear output, as autoencoders end (a layer run before the first shape change comes last).
 
->>> from convtool.arch import loads
+>>> from convtool.graph import loads, mirror
 >>> arch = loads('''
 ... input: [1, 1, 28, 28]
 ... encoder:
@@ -48,17 +48,17 @@ linear output, as autoencoders end (a layer run before the first shape change co
 
 from __future__ import annotations
 
-import json
-import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .arch import Arch, LayerResult, LayerSpec, Propagation, Shape, propagate, resolve_input
-from .errors import ArchError, MismatchError, NoInverse
-from .layers import KINDS
-from .text import escape_controls, fmt_shape, fmt_spatial
+from ..errors import ArchError, MismatchError, NoInverse
+from ..layers import KINDS
+from ..params import Shape
+from ..text import escape_controls, fmt_shape, fmt_spatial
+from .model import Arch, LayerSpec
+from .propagate import LayerResult, Propagation, walk
+from .yaml import plain_value, yaml_value
 
 Layer = dict[str, Any]  # one layer in the file schema of SPEC §5: {"type": ..., options}
 
@@ -100,7 +100,7 @@ class Mirrored:
         """The decoder as an architecture file that runs on its own (input: the encoder's
         output); its `layers:` list pastes under `decoder:` after the encoder.
 
-        >>> from convtool.arch import loads
+        >>> from convtool.graph import loads, mirror
         >>> arch = loads("input: [1, 3, 9, 9]\\nlayers: [{type: conv2d, out_channels: 4, kernel_size: 3, stride: 2}]")
         >>> print(mirror(arch).to_yaml())  # doctest: +ELLIPSIS
         # Decoder mirrored from the encoder of <string> by `convtool invert`:
@@ -117,34 +117,37 @@ class Mirrored:
             "# `decoder:` after the encoder.",
         ]
         if self.arch.name:
-            lines.append(f"name: {_yaml_value(self.arch.name + ' (mirrored decoder)')}")
-        lines += [f"input: {_yaml_value(list(self.latent))}", "layers:"]
+            lines.append(f"name: {yaml_value(self.arch.name + ' (mirrored decoder)')}")
+        lines += [f"input: {yaml_value(list(self.latent))}", "layers:"]
         for layer, source, result in zip(self.layers, self.sources, self.decoder.layers):
             twin = self.encoder.layers[source]
             verb = "copies" if KINDS[layer["type"]].copy_in_mirror else "mirrors"
             name = f" '{escape_controls(twin.name)}'" if twin.name else ""
             lines.append(
-                f"  - {_yaml_value(layer)}  # {verb} layer {twin.index}{name} ({twin.type}): "
+                f"  - {yaml_value(layer)}  # {verb} layer {twin.index}{name} ({twin.type}): "
                 f"{fmt_spatial(result.input)} -> {fmt_spatial(result.output)}"
             )
         return "\n".join(lines)
 
 
-def mirror(
-    arch: Arch, input_shape: Sequence[int] | None = None, batch: int | None = None, *, diagnose: bool = True
-) -> Mirrored:
-    """The decoder that restores the input of `arch`'s encoder (its `layers:` when it has no
-    `encoder:` section) exactly, for the file's input or `input_shape`.
+def encoder_of(arch: Arch) -> Arch:
+    """The part of `arch` that is mirrored: its `encoder:` section, or its `layers:`."""
+    specs = tuple(s for s in arch.layers if s.section == "encoder") if "encoder" in arch.sections else arch.layers
+    return Arch(arch.name, arch.input, specs, arch.file, ("encoder",) if arch.sections else ())
 
-    >>> from convtool.arch import loads
-    >>> m = mirror(loads("input: [1, 3, 10, 10]\\nlayers: [{type: max_pool2d, kernel_size: 3}]"))
+
+def decoder_for(arch: Arch, x: Shape) -> Mirrored:
+    """The decoder that restores input `x` of `arch`'s encoder exactly (StackMismatch when
+    the encoder itself does not line up for `x`).
+
+    >>> from convtool.graph import loads
+    >>> m = decoder_for(loads("input: [1, 3, 10, 10]\\nlayers: [{type: max_pool2d, kernel_size: 3}]"), (1, 3, 10, 10))
     >>> m.layers[0]["kernel_size"], m.layers[0]["stride"], m.layers[0]["output_padding"], m.restores
     (3, 3, 1, (1, 3, 10, 10))
     """
-    x = resolve_input(arch, input_shape, batch)
-    specs = tuple(s for s in arch.layers if s.section == "encoder") if "encoder" in arch.sections else arch.layers
-    encoder_arch = Arch(arch.name, arch.input, specs, arch.file, ("encoder",) if arch.sections else ())
-    encoder = propagate(encoder_arch, x, receptive_field=False, diagnose=diagnose)
+    encoder_arch = encoder_of(arch)
+    specs = encoder_arch.layers
+    encoder = walk(encoder_arch, x, receptive_field=False)
     layers: list[Layer] = []
     sources: list[int] = []
     heads = [i for i, r in enumerate(encoder.layers) if not KINDS[r.type].copy_in_mirror]
@@ -159,10 +162,8 @@ def mirror(
             for layer in _inverse(arch, specs[head], encoder.layers[head]):
                 layers.append(layer)
                 sources.append(head)
-    decoder = propagate(
-        Arch(arch.name, encoder.output, _specs(layers, 0, None, arch), arch.file), encoder.output,
-        receptive_field=False, diagnose=False,
-    )
+    decoder = walk(Arch(arch.name, encoder.output, _specs(layers, 0, None, arch), arch.file), encoder.output,
+                   receptive_field=False)
     if decoder.output != x:  # every inverse is checked by the shape engine: a bug, never a user error
         raise AssertionError(f"the mirrored decoder gives {decoder.output}, not {x}")
     return Mirrored(arch, encoder, tuple(layers), tuple(sources), decoder)
@@ -177,7 +178,7 @@ def expand(arch: Arch, input_shape: Shape) -> Arch:
     """
     encoder = tuple(s for s in arch.layers if s.section == "encoder")
     try:
-        m = mirror(arch, input_shape, diagnose=False)
+        m = decoder_for(arch, input_shape)
     except MismatchError:
         return Arch(arch.name, arch.input, encoder, arch.file, ("encoder",))
     decoder = _specs(m.layers, len(encoder), "decoder", arch)
@@ -201,14 +202,15 @@ def _copy(spec: LayerSpec, result: LayerResult) -> Layer:
     channel_key = KINDS[spec.type].channel_key
     for key in spec.options:
         if key != channel_key:
-            layer[key] = _plain(spec.config[key])
+            layer[key] = plain_value(spec.config[key])
     if channel_key is not None:
         layer[channel_key] = result.input[1]
     return layer
 
 
 def _specs(layers: Sequence[Layer], start: int, section: str | None, arch: Arch) -> tuple[LayerSpec, ...]:
-    line, column = (arch.mirror.line, arch.mirror.column) if arch.mirror is not None else (None, None)
+    where = arch.mirrored_from
+    line, column = (where.line, where.column) if where is not None else (None, None)
     specs = []
     for offset, layer in enumerate(layers):
         options = {k: v for k, v in layer.items() if k != "type"}
@@ -230,51 +232,3 @@ def _cannot(arch: Arch, spec: LayerSpec, reason: str, hint: str | None = None) -
     )
 
 
-# -- small formatting helpers ---------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
-
-
-def _yaml_value(value: Any) -> str:
-    """A value in YAML flow style that `yaml.safe_load` reads back as the same value.
-
-    >>> _yaml_value({"type": "relu", "inplace": False, "p": 0.5, "shape": [3, 4], "x": None, "s": "a b"})
-    '{type: relu, inplace: false, p: 0.5, shape: [3, 4], x: null, s: "a b"}'
-    """
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _yaml_float(value)
-    if isinstance(value, int):
-        return repr(value)
-    text = str(value)
-    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS:
-        return text
-    return json.dumps(text)
-
-
-def _yaml_float(value: float) -> str:
-    """YAML 1.1 reads `1e-05` as a string: the mantissa needs a dot (`1.0e-05`).
-
-    >>> _yaml_float(1e-05), _yaml_float(0.2), _yaml_float(float("inf"))
-    ('1.0e-05', '0.2', '.inf')
-    """
-    if math.isinf(value) or math.isnan(value):
-        return {"inf": ".inf", "-inf": "-.inf"}.get(repr(value), ".nan")
-    text = repr(value)
-    mantissa, e, exponent = text.partition("e")
-    if e and "." not in mantissa:
-        text = f"{mantissa}.0e{exponent}"
-    return text

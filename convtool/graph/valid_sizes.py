@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
 
-from .arch import Arch, expand_mirror, resolve_input
-from .errors import ConfigError
-from .layers import KINDS
-from .params import Shape
+from ..errors import ConfigError
+from ..layers import KINDS
+from ..params import Shape
+from .bind import bind
+from .model import Arch
+from .propagate import resolve_input
 
 # Past these, the analysis says it gave up rather than spend seconds on it.
 MAX_PERIOD = 4096
@@ -133,9 +135,9 @@ class _Probe:
 
     def _walk(self, x: Shape) -> list[Shape] | None:
         arch = self.arch
-        if arch.mirror is not None:
+        if arch.mirrored_from is not None:
             try:
-                arch = expand_mirror(arch, x)
+                arch = bind(arch, x)
             except ConfigError:
                 return None
             self.keep.append(arch)
@@ -162,7 +164,7 @@ class _Probe:
 def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSizes:
     """The exact set of input sizes per spatial dim for which the stack lines up (SPEC §5.4).
 
-    >>> from convtool.arch import loads
+    >>> from convtool.graph import loads
     >>> arch = loads('''
     ... input: [1, 1, 250, 250]
     ... layers:
@@ -184,7 +186,7 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
             return InputSizes(
                 None,
                 f"the stack feeds a {spec.type} layer ({spec.label}): it accepts only input sizes "
-                f"that give the same {'flattened size' if spec.type != 'linear' else 'last dim'} "
+                f"that give the same {KINDS[spec.type].tied_to} "
                 f"as {'x'.join(map(str, spatial))}",
             )
     period = [prod(KINDS[spec.type].period(spec.config)[axis] for spec in arch.layers) for axis in range(len(spatial))]
@@ -261,7 +263,7 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
     """Whether both sides of every cropping skip grow alike from n to n + period (an equal-size
     skip that lines up at both has equal rates by itself)."""
     arch = probe.arch
-    if arch.mirror is not None:
+    if arch.mirrored_from is not None:
         return True  # a mirrored decoder restores the encoder's sizes; it has no skips
     shapes = []
     for m in (n, n + period):

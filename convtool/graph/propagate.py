@@ -1,0 +1,307 @@
+"""Propagation: every layer applied to the tensor that reaches it, once, in file order: shapes,
+params, MACs and the exact receptive field together. A bound architecture only (see bind.py):
+a mismatch is raised with the table so far; its fixes are diagnose.py's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+from ..errors import ArchError, ConfigError, MismatchError
+from ..footprint import Footprint
+from ..layers import KINDS
+from ..layers.base import Applied
+from ..layers.keys import SkipMismatch
+from ..params import Shape
+from ..text import fmt_shape, fmt_spatial
+from .model import Arch, LayerSpec
+
+MAX_FIELD_POSITIONS = 2**20  # per dim; beyond it the receptive field is not computed
+ACTIVATION_BYTES = 4  # float32
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """One row of the `run` table: a layer applied to the tensor that reaches it."""
+
+    index: int
+    name: str | None
+    type: str
+    section: str | None
+    config: str
+    input: Shape
+    output: Shape
+    param_count: int
+    macs: int
+    receptive_field: tuple[int, ...] | None
+    notes: tuple[str, ...]
+    applied: Applied
+    skips: tuple[int, ...] = ()  # concat/add: indices of the layers whose outputs join
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer as in `run --json` (SPEC §6)."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "type": self.type,
+            "section": self.section,
+            "config": self.config,
+            "input": list(self.input),
+            "output": list(self.output),
+            "param_count": self.param_count,
+            "macs": self.macs,
+            "receptive_field": list(self.receptive_field) if self.receptive_field is not None else None,
+            "warnings": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Whole-stack sums. activation_bytes: every layer's output as float32 (input excluded),
+    i.e. what a forward pass keeps for the backward pass."""
+
+    param_count: int
+    macs: int
+    activation_bytes: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"param_count": self.param_count, "macs": self.macs, "activation_bytes": self.activation_bytes}
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """A stack that lines up: every layer's result, the input and output shapes, totals."""
+
+    arch: Arch
+    input: Shape
+    output: Shape
+    layers: tuple[LayerResult, ...]
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class FailedLayer:
+    """The layer where a stack stops lining up."""
+
+    index: int
+    name: str | None
+    type: str
+    section: str | None
+    config: str
+    input: Shape
+    reason: str
+    skip_from: tuple[int, str | None, Shape] | None = None  # the other tensor of a concat/add
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "index": self.index, "name": self.name, "type": self.type, "section": self.section,
+            "config": self.config, "input": list(self.input), "reason": self.reason,
+        }
+        if self.skip_from is not None:
+            index, name, shape = self.skip_from
+            doc["skip_from"] = {"index": index, "name": name, "shape": list(shape)}
+        return doc
+
+
+class StackMismatch(MismatchError):
+    """The stack does not line up: the table so far, the failing layer, and the fixes."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        layers: tuple[LayerResult, ...],
+        failed: FailedLayer,
+        fixes: tuple[str, ...] = (),
+        file: str | None = None,
+        input_shape: Shape | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        spec: LayerSpec | None = None,
+        other: Shape | None = None,
+    ) -> None:
+        hint = ["fix it, one of:", *(f"  - {fix}" for fix in fixes)] if fixes else None
+        super().__init__(message, hint=hint)
+        self.layers = layers
+        self.failed = failed
+        self.fixes = fixes
+        self.file = file
+        self.input_shape = input_shape
+        self.line = line
+        self.column = column
+        self.spec = spec  # the failing layer as written, and for a merge the other tensor: for diagnosis
+        self.other = other
+
+    def with_fixes(self, fixes: Sequence[str]) -> StackMismatch:
+        """The same mismatch with more fixes (what diagnosis found)."""
+        return StackMismatch(
+            self.message, layers=self.layers, failed=self.failed, fixes=(*self.fixes, *fixes), file=self.file,
+            input_shape=self.input_shape, line=self.line, column=self.column, spec=self.spec, other=self.other,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        doc = super().to_dict()
+        doc.update(
+            file=self.file,
+            line=self.line,
+            column=self.column,
+            layer_index=self.failed.index,
+            layer_name=self.failed.name,
+            input=list(self.input_shape) if self.input_shape else None,
+            failed=self.failed.to_dict(),
+            fixes=list(self.fixes),
+            layers=[layer.to_dict() for layer in self.layers],
+        )
+        return doc
+
+
+def resolve_input(arch: Arch, input_shape: Sequence[int] | None = None, batch: int | None = None) -> Shape:
+    """The input the stack runs on: the file's, or the override, with `batch` as N."""
+    shape = tuple(input_shape) if input_shape is not None else arch.input
+    if shape is None:
+        raise ArchError(
+            f"{arch.file}: no input shape: the file has no `input:` and no --input-shape was given",
+            hint="add `input: [N, C, H, W]` to the file, or pass --input-shape 1,3,64,64",
+            file=arch.file, key="input",
+        )
+    if len(shape) < 2 or any(v < 1 for v in shape):
+        raise ConfigError(f"an input shape is N,C[,H,W] with every entry >= 1, but got {list(shape)}")
+    if batch is not None:
+        shape = (batch, *shape[1:])
+    return shape
+
+
+def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
+    """Apply every layer of a bound architecture to the tensor that reaches it, from input
+    `x`; raise StackMismatch (the table so far, no fixes yet) where one cannot be applied.
+
+    The receptive field is exact: each layer maps, per dim and per output position, the
+    first and last network-input index it depends on; work is linear in layers x positions
+    x kernel taps.
+
+    >>> from convtool.graph import loads
+    >>> arch = loads('''
+    ... input: [1, 8, 4, 4]
+    ... layers:
+    ...   - {type: conv_transpose2d, out_channels: 8, kernel_size: 3, stride: 2}
+    ...   - {type: conv_transpose2d, out_channels: 8, kernel_size: 3, stride: 2}
+    ... ''')
+    >>> [r.receptive_field for r in walk(arch, (1, 8, 4, 4)).layers]
+    [(2, 2), (2, 2)]
+    """
+    if arch.mirrored_from is not None:  # a bug, never a user error
+        raise AssertionError("walk() takes a bound architecture: bind() expands its mirrored decoder")
+    start = x
+    keep = arch.referenced
+    shapes: dict[str, tuple[int, Shape]] = {}
+    prints: dict[str, Footprint] = {}
+    # work is positions x taps: not for absurd sizes, the input's included
+    receptive_field = receptive_field and all(n <= MAX_FIELD_POSITIONS for n in x[2:])
+    fp = (Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()) if receptive_field else Footprint.none()
+    results: list[LayerResult] = []
+    for spec in arch.layers:
+        kind = KINDS[spec.type]
+        skips = tuple(shapes[n][1] for n in spec.with_)
+        try:
+            applied = kind.apply(spec.config, x, skips)
+        except ConfigError as error:
+            raise _mismatch(arch, start, spec, x, error, tuple(results), shapes) from None
+        if receptive_field and any(n > MAX_FIELD_POSITIONS for n in applied.output[2:]):
+            receptive_field = False
+        if receptive_field:
+            fp = kind.footprint(applied, x, fp, tuple(prints[n] for n in spec.with_))
+        results.append(
+            LayerResult(
+                index=spec.index,
+                name=spec.name,
+                type=spec.type,
+                section=spec.section,
+                config=applied.config,
+                input=x,
+                output=applied.output,
+                param_count=applied.param_count,
+                macs=applied.macs,
+                receptive_field=fp.field() if receptive_field else None,
+                notes=applied.notes,
+                applied=applied,
+                skips=tuple(shapes[n][0] for n in spec.with_),
+            )
+        )
+        x = applied.output
+        if spec.name in keep:
+            shapes[spec.name] = (spec.index, x)
+            if receptive_field:
+                prints[spec.name] = fp
+    totals = Totals(
+        param_count=sum(r.param_count for r in results),
+        macs=sum(r.macs for r in results),
+        activation_bytes=ACTIVATION_BYTES * sum(prod(r.output) for r in results),
+    )
+    return Propagation(arch=arch, input=start, output=x, layers=tuple(results), totals=totals)
+
+
+def footprints(prop: Propagation) -> list[Footprint]:
+    """Every layer's output footprint: per dim and position, the (first, last) network-input
+    index it depends on (`Footprint.dims`); what `receptive_field` is the widest of.
+
+    >>> from convtool.graph import loads, propagate
+    >>> arch = loads("input: [1, 1, 4, 4]\\nlayers: [{type: upsample, scale_factor: 2}]")
+    >>> footprints(propagate(arch))[0].dims[0]
+    [(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (2, 2), (3, 3), (3, 3)]
+    """
+    x = prop.input
+    fp = Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()
+    result: list[Footprint] = []
+    for layer in prop.layers:
+        fp = KINDS[layer.type].footprint(layer.applied, layer.input, fp, tuple(result[i] for i in layer.skips))
+        result.append(fp)
+    return result
+
+
+def layer_label(result: LayerResult | LayerSpec) -> str:
+    """`layer 3 'up1'`."""
+    name = f" '{result.name}'" if result.name else ""
+    return f"layer {result.index}{name}"
+
+
+def _mismatch(
+    arch: Arch,
+    start: Shape,
+    spec: LayerSpec,
+    x: Shape,
+    error: ConfigError,
+    results: tuple[LayerResult, ...],
+    shapes: Mapping[str, tuple[int, Shape]],
+) -> StackMismatch:
+    """The layer `spec` cannot take `x`: the message in PyTorch's words, and the fixes the
+    layer's own error carries (diagnose.explain adds the others)."""
+    fixes: list[str] = []
+    skip_from = other = None
+    where = f"{arch.file}:{spec.line}:{spec.column}: " if spec.line else ""
+    if isinstance(error, SkipMismatch):
+        target = spec.with_[error.skip]
+        other_index, other = shapes[target]
+        skip_from = (other_index, target, other)
+        producer = results[-1] if results else None
+        from_text = f" from {layer_label(producer)}" if producer else " (the network input)"
+        message = (
+            f"{where}{spec.label} does not line up: the skip tensor from layer {other_index} '{target}' is "
+            f"{fmt_spatial(other)} but the current tensor{from_text} is {fmt_spatial(x)} (shapes {fmt_shape(other)} and "
+            f"{fmt_shape(x)}; PyTorch: {error.message})"
+        )
+    else:
+        message = f"{where}{spec.label} does not line up with its input {fmt_shape(x)}: {error.message}"
+        fixes.extend(error.hint_lines)
+    reason = error.message
+    if skip_from is not None:
+        reason = f"skip '{skip_from[1]}' {fmt_shape(skip_from[2])} vs this tensor {fmt_shape(x)}"
+    failed = FailedLayer(
+        index=spec.index, name=spec.name, type=spec.type, section=spec.section, config=spec.summary(),
+        input=x, reason=reason, skip_from=skip_from,
+    )
+    return StackMismatch(
+        message, layers=results, failed=failed, fixes=tuple(fixes), file=arch.file, input_shape=start,
+        line=spec.line, column=spec.column, spec=spec, other=other,
+    )
