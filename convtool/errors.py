@@ -35,9 +35,17 @@ class ConvtoolError(Exception):
 
 
 class ConfigError(ConvtoolError, ValueError):
-    """A layer's parameters are invalid, or invalid for the given input (PyTorch would raise)."""
+    """A layer's parameters are invalid, or invalid for the given input (PyTorch would raise).
+
+    `key` names the argument at fault where one is (`output_padding`), so that a file's error
+    points at the key without reading the message.
+    """
 
     kind = "config"
+
+    def __init__(self, message: str, *, hint: str | Sequence[str] | None = None, key: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
 
 
 class OutputSizeError(ConfigError):

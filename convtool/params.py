@@ -63,11 +63,9 @@ def per_dim(name: str, value: object, ndim: int) -> Spatial:
             return tuple(int(v) for v in value)
         raise ConfigError(
             f"expected {name} to be a single integer value or a list of {ndim} values to match "
-            f"the convolution dimensions, but got {name}={list(value)}"
+            f"the convolution dimensions, but got {name}={list(value)}", key=name,
         )
-    raise ConfigError(
-        f"{name} must be an int or a tuple of {ndim} ints, but got {value!r}"
-    )
+    raise ConfigError(f"{name} must be an int or a tuple of {ndim} ints, but got {value!r}", key=name)
 
 
 def infer_ndim(*values: object, default: int = 2) -> int:
@@ -121,12 +119,12 @@ class ConvParams:
         """ConvTranspose{n}d's parameters, in its argument order, checked as PyTorch does."""
         name = f"ConvTranspose{ndim or infer_ndim(kernel_size, stride, padding, output_padding, dilation)}d"
         if padding_mode != "zeros":
-            raise ConfigError(f'Only "zeros" padding mode is supported for {name}')
+            raise ConfigError(f'Only "zeros" padding mode is supported for {name}', key="padding_mode")
         if isinstance(padding, str):
             raise ConfigError(
                 f"transposed convolutions take no string padding, but got padding={padding!r}",
                 hint="give padding as an int or a tuple; for 'same'-like sizes use "
-                "`convtool invert SIZE --to TARGET`",
+                "`convtool invert SIZE --to TARGET`", key="padding",
             )
         nd = ndim or infer_ndim(kernel_size, stride, padding, output_padding, dilation)
         _check_groups(groups, in_channels, out_channels)
@@ -167,19 +165,19 @@ class ConvParams:
         if isinstance(padding, str):
             if padding not in PADDING_STRINGS:
                 raise ConfigError(
-                    f"Invalid padding string {padding!r}, should be one of {{'same', 'valid'}}"
+                    f"Invalid padding string {padding!r}, should be one of {{'same', 'valid'}}", key="padding"
                 )
             padding_string = padding
             stride_t = per_dim("stride", stride, nd)
             if padding == "same" and any(s != 1 for s in stride_t):
                 raise ConfigError(
                     "padding='same' is not supported for strided convolutions",
-                    hint="use stride 1, or an explicit padding",
+                    hint="use stride 1, or an explicit padding", key="padding",
                 )
         if padding_mode not in PADDING_MODES:
             raise ConfigError(
                 "padding_mode must be one of {'circular', 'replicate', 'reflect', 'zeros'}, "
-                f"but got padding_mode={padding_mode!r}"
+                f"but got padding_mode={padding_mode!r}", key="padding_mode"
             )
         kernel_t = per_dim("kernel_size", kernel_size, nd)
         dilation_t = per_dim("dilation", dilation, nd)
@@ -210,13 +208,13 @@ class ConvParams:
         (shape.spatial_output), after the padding of its padding_mode.
         """
         if any(p < 0 for p in self.padding) and self.padding_mode == "zeros":
-            raise ConfigError("negative padding is not supported")
+            raise ConfigError("negative padding is not supported", key="padding")
         if any(op < 0 for op in self.output_padding):
-            raise ConfigError("negative output_padding is not supported")
+            raise ConfigError("negative output_padding is not supported", key="output_padding")
         if any(s <= 0 for s in self.stride):
-            raise ConfigError("non-positive stride is not supported")
+            raise ConfigError("non-positive stride is not supported", key="stride")
         if any(d < 0 for d in self.dilation):
-            raise ConfigError("dilation should be greater than zero")
+            raise ConfigError("dilation should be greater than zero", key="dilation")
         if not self.transposed:
             return
         if self.ndim == 3:  # the 3-D kernel's order and words differ from the 2-D kernel's
@@ -228,13 +226,14 @@ class ConvParams:
                 cout = (self.out_channels or g) // g
                 raise ConfigError(
                     "non-empty 5D (n_output_plane x n_input_plane x kernel_depth x kernel_height x "
-                    f"kernel_width) tensor expected for weight, but got: {[cin, cout, *self.kernel_size]}"
+                    f"kernel_width) tensor expected for weight, but got: {[cin, cout, *self.kernel_size]}",
+                    key="kernel_size",
                 )
             return
         if any(k <= 0 for k in self.kernel_size):
             raise ConfigError(
                 "kernel size should be greater than zero, but got "
-                + named_values("kernel", self.kernel_size, 1)
+                + named_values("kernel", self.kernel_size, 1), key="kernel_size"
             )
         self._check_dilation_nonzero()
         self._check_output_padding()
@@ -242,7 +241,7 @@ class ConvParams:
     def _check_dilation_nonzero(self) -> None:
         if any(d == 0 for d in self.dilation):
             detail = named_values("dilation", self.dilation, 1, sep=", ")
-            raise ConfigError(f"dilation should be greater than zero, but got {detail}")
+            raise ConfigError(f"dilation should be greater than zero, but got {detail}", key="dilation")
 
     def _check_output_padding(self) -> None:
         if any(op > most for op, most in zip(self.output_padding, self.max_output_padding)):
@@ -255,7 +254,7 @@ class ConvParams:
                         named_values("dilation", self.dilation, 1),
                     )
                 ),
-                hint="output_padding may be at most max(stride, dilation) - 1 in each dim",
+                hint="output_padding may be at most max(stride, dilation) - 1 in each dim", key="output_padding",
             )
 
     def replace(self, **changes: object) -> ConvParams:
@@ -378,14 +377,14 @@ def _compact(values: Spatial) -> str:
 
 def _check_groups(groups: object, in_channels: int | None, out_channels: int | None) -> None:
     if not _is_int(groups) or groups <= 0:  # type: ignore[operator]
-        raise ConfigError("groups must be a positive integer")
+        raise ConfigError("groups must be a positive integer", key="groups")
     for label, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
         if channels is None:
             continue
         if not _is_int(channels) or channels <= 0:
-            raise ConfigError(f"{label} must be a positive integer, but got {channels!r}")
+            raise ConfigError(f"{label} must be a positive integer, but got {channels!r}", key=label)
         if channels % groups:  # type: ignore[operator]
             raise ConfigError(
                 f"{label} must be divisible by groups",
-                hint=f"{label}={channels} is not a multiple of groups={groups}",
+                hint=f"{label}={channels} is not a multiple of groups={groups}", key=label,
             )

@@ -149,30 +149,9 @@ def require_rank(name: str, x: Shape, ranks: tuple[int, ...], what: str | None =
         )
 
 
-_KEY_OF_MESSAGE = (
-    ("padding_mode", "padding_mode"),
-    ("output padding", "output_padding"),
-    ("output_padding", "output_padding"),
-    ("padding", "padding"),
-    ("stride", "stride"),
-    ("dilation", "dilation"),
-    ("kernel", "kernel_size"),
-    ("in_channels", "in_channels"),
-    ("out_channels", "out_channels"),
-    ("groups", "groups"),
-)
-
-
-def _key_of(message: str) -> str | None:
-    lowered = message.lower()
-    for needle, key in _KEY_OF_MESSAGE:
-        if needle in lowered:
-            return key
-    return None
-
-
 def as_option_error(error: ConfigError) -> OptionError:
-    return OptionError(error.message, key=_key_of(error.message), hint=error.hint_lines)
+    """A parameter error of the layer as an error of the key that holds the parameter."""
+    return OptionError(error.message, key=error.key, hint=error.hint_lines)
 
 
 def uniform_weights(rng: Any, bound: float, shape: Sequence[int], dtype: Any) -> np.ndarray:

@@ -25,8 +25,7 @@ class OptionError(ConfigError):
     def __init__(
         self, message: str, *, key: str | None = None, where: str = "value", hint: Any = None
     ) -> None:
-        super().__init__(message, hint=hint)
-        self.key = key
+        super().__init__(message, hint=hint, key=key)
         self.where = where
 
 
