@@ -1,0 +1,210 @@
+"""SVG text generation: a canvas of absolute-coordinate shapes, every user string escaped.
+
+Pure string building (no dependency): coordinates are absolute so that a picture can be
+measured from its source, and each element carries a class that names what it shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
+MONO = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: object) -> str:
+    """A user string made safe for XML: control characters dropped, markup escaped.
+
+    >>> clean('a<b & "c"\\x1b[31m')
+    'a&lt;b &amp; "c"[31m'
+    """
+    return escape(_CONTROL.sub("", str(text)))
+
+
+def attr(value: object) -> str:
+    """An attribute value, quoted and escaped (control characters dropped)."""
+    return quoteattr(_CONTROL.sub("", str(value)))
+
+
+def num(value: float) -> str:
+    """A coordinate, short: `12`, `12.5`.
+
+    >>> num(12.0), num(12.25), num(1 / 3)
+    ('12', '12.25', '0.33')
+    """
+    return f"{value:.2f}".rstrip("0").rstrip(".") or "0"
+
+
+def ramp(n: int) -> list[str]:
+    """`n` distinct colours from light yellow to dark purple (ordered light to dark).
+
+    >>> ramp(1), len(set(ramp(40)))
+    (['#fde68a'], 40)
+    """
+    stops = [(0xFD, 0xE6, 0x8A), (0xF9, 0x9D, 0x4B), (0xE0, 0x4F, 0x5F), (0x9B, 0x2D, 0x8C), (0x3B, 0x1F, 0x6B)]
+    if n == 1:
+        return ["#%02x%02x%02x" % stops[0]]
+    colours = []
+    for i in range(n):
+        t = i / (n - 1) * (len(stops) - 1)
+        j = min(int(t), len(stops) - 2)
+        f = t - j
+        rgb = tuple(round(a + (b - a) * f) for a, b in zip(stops[j], stops[j + 1]))
+        colours.append("#%02x%02x%02x" % rgb)
+    # rounding may merge two neighbours of a long ramp: nudge until every colour is its own
+    seen: set[str] = set()
+    for i, colour in enumerate(colours):
+        r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
+        while colour in seen:
+            b = (b + 1) % 256
+            colour = "#%02x%02x%02x" % (r, g, b)
+        seen.add(colour)
+        colours[i] = colour
+    return colours
+
+
+class Canvas:
+    """Collects SVG elements; `prefix` keeps ids unique when several pictures share a page."""
+
+    def __init__(self, prefix: str = "c") -> None:
+        self.prefix = prefix
+        self.parts: list[str] = []
+        self.defs: list[str] = []
+        self.width = 0.0
+        self.height = 0.0
+
+    def _grow(self, x: float, y: float) -> None:
+        self.width = max(self.width, x)
+        self.height = max(self.height, y)
+
+    def id(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    def raw(self, element: str) -> None:
+        self.parts.append(element)
+
+    def open(self, cls: str = "", ident: str = "", extra: str = "") -> None:
+        """Start a group; `extra` is already-escaped attribute text."""
+        attrs = (f" class={attr(cls)}" if cls else "") + (f" id={attr(self.id(ident))}" if ident else "")
+        self.parts.append(f"<g{attrs}{(' ' + extra) if extra else ''}>")
+
+    def close(self) -> None:
+        self.parts.append("</g>")
+
+    def title(self, text: str) -> None:
+        """A tooltip for the enclosing group."""
+        self.parts.append(f"<title>{clean(text)}</title>")
+
+    def rect(
+        self, x: float, y: float, w: float, h: float, fill: str, *, cls: str = "", stroke: str = "none",
+        width: float = 1, rx: float = 0, dash: str = "", opacity: float = 1, extra: str = "",
+    ) -> None:
+        self._grow(x + w, y + h)
+        parts = [f'<rect x="{num(x)}" y="{num(y)}" width="{num(w)}" height="{num(h)}" fill={attr(fill)}']
+        if cls:
+            parts.append(f"class={attr(cls)}")
+        if stroke != "none":
+            parts.append(f'stroke={attr(stroke)} stroke-width="{num(width)}"')
+        if rx:
+            parts.append(f'rx="{num(rx)}"')
+        if dash:
+            parts.append(f"stroke-dasharray={attr(dash)}")
+        if opacity != 1:
+            parts.append(f'fill-opacity="{num(opacity)}"')
+        if extra:
+            parts.append(extra)
+        self.parts.append(" ".join(parts) + "/>")
+
+    def text(
+        self, x: float, y: float, content: object, *, size: float = 12, anchor: str = "start", fill: str = "#222",
+        weight: str = "normal", mono: bool = False, cls: str = "", rotate: float = 0, italic: bool = False,
+    ) -> None:
+        """One line of text, baseline at y; `content` is escaped here."""
+        shown = str(content)
+        # a rough width (0.6 em per character) so that the canvas grows to hold the text
+        extent = 0.6 * size * len(shown)
+        if not rotate:
+            left = x - extent if anchor == "end" else x - extent / 2 if anchor == "middle" else x
+            self._grow(left + extent, y + size * 0.3)
+        parts = [f'<text x="{num(x)}" y="{num(y)}" font-size="{num(size)}"']
+        parts.append(f"font-family={attr(MONO if mono else FONT)}")
+        if anchor != "start":
+            parts.append(f'text-anchor="{anchor}"')
+        if fill != "#222":
+            parts.append(f"fill={attr(fill)}")
+        if weight != "normal":
+            parts.append(f'font-weight="{weight}"')
+        if italic:
+            parts.append('font-style="italic"')
+        if cls:
+            parts.append(f"class={attr(cls)}")
+        if rotate:
+            parts.append(f'transform="rotate({num(rotate)} {num(x)} {num(y)})"')
+        self.parts.append(" ".join(parts) + f">{clean(shown)}</text>")
+
+    def line(
+        self, x1: float, y1: float, x2: float, y2: float, stroke: str = "#444", *, width: float = 1,
+        dash: str = "", arrow: str = "", cls: str = "",
+    ) -> None:
+        self.path([(x1, y1), (x2, y2)], stroke, width=width, dash=dash, arrow=arrow, cls=cls)
+
+    def path(
+        self, points: Sequence[tuple[float, float]], stroke: str = "#444", *, width: float = 1, dash: str = "",
+        arrow: str = "", cls: str = "",
+    ) -> None:
+        """A polyline; `arrow` names a colour whose arrowhead ends it."""
+        for x, y in points:
+            self._grow(x, y)
+        d = " ".join(("M" if i == 0 else "L") + f"{num(x)} {num(y)}" for i, (x, y) in enumerate(points))
+        parts = [f'<path d="{d}" fill="none" stroke={attr(stroke)} stroke-width="{num(width)}"']
+        if dash:
+            parts.append(f"stroke-dasharray={attr(dash)}")
+        if arrow:
+            parts.append(f'marker-end="url(#{self.arrowhead(arrow)})"')
+        if cls:
+            parts.append(f"class={attr(cls)}")
+        self.parts.append(" ".join(parts) + "/>")
+
+    def arrowhead(self, colour: str) -> str:
+        """The id of an arrowhead marker of this colour (defined once)."""
+        ident = self.id("arrow-" + colour.lstrip("#"))
+        if not any(ident in d for d in self.defs):
+            self.defs.append(
+                f'<marker id="{ident}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+                f'orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill={attr(colour)}/></marker>'
+            )
+        return ident
+
+    def hatch(self, colour: str, background: str) -> str:
+        """A fill of diagonal lines (a pattern url), for cells that mean 'not there'."""
+        ident = self.id("hatch-" + colour.lstrip("#") + background.lstrip("#"))
+        if not any(ident in d for d in self.defs):
+            self.defs.append(
+                f'<pattern id="{ident}" width="6" height="6" patternUnits="userSpaceOnUse" '
+                f'patternTransform="rotate(45)"><rect width="6" height="6" fill={attr(background)}/>'
+                f'<line x1="0" y1="0" x2="0" y2="6" stroke={attr(colour)} stroke-width="2"/></pattern>'
+            )
+        return f"url(#{ident})"
+
+    def lines(self, x: float, y: float, rows: Iterable[str], *, size: float = 12, gap: float = 1.35, **kw: object) -> float:
+        """Several lines of text from (x, y) down; returns the y below the last."""
+        for row in rows:
+            self.text(x, y, row, size=size, **kw)  # type: ignore[arg-type]
+            y += size * gap
+        return y
+
+    def render(self, margin: float = 12, background: str = "#ffffff", label: str = "") -> str:
+        """The finished SVG document (no XML declaration, so it can also sit inside HTML)."""
+        w, h = self.width + margin, self.height + margin
+        head = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{num(w)}" height="{num(h)}" '
+            f'viewBox="0 0 {num(w)} {num(h)}" role="img"'
+            + (f" aria-label={attr(label)}" if label else "")
+            + ">"
+        )
+        defs = f"<defs>{''.join(self.defs)}</defs>" if self.defs else ""
+        back = f'<rect x="0" y="0" width="{num(w)}" height="{num(h)}" fill={attr(background)}/>'
+        return "\n".join([head, defs, back, *self.parts, "</svg>"]) + "\n"
