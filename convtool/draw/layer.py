@@ -26,7 +26,7 @@ KIND_FILL = {
     "zero": "#eef2f6",
     "pad": "#c9ced6",
     "output_padding": "#f6c177",
-    "crop": "#ffffff",
+    "crop": "#f2dede",
 }
 KIND_LABEL = {
     "input": "input pixel",
@@ -157,7 +157,8 @@ def small_input(params: ConvParams, spatial: Spatial, target: int = 4) -> Spatia
     for axis, n in enumerate(spatial):
         pick = n
         for m in range(min(n, target), n + 1):
-            probe = tuple(m if a == axis else min(v, target) for a, v in enumerate(spatial))
+            # dims are independent: the others stay at their (valid) sizes while this one is probed
+            probe = tuple(m if a == axis else v for a, v in enumerate(spatial))
             try:
                 spatial_output(params, probe)
             except ConvtoolError:
@@ -284,11 +285,16 @@ class _Picture:
                 shown,
                 "Output cells are coloured by how many kernel taps land on input pixels: uneven counts = checkerboard.",
             ]
-        unread_text = [f"{name}: last {a.unread} never read" for name, a in zip(names, dims) if a.unread]
+        unread_text = [f"{name}: the last {a.unread} never read" for name, a in zip(names, dims) if a.unread]
+        if unread_text:
+            reads = " (" + "; ".join(unread_text) + ", marked red)."
+        elif 0 in self.levels:
+            reads = "; the stride steps over the pink rows."
+        else:
+            reads = "; every input row is read."
         return [
             "The kernel slides over the padded input with stride " + "x".join(map(str, p.stride)) + ".",
-            "Input cells are coloured by how many windows read them"
-            + (" (" + "; ".join(unread_text) + ", marked red)." if unread_text else "; every input row is read."),
+            "Input cells are coloured by how many windows read them" + reads,
         ]
 
     def panels(self, y: float) -> float:
@@ -298,14 +304,14 @@ class _Picture:
         rows, cols = self.rows, self.cols
         kind = cell_kind(rows, cols, r, col)
         if self.params.transposed or kind != "input":
-            return KIND_FILL[kind] if kind != "crop" else self.c.hatch("#e4a0a0", "#ffffff")
+            return KIND_FILL[kind]
         j_r, j_c = r + rows.first, col + cols.first
         return self.colour(rows.counts[j_r] * cols.counts[j_c])
 
     def _slide_label(self, r: int, col: int) -> str | None:
-        if self.params.transposed:
-            return None
         rows, cols = self.rows, self.cols
+        if self.params.transposed:
+            return "×" if cell_kind(rows, cols, r, col) == "crop" else None
         j_r, j_c = r + rows.first, col + cols.first
         if 0 <= j_r < rows.length and 0 <= j_c < cols.length:
             return str(rows.counts[j_r] * cols.counts[j_c])
@@ -406,8 +412,7 @@ class _Picture:
                    for r in range(self.rows.drawn) for col in range(self.cols.drawn)}
         for kind in ("input", "zero", "pad", "output_padding", "crop"):
             if kind in present and (p.transposed or kind != "input"):
-                fill = KIND_FILL[kind] if kind != "crop" else c.hatch("#e4a0a0", "#ffffff")
-                items.append((fill, KIND_LABEL[kind] if p.transposed or kind != "pad" else "padding"))
+                items.append((KIND_FILL[kind], KIND_LABEL[kind] if p.transposed or kind != "pad" else "padding"))
         noun = "tap" if p.transposed else "window"
         for level in self.levels:
             label = f"{level} {noun}{'s' if level != 1 else ''}"

@@ -80,11 +80,14 @@ def level_step(before: Sequence[int], after: Sequence[int]) -> float:
     return 0 if abs(step) < 0.4 else round(step * 2) / 2
 
 
-def merge_offsets(layers: Sequence[LayerResult], prints: Sequence[Footprint], start: Footprint) -> dict[int, list[Fraction]]:
-    """Per merging layer and merged tensor: how far, in input pixels, the skip's positions sit
-    from the current tensor's, averaged over one period of the middle positions (None: no
-    period found, nothing said). The centre of a position is the middle of its footprint."""
-    found: dict[int, list[Fraction]] = {}
+def merge_offsets(
+    layers: Sequence[LayerResult], prints: Sequence[Footprint], start: Footprint
+) -> dict[int, list[tuple[Fraction, ...]]]:
+    """Per merging layer, for each merged tensor that sits elsewhere: how far, per dim and in
+    input pixels, its positions sit from the current tensor's, averaged over one period of the
+    middle positions (a dim without a period counts as 0: nothing is claimed). The centre of a
+    position is the middle of its footprint."""
+    found: dict[int, list[tuple[Fraction, ...]]] = {}
     by_index = {layer.index: i for i, layer in enumerate(layers)}
     for i, layer in enumerate(layers):
         if not layer.skips or i >= len(prints):
@@ -94,10 +97,12 @@ def merge_offsets(layers: Sequence[LayerResult], prints: Sequence[Footprint], st
             other = prints[by_index[skip]]
             if current.dims is None or other.dims is None:
                 continue
-            for mine, theirs, off in zip(current.dims, other.dims, crop):
-                offset = _offset(mine, theirs[off : off + len(mine)])
-                if offset:
-                    found.setdefault(layer.index, []).append(offset)
+            offsets = tuple(
+                _offset(mine, theirs[off : off + len(mine)]) or Fraction(0)
+                for mine, theirs, off in zip(current.dims, other.dims, crop)
+            )
+            if any(offsets):
+                found.setdefault(layer.index, []).append(offsets)
     return found
 
 
@@ -133,6 +138,7 @@ def _colour(layer: LayerResult, step: float) -> str:
 
 
 def _fraction(value: Fraction) -> str:
+    """`+1/2`, `-3/4`, `0`."""
     return f"{'+' if value > 0 else ''}{value.numerator}" + (f"/{value.denominator}" if value.denominator != 1 else "")
 
 
@@ -196,9 +202,10 @@ class Diagram:
         prop = Propagation(arch=Arch(name=None, input=self.input, layers=()), input=self.input,
                            output=self.layers[-1].output, layers=self.layers, totals=Totals(0, 0, 0))
         prints = footprints(prop)
-        for index, offsets in merge_offsets(self.layers, prints, Footprint.identity(self.input[2:])).items():
-            shown = ", ".join(_fraction(o) for o in offsets)
-            self.boxes[self.of_layer[index]].marks.append((f"misaligned: skip offset {shown} px", MISALIGNED))
+        for index, skips in merge_offsets(self.layers, prints, Footprint.identity(self.input[2:])).items():
+            for offsets in skips:
+                shown = _fraction(offsets[0]) if len(set(offsets)) == 1 else " x ".join(map(_fraction, offsets))
+                self.boxes[self.of_layer[index]].marks.append((f"misaligned: skip offset {shown} px", MISALIGNED))
 
     # -- layout -----------------------------------------------------------------------------
 

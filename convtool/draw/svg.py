@@ -178,17 +178,6 @@ class Canvas:
             )
         return ident
 
-    def hatch(self, colour: str, background: str) -> str:
-        """A fill of diagonal lines (a pattern url), for cells that mean 'not there'."""
-        ident = self.id("hatch-" + colour.lstrip("#") + background.lstrip("#"))
-        if not any(ident in d for d in self.defs):
-            self.defs.append(
-                f'<pattern id="{ident}" width="6" height="6" patternUnits="userSpaceOnUse" '
-                f'patternTransform="rotate(45)"><rect width="6" height="6" fill={attr(background)}/>'
-                f'<line x1="0" y1="0" x2="0" y2="6" stroke={attr(colour)} stroke-width="2"/></pattern>'
-            )
-        return f"url(#{ident})"
-
     def lines(self, x: float, y: float, rows: Iterable[str], *, size: float = 12, gap: float = 1.35, **kw: object) -> float:
         """Several lines of text from (x, y) down; returns the y below the last."""
         for row in rows:
