@@ -539,7 +539,7 @@ def write_page(target: str, force: bool, source: str, make: Any) -> None:
 
 
 @main.command()
-@click.argument("size", type=SizeOrArch(minimum=1), metavar="SIZE|ARCH.yaml")
+@click.argument("size", type=SizeOrArch(minimum=1), metavar="SIZE|ARCH.yaml", required=False)
 @click.option("-o", "--output", required=True, metavar="FILE.svg",
               help="Where to write: FILE.svg, FILE.png (needs cairosvg), or - for stdout.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
@@ -594,7 +594,7 @@ def draw(
 
     layer_only = dict(kernel_size=kernel_size, output_padding=output_padding, in_channels=in_channels,
                       out_channels=out_channels, animate=animate or None)
-    if not isinstance(size, (int, tuple)):
+    if size is not None and not isinstance(size, (int, tuple)):
         given = [f"--{name.replace('_', '-')}" for name, value in layer_only.items() if value is not None]
         if given:
             raise click.UsageError(f"{', '.join(given)} apply to a layer (SIZE), not to an architecture file")
