@@ -120,6 +120,16 @@ def tap_count(o: int, length: int, k: int, s: int, p: int, d: int) -> int:
     return sum(1 for t in range(k) if (full - t * d) % s == 0 and 0 <= (full - t * d) // s < length)
 
 
+def taps_grid(rows: Sequence[int], cols: Sequence[int]) -> list[list[int]]:
+    """Taps per position of a 2-D layer from its dims' counts: a row's taps pair with every
+    column's (the kernel is a product of its dims).
+
+    >>> taps_grid([1, 2], [2, 1])
+    [[2, 1], [4, 2]]
+    """
+    return [[a * b for b in cols] for a in rows]
+
+
 # -- whole-layer shapes ---------------------------------------------------------------------
 
 

@@ -216,3 +216,28 @@ def test_draw_layer_never_imports_numpy(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stderr.strip().endswith("False") and target.exists()
+
+
+@pytest.mark.parametrize(
+    "args, grid",
+    [
+        ("6 -k 3 -s 2 -p 1", ["1  2  1  2", "2  4  2  4", "1  2  1  2", "2  4  2  4"]),
+        ("6 -k 1 -s 2", ["1  0  1  0", "0  0  0  0", "1  0  1  0", "0  0  0  0"]),
+        ("--input-shape 1,1,6 -k 3 -s 2", ["2  1  2  1"]),
+        ("6 -k 3,4 -s 2,1", ["8  8", "4  4", "8  8", "4  4"]),
+    ],
+    ids=["checkerboard", "gaps", "1d", "per-dim"],
+)
+def test_shape_shows_the_overlap_grid(args: str, grid: list[str]) -> None:
+    """`convtool shape` prints the overlap as a small grid: two periods per dim from position 0,
+    each cell the product of its row's and column's taps."""
+    lines = [line.strip() for line in run("shape", *args.split()).stdout.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("overlap")) + 1
+    assert lines[start:start + len(grid)] == grid
+    assert not lines[start + len(grid)][:1].isdigit()
+
+
+def test_shape_has_no_grid_for_3d() -> None:
+    out = run("shape", "--input-shape", "1,1,4,4,4", "-k", "3", "-s", "2").stdout.splitlines()
+    after = out[next(i for i, line in enumerate(out) if line.startswith("overlap")) + 1]
+    assert not after.strip()[:1].isdigit()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from ..errors import ConvtoolError
 from ..params import ConvParams, Spatial
-from ..shape import spatial_output, stretched, tap_count, unread
+from ..shape import spatial_output, stretched, tap_count, taps_grid, unread
 from ..text import fmt_size
-from .svg import Canvas, num, ramp
+from .svg import Canvas, luma, num, ramp
 
 MAX_CELLS = 64  # per dim of the largest grid: beyond it cells are too small to read
 
@@ -184,14 +184,10 @@ class _Picture:
         largest = max(self.rows.drawn, self.cols.drawn, self.cols.out, self.rows.out)
         budget = 900 if self.one_d else 380
         self.cell = float(max(8, min(28, budget // largest)))
-        counts = self.counts()
-        self.levels = sorted(set(counts))
+        self.taps = taps_grid(self.rows.counts, self.cols.counts)  # per output (conv: per input) position
+        self.levels = sorted({n for row in self.taps for n in row})
         positive = [level for level in self.levels if level]
         self.palette = dict(zip(positive, ramp(len(positive)))) if positive else {}
-
-    def counts(self) -> list[int]:
-        r, c = self.rows, self.cols
-        return [a * b for a in r.counts for b in c.counts]
 
     def colour(self, count: int) -> str:
         return NONE_FILL if count == 0 else self.palette[count]
@@ -210,7 +206,7 @@ class _Picture:
                 self.c.rect(x + col * size, y + r * size, size - 1, size - 1, colour, cls="cell", extra=extra)
                 text = label(r, col) if label is not None else None  # type: ignore[operator]
                 if text is not None and size >= 14:
-                    dark = colour not in ("#ffffff",) and _luma(colour) < 140
+                    dark = colour.startswith("#") and luma(colour) < 140
                     self.c.text(x + col * size + (size - 1) / 2, y + r * size + size * 0.68, text,
                                 size=size * 0.45, anchor="middle", fill="#ffffff" if dark else "#222")
         self.c.close()
@@ -305,8 +301,7 @@ class _Picture:
         kind = cell_kind(rows, cols, r, col)
         if self.params.transposed or kind != "input":
             return KIND_FILL[kind]
-        j_r, j_c = r + rows.first, col + cols.first
-        return self.colour(rows.counts[j_r] * cols.counts[j_c])
+        return self.colour(self.taps[r + rows.first][col + cols.first])
 
     def _slide_label(self, r: int, col: int) -> str | None:
         rows, cols = self.rows, self.cols
@@ -314,16 +309,16 @@ class _Picture:
             return "×" if cell_kind(rows, cols, r, col) == "crop" else None
         j_r, j_c = r + rows.first, col + cols.first
         if 0 <= j_r < rows.length and 0 <= j_c < cols.length:
-            return str(rows.counts[j_r] * cols.counts[j_c])
+            return str(self.taps[j_r][j_c])
         return None
 
     def _out_fill(self, r: int, col: int) -> str:
         if not self.params.transposed:
             return OUTPUT_FILL
-        return self.colour(self.rows.counts[r] * self.cols.counts[col])
+        return self.colour(self.taps[r][col])
 
     def _out_label(self, r: int, col: int) -> str | None:
-        return str(self.rows.counts[r] * self.cols.counts[col]) if self.params.transposed else None
+        return str(self.taps[r][col]) if self.params.transposed else None
 
     def _title(self, x: float, y: float, text: str) -> None:
         self.c.text(x, y, text, size=12, weight="bold", fill="#333")
@@ -435,11 +430,6 @@ class _Picture:
             x += width + 14
         c.close()
         return y + 20
-
-
-def _luma(colour: str) -> float:
-    r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
-    return 0.299 * r + 0.587 * g + 0.114 * b
 
 
 def layer_svg(

@@ -66,6 +66,16 @@ def ramp(n: int) -> list[str]:
     return colours
 
 
+def luma(colour: str) -> float:
+    """The perceived brightness (0-255) of `#rrggbb`: dark fills get light text.
+
+    >>> luma("#ffffff"), luma("#000000")
+    (255.0, 0.0)
+    """
+    r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
 class Canvas:
     """Collects SVG elements; `prefix` keeps ids unique when several pictures share a page."""
 
