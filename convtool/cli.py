@@ -426,12 +426,16 @@ def run(
 
     if input_shape is not None and isinstance(input_shape, int):
         raise click.BadParameter("expected a full shape N,C,H,W (or N,F)", param_hint="--input-shape")
+    if html == "-":
+        raise click.BadParameter("the page goes to a file (stdout is the table)", param_hint="--html")
     stack = load(arch)
     try:
         result = propagate(stack, input_shape, batch)
     except StackMismatch as error:
         if html is not None:
-            write_page(html, force, arch, lambda draw: draw.mismatch_page(stack, error))
+            from .draw.html import mismatch_page
+
+            write_page(html, force, arch, mismatch_page(stack, error))
         if not as_json:
             render_mismatch(error)
         raise
@@ -440,11 +444,11 @@ def run(
     sizes = valid_input_sizes(stack, result.input)
     checked = verify(result, seed=seed, max_memory=max_memory) if check else None
     if html is not None:
+        from .draw.html import run_page
         from .valid_sizes import describe
 
-        doc = run_json(result, checked, sizes)
         line = describe(sizes, result.input[2:]) if sizes is not None else None
-        write_page(html, force, arch, lambda draw: draw.run_page(doc, result, line))
+        write_page(html, force, arch, run_page(run_json(result, checked, sizes), result, line))
     if as_json:
         print_json(run_json(result, checked, sizes))
     else:
@@ -528,14 +532,11 @@ def export(arch: str, input_shape: Any, output: str | None) -> None:
 # -- pictures ---------------------------------------------------------------------------------
 
 
-def write_page(target: str, force: bool, source: str, make: Any) -> None:
-    """`run --html`: refuse a bad target before the work, build the page, write it, say where."""
-    from .draw import html as draw_html
+def write_page(target: str, force: bool, source: str, page: str) -> None:
+    """`run --html`: write the page and say where."""
     from .draw.files import write_output
 
-    if target == "-":
-        raise click.BadParameter("the page goes to a file (stdout is the table)", param_hint="--html")
-    click.echo(f"wrote {write_output(target, make(draw_html), force=force, sources=[source])}", err=True)
+    click.echo(f"wrote {write_output(target, page, force=force, sources=[source])}", err=True)
 
 
 @main.command()

@@ -7,11 +7,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import naive
 import numpy as np
 import pytest
 from draw_pixels import Picture, count_of, ink
 
-import naive
 from convtool.draw.layer import MAX_CELLS, layer_svg, small_input
 from convtool.errors import ConvtoolError
 from convtool.params import ConvParams

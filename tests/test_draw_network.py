@@ -57,7 +57,7 @@ def test_every_shape_is_labelled(path: Path) -> None:
     for rect in ET.fromstring(picture.svg).iter(f"{SVG}rect"):
         if rect.get("class") == "box":
             x, y, w, h = (float(rect.get(k)) for k in ("x", "y", "width", "height"))
-            fill = "#" + "%02x%02x%02x" % image.getpixel((int(x + w / 2), int(y + h / 2)))
+            fill = "#" + "".join(f"{v:02x}" for v in image.getpixel((int(x + w / 2), int(y + h / 2))))
             assert fill == rect.get("fill"), (x, y)
 
 

@@ -325,7 +325,7 @@ class _Picture:
 
     def _row(self, y: float) -> float:
         """2-D: input, the grid the kernel slides over, output, side by side."""
-        c, size, rows, cols, p = self.c, self.cell, self.rows, self.cols, self.params
+        size, rows, cols, p = self.cell, self.rows, self.cols, self.params
         top = y + 18
         x = 0.0
         if p.transposed:

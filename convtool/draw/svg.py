@@ -38,6 +38,10 @@ def num(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") or "0"
 
 
+def _hex(rgb: tuple[int, ...]) -> str:
+    return "#" + "".join(f"{v:02x}" for v in rgb)
+
+
 def ramp(n: int) -> list[str]:
     """`n` distinct colours from light yellow to dark purple (ordered light to dark).
 
@@ -46,21 +50,21 @@ def ramp(n: int) -> list[str]:
     """
     stops = [(0xFD, 0xE6, 0x8A), (0xF9, 0x9D, 0x4B), (0xE0, 0x4F, 0x5F), (0x9B, 0x2D, 0x8C), (0x3B, 0x1F, 0x6B)]
     if n == 1:
-        return ["#%02x%02x%02x" % stops[0]]
+        return [_hex(stops[0])]
     colours = []
     for i in range(n):
         t = i / (n - 1) * (len(stops) - 1)
         j = min(int(t), len(stops) - 2)
         f = t - j
         rgb = tuple(round(a + (b - a) * f) for a, b in zip(stops[j], stops[j + 1]))
-        colours.append("#%02x%02x%02x" % rgb)
+        colours.append(_hex(rgb))
     # rounding may merge two neighbours of a long ramp: nudge until every colour is its own
     seen: set[str] = set()
     for i, colour in enumerate(colours):
         r, g, b = (int(colour[k : k + 2], 16) for k in (1, 3, 5))
         while colour in seen:
             b = (b + 1) % 256
-            colour = "#%02x%02x%02x" % (r, g, b)
+            colour = _hex((r, g, b))
         seen.add(colour)
         colours[i] = colour
     return colours
