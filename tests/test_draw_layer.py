@@ -209,6 +209,8 @@ def test_conv_reads_and_unread_rows(case) -> None:
     unread_rows = unread(n[0], k[0], s[0], pads[0][0], pads[0][1], d[0])
     assert all(reads[(r, c)] == 0 for r in range(n[0] - unread_rows, n[0]) for c in range(n[1]))
     assert picture.svg.count('class="unread"') == bool(unread_rows) + bool(unread_cols)
+    if unread_rows:
+        assert f"never read ({unread_rows})" in picture.texts()
     # the picture as a computation: values in the input cells, the kernel from its drawn place
     rng = np.random.default_rng(1)
     x = rng.integers(-5, 6, (1, 1, *n)).astype(float)

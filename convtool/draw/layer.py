@@ -180,7 +180,7 @@ class _Picture:
         self.one_d = params.ndim == 1
         self.animate = animate
         self.note = note
-        self.c = Canvas(prefix)
+        self.c = Canvas(prefix, left=6)
         largest = max(self.rows.drawn, self.cols.drawn, self.cols.out, self.rows.out)
         budget = 900 if self.one_d else 380
         self.cell = float(max(8, min(28, budget // largest)))
@@ -220,10 +220,12 @@ class _Picture:
         span_r = (rows.taps[-1] + 1) * size
         self.c.open(cls="kernel", ident="kernel")
         self.c.rect(left - 2, top - 2, span_c + 3, span_r + 3, "none", stroke="#111", width=2.5, rx=3)
+        # a convolution's input cells carry their read counts in the middle: its taps sit in a corner
+        at = 0.5 if self.params.transposed else 0.8
         for tr in rows.taps:
             for tc in cols.taps:
-                cx, cy = left + tc * size + (size - 1) / 2, top + tr * size + (size - 1) / 2
-                self.c.raw(f'<circle cx="{num(cx)}" cy="{num(cy)}" r="{num(max(1.5, size * 0.14))}" fill="#111"/>')
+                cx, cy = left + (tc + at) * size - 0.5, top + (tr + at) * size - 0.5
+                self.c.circle(cx, cy, max(1.5, size * 0.12), "#111")
         if self.animate:
             self._animate(rows.step * size, cols.step * size)
         self.c.close()
@@ -320,6 +322,18 @@ class _Picture:
     def _out_label(self, r: int, col: int) -> str | None:
         return str(self.taps[r][col]) if self.params.transposed else None
 
+    def _slide_name(self) -> str:
+        """What the kernel slides over: `stretched input, padded`, `..., cropped`, `padded input`."""
+        if not self.params.transposed:
+            return "padded input" if any(k == "pad" for a in (self.rows, self.cols) for k in a.kinds) else "input"
+        dims = (self.rows, self.cols)
+        parts = ["stretched input"]
+        if any(a.reach > 0 or a.output_padding for a in dims):
+            parts.append("padded")
+        if any(a.reach < 0 for a in dims):
+            parts.append("cropped")
+        return ", ".join(parts)
+
     def _title(self, x: float, y: float, text: str) -> None:
         self.c.text(x, y, text, size=12, weight="bold", fill="#333")
 
@@ -329,17 +343,18 @@ class _Picture:
         top = y + 18
         x = 0.0
         if p.transposed:
-            self._title(x, y + 10, f"input {rows.length}x{cols.length}")
+            title = f"input {rows.length}x{cols.length}"
+            self._title(x, y + 10, title)
             self.grid(x, top, "input", rows.length, cols.length, lambda r, col: KIND_FILL["input"])
-            x += cols.length * size + 52
+            x += max(cols.length * size, _width(title)) + 52
             self._arrow(x - 46, top + rows.length * size / 2, x - 8, "stretch")
-        slide = "stretched input, padded" if p.transposed else "padded input"
-        self._title(x, y + 10, f"{slide} {rows.drawn}x{cols.drawn}")
+        title = f"{self._slide_name()} {rows.drawn}x{cols.drawn}"
+        self._title(x, y + 10, title)
         self.grid(x, top, "slide", rows.drawn, cols.drawn, self._slide_fill, self._slide_label,
                   first=(rows.first, cols.first))
-        self._unread_marks(x, top)
+        beside = self._unread_marks(x, top)
         self.window(x, top)
-        x += cols.drawn * size + 40
+        x += max(cols.drawn * size + beside, _width(title)) + 40
         self._arrow(x - 34, top + rows.drawn * size / 2, x - 6, "")
         self._title(x, y + 10, f"output {rows.out}x{cols.out}")
         self.grid(x, top, "output", rows.out, cols.out, self._out_fill, self._out_label)
@@ -347,45 +362,46 @@ class _Picture:
         return top + max(rows.drawn, rows.out) * size + (14 if any((rows.unread, cols.unread)) else 0)
 
     def _column(self, y: float) -> float:
-        """1-D: strips one above the other, lines showing where each value goes."""
+        """1-D: strips one above the other, lines showing where each value goes, the strips'
+        names in a column on their right (the lines between strips stay clear)."""
         c, size, a, p = self.c, self.cell, self.cols, self.params
-        shift = 0.0  # x of drawn coordinate `first`
-        top = y + 18
+        top = y + 8
+        titles: list[tuple[float, str]] = []
+        out_left = a.at(a.start) * size if p.transposed else max(0.0, (a.drawn - a.out) * size / 2)
+        right = max(a.drawn * size, out_left + a.out * size)
         if p.transposed:
-            self._title(0, y + 10, f"input {a.length}")
-            inputs_left = shift + a.at(0) * size
+            inputs_left = a.at(0) * size
             self.grid(inputs_left, top, "input", 1, a.length, lambda r, col: KIND_FILL["input"])
+            titles.append((top, f"input {a.length}"))
             below = top + size + 30
             for m in range(a.length):
                 x1 = inputs_left + m * size + (size - 1) / 2
-                x2 = shift + a.at(m * p.stride[0]) * size + (size - 1) / 2
+                x2 = a.at(m * p.stride[0]) * size + (size - 1) / 2
                 c.line(x1, top + size, x2, below - 2, "#8aa9c9", width=1)
             top = below
-            y = top - 18
-        slide = "stretched input, padded" if p.transposed else "padded input"
-        self._title(0, y + 10 + (0 if not p.transposed else 0), f"{slide} ({a.drawn})")
-        self.grid(shift, top, "slide", 1, a.drawn, self._slide_fill, self._slide_label, first=(0, a.first))
-        self._unread_marks(shift, top)
-        self.window(shift, top)
+        self.grid(0, top, "slide", 1, a.drawn, self._slide_fill, self._slide_label, first=(0, a.first))
+        titles.append((top, f"{self._slide_name()} ({a.drawn})"))
+        self._unread_marks(0, top)
+        self.window(0, top)
         below = top + size + 34
-        out_left = shift + a.at(a.start) * size
-        if not p.transposed:
-            out_left = shift + max(0.0, (a.drawn - a.out) * size / 2)
         for o in (0, a.out - 1):
-            x1 = shift + (a.at(a.start + o * a.step) + a.taps[-1] / 2) * size + (size - 1) / 2
+            x1 = (a.at(a.start + o * a.step) + a.taps[-1] / 2) * size + (size - 1) / 2
             c.line(x1, top + size + 3, out_left + o * size + (size - 1) / 2, below - 3, "#999", dash="3 2")
-        self._title(out_left, below - 6, f"output {a.out}")
-        self.grid(out_left, below + 4, "output", 1, a.out, self._out_fill, self._out_label)
-        self.highlight(out_left, below + 4)
-        return below + 4 + size
+        self.grid(out_left, below, "output", 1, a.out, self._out_fill, self._out_label)
+        titles.append((below, f"output {a.out}"))
+        self.highlight(out_left, below)
+        for strip_top, title in titles:
+            self._title(right + 16, strip_top + size / 2 + 4, title)
+        return below + size
 
     def _arrow(self, x1: float, y: float, x2: float, label: str) -> None:
         self.c.line(x1, y, x2, y, "#666", width=1.5, arrow="#666")
         if label:
             self.c.text((x1 + x2) / 2, y - 6, label, size=9, anchor="middle", fill="#666")
 
-    def _unread_marks(self, x: float, top: float) -> None:
-        """Conv: a red bracket under the columns (and beside the rows) no window reads."""
+    def _unread_marks(self, x: float, top: float) -> float:
+        """Conv: a red bracket under the columns (and beside the rows) no window reads; returns
+        the width the marks take beside the grid."""
         rows, cols, size = self.rows, self.cols, self.cell
         if cols.unread:
             left = x + cols.at(cols.length - cols.unread) * size
@@ -398,6 +414,10 @@ class _Picture:
             upper = top + rows.at(rows.length - rows.unread) * size
             self.c.path([(right, upper), (right + 5, upper), (right + 5, upper + rows.unread * size - 1),
                          (right, upper + rows.unread * size - 1)], UNREAD, width=2, cls="unread")
+            label = f"never read ({rows.unread})"
+            self.c.text(right + 9, upper + rows.unread * size / 2 + 3, label, size=10, fill=UNREAD)
+            return 12 + _width(label, 10)
+        return 0.0
 
     def legend(self, y: float) -> float:
         c = self.c
@@ -430,6 +450,11 @@ class _Picture:
             x += width + 14
         c.close()
         return y + 20
+
+
+def _width(text: str, size: float = 12) -> float:
+    """About how wide a line of (bold) text is: titles must not run into the next panel."""
+    return 0.62 * size * len(text)
 
 
 def layer_svg(

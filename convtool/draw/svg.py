@@ -83,8 +83,9 @@ def luma(colour: str) -> float:
 class Canvas:
     """Collects SVG elements; `prefix` keeps ids unique when several pictures share a page."""
 
-    def __init__(self, prefix: str = "c") -> None:
+    def __init__(self, prefix: str = "c", left: float = 0) -> None:
         self.prefix = prefix
+        self.left = left  # every x is shifted by this margin (an outline may start left of 0)
         self.parts: list[str] = []
         self.defs: list[str] = []
         self.width = 0.0
@@ -116,6 +117,7 @@ class Canvas:
         self, x: float, y: float, w: float, h: float, fill: str, *, cls: str = "", stroke: str = "none",
         width: float = 1, rx: float = 0, dash: str = "", opacity: float = 1, extra: str = "",
     ) -> None:
+        x += self.left
         self._grow(x + w, y + h)
         parts = [f'<rect x="{num(x)}" y="{num(y)}" width="{num(w)}" height="{num(h)}" fill={attr(fill)}']
         if cls:
@@ -138,6 +140,7 @@ class Canvas:
     ) -> None:
         """One line of text, baseline at y; `content` is escaped here."""
         shown = str(content)
+        x += self.left
         # a rough width (0.6 em per character) so that the canvas grows to hold the text
         extent = 0.6 * size * len(shown)
         if not rotate:
@@ -170,6 +173,7 @@ class Canvas:
         arrow: str = "", cls: str = "",
     ) -> None:
         """A polyline; `arrow` names a colour whose arrowhead ends it."""
+        points = [(x + self.left, y) for x, y in points]
         for x, y in points:
             self._grow(x, y)
         d = " ".join(("M" if i == 0 else "L") + f"{num(x)} {num(y)}" for i, (x, y) in enumerate(points))
@@ -181,6 +185,10 @@ class Canvas:
         if cls:
             parts.append(f"class={attr(cls)}")
         self.parts.append(" ".join(parts) + "/>")
+
+    def circle(self, cx: float, cy: float, r: float, fill: str) -> None:
+        self._grow(cx + self.left + r, cy + r)
+        self.parts.append(f'<circle cx="{num(cx + self.left)}" cy="{num(cy)}" r="{num(r)}" fill={attr(fill)}/>')
 
     def arrowhead(self, colour: str) -> str:
         """The id of an arrowhead marker of this colour (defined once)."""
