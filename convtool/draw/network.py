@@ -191,10 +191,10 @@ class Diagram:
             return
         patterns = overlap(conv)
         if any(o.gaps for o in patterns):
-            box.marks.append(("gaps: outputs no tap reaches", CHECKER))
+            box.marks.append(("gaps: outputs\nno tap reaches", CHECKER))
         elif not all(o.even for o in patterns):
             shown = " x ".join(",".join(map(str, o.pattern)) for o in patterns)
-            box.marks.append((f"checkerboard {shown}", CHECKER))
+            box.marks.append((f"checkerboard\ntaps {shown}", CHECKER))
 
     def _misaligned(self) -> None:
         if len(self.input) <= 2 or not self.layers:
@@ -205,7 +205,7 @@ class Diagram:
         for index, skips in merge_offsets(self.layers, prints, Footprint.identity(self.input[2:])).items():
             for offsets in skips:
                 shown = _fraction(offsets[0]) if len(set(offsets)) == 1 else " x ".join(map(_fraction, offsets))
-                self.boxes[self.of_layer[index]].marks.append((f"misaligned: skip offset {shown} px", MISALIGNED))
+                self.boxes[self.of_layer[index]].marks.append((f"misaligned:\nskip offset {shown} px", MISALIGNED))
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -268,20 +268,30 @@ class Diagram:
         return lanes
 
     def _sections(self) -> None:
-        names = []
+        """A tinted frame around each section's boxes and the lines under them; where two
+        sections meet, the frames part in the middle of the gap between their boxes."""
+        names: list[str] = []
         for box in self.boxes:
             if box.section and box.section not in names:
                 names.append(box.section)
+        members = {name: [b for b in self.boxes if b.section == name] for name in names}
+        lefts = {name: min(min(b.x, b.x + b.w / 2 - self._half_width(b)) for b in members[name]) - 14
+                 for name in names}
+        rights = {name: max(max(b.x + b.w, b.x + b.w / 2 + self._half_width(b)) for b in members[name]) + 14
+                  for name in names}
+        for before, after in zip(names, names[1:]):
+            last, first = members[before][-1], members[after][0]
+            middle = (last.x + last.w + first.x) / 2
+            rights[before] = min(rights[before], middle - 3)
+            lefts[after] = max(lefts[after], middle + 3)
         for name in names:
-            members = [b for b in self.boxes if b.section == name]
-            left = min(b.x for b in members) - 22
-            right = max(b.x + b.w for b in members) + 22
-            top = min(b.y for b in members) - 34
-            bottom = max(b.y + b.h for b in members) + 58
+            boxes, left, right = members[name], lefts[name], rights[name]
+            top = min(b.y for b in boxes) - 34
+            bottom = max(b.y + b.h + 13 + sum(step for _, _, step in self._below(b)) for b in boxes) + 14
             self.c.rect(left, top, right - left, bottom - top, SECTION_FILL.get(name, "#f4f4f4"), rx=10,
                         stroke="#c9d3de", dash="5 4", cls="section")
             # the bottom corner the boxes leave free: the left one where the section goes down
-            falls = members[-1].level >= members[0].level
+            falls = boxes[-1].level >= boxes[0].level
             self.c.text(left + 8 if falls else right - 8, bottom - 8, name, size=13, weight="bold", fill="#6b7a8c",
                         anchor="start" if falls else "end", cls="section-name")
 
@@ -319,29 +329,35 @@ class Diagram:
         c.rect(box.x, box.y, box.w, box.h, fill, stroke=stroke, width=2 if stroke != "#333" else 1,
                dash="5 3" if box.failed else "", cls="box")
         centre = box.x + box.w / 2
-        text_colour = FAILED if (box.failed or box.culprit) else "#222"
         channels = str(box.shape[1]) if len(box.shape) > 1 else str(box.shape[0])
-        c.text(centre, box.y - 5, "?" if box.failed else channels, size=10, anchor="middle", fill=text_colour,
-               cls="channels")
+        c.text(centre, box.y - 5, "?" if box.failed else channels, size=10, anchor="middle",
+               fill=FAILED if (box.failed or box.culprit) else "#222", cls="channels")
         y = box.y + box.h + 13
-        spatial = fmt_size(box.shape[2:]) if len(box.shape) > 2 and not box.failed else ""
-        if spatial:
-            c.text(centre, y, spatial, size=10, anchor="middle", fill=text_colour, weight="bold", cls="spatial")
-            y += 12
-        names_line = ", ".join(names)
-        if names_line:
-            c.text(centre, y, names_line, size=9, anchor="middle", fill="#3b5a80", italic=True, cls="name")
-            y += 11
-        if box.failed:
-            c.text(centre, y, "does not line up", size=9, anchor="middle", fill=FAILED, weight="bold")
-            y += 11
-        for line in box.caption[:4] + (["+ ..."] if len(box.caption) > 4 else []):
-            c.text(centre, y, line, size=8, anchor="middle", fill="#666", cls="op")
-            y += 10
-        for text, colour in box.marks:
-            c.text(centre, y + 1, text, size=8.5, anchor="middle", fill=colour, weight="bold", cls="mark")
-            y += 11
+        for text, style, step in self._below(box):
+            c.text(centre, y, text, anchor="middle", **style)  # type: ignore[arg-type]
+            y += step
         c.close()
+
+    def _half_width(self, box: Box) -> float:
+        """About half the width of the widest line under a box (0.55 em per character)."""
+        return max((0.55 * float(style["size"]) * len(text) / 2 for text, style, _ in self._below(box)), default=0)  # type: ignore[arg-type]
+
+    def _below(self, box: Box) -> list[tuple[str, dict[str, object], float]]:
+        """The lines under a box, (text, style, height): its size, names, layers and marks."""
+        lines: list[tuple[str, dict[str, object], float]] = []
+        colour = FAILED if (box.failed or box.culprit) else "#222"
+        if len(box.shape) > 2 and not box.failed:
+            lines.append((fmt_size(box.shape[2:]), dict(size=10, fill=colour, weight="bold", cls="spatial"), 12))
+        names = ", ".join(layer.name for layer in box.layers if layer.name)
+        if names:
+            lines.append((names, dict(size=9, fill="#3b5a80", italic=True, cls="name"), 11))
+        if box.failed:
+            lines.append(("does not line up", dict(size=9, fill=FAILED, weight="bold"), 11))
+        for line in box.caption[:4] + (["+ ..."] if len(box.caption) > 4 else []):
+            lines.append((line, dict(size=8, fill="#666", cls="op"), 10))
+        for text, mark in box.marks:
+            lines += [(part, dict(size=8.5, fill=mark, weight="bold", cls="mark"), 11) for part in text.split("\n")]
+        return lines
 
     def _fixes(self) -> None:
         assert self.mismatch is not None
