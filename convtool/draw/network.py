@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from math import log2, prod
 
-from ..arch import Arch, LayerResult, Propagation, StackMismatch, Totals, footprints, propagate
+from ..arch import MAX_FIELD_POSITIONS, Arch, LayerResult, Propagation, StackMismatch, footprints, propagate
 from ..layers import KINDS, Footprint
 from ..shape import overlap
 from ..text import fmt_shape, fmt_size
@@ -146,8 +146,9 @@ class Diagram:
     """Boxes, their places, and the drawing."""
 
     def __init__(self, name: str, input_shape: tuple[int, ...], layers: Sequence[LayerResult],
-                 mismatch: StackMismatch | None, prefix: str) -> None:
+                 mismatch: StackMismatch | None, prefix: str, prop: Propagation | None = None) -> None:
         self.name = name
+        self.prop = prop  # a network that lines up: its layers' footprints say where merges sit
         self.input = input_shape
         self.layers = tuple(layers)
         self.mismatch = mismatch
@@ -197,10 +198,12 @@ class Diagram:
             box.marks.append((f"checkerboard\ntaps {shown}", CHECKER))
 
     def _misaligned(self) -> None:
-        if len(self.input) <= 2 or not self.layers:
+        prop = self.prop
+        if prop is None or len(prop.input) <= 2 or not prop.layers:
             return
-        prop = Propagation(arch=Arch(name=None, input=self.input, layers=()), input=self.input,
-                           output=self.layers[-1].output, layers=self.layers, totals=Totals(0, 0, 0))
+        # footprints cost positions x layers: not for tensors too long to have a receptive field
+        if any(n > MAX_FIELD_POSITIONS for layer in prop.layers for n in layer.output[2:]):
+            return
         prints = footprints(prop)
         for index, skips in merge_offsets(self.layers, prints, Footprint.identity(self.input[2:])).items():
             for offsets in skips:
@@ -423,7 +426,7 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def propagation_svg(prop: Propagation, *, prefix: str = "net") -> str:
     """The diagram of a network that lines up."""
-    return Diagram(prop.arch.name or prop.arch.file, prop.input, prop.layers, None, prefix).draw()
+    return Diagram(prop.arch.name or prop.arch.file, prop.input, prop.layers, None, prefix, prop).draw()
 
 
 def mismatch_svg(arch: Arch, error: StackMismatch, *, prefix: str = "net") -> str:
