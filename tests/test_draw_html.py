@@ -156,10 +156,24 @@ def test_page_in_a_real_browser(tmp_path: Path) -> None:
     assert sum(histogram[:200]) / sum(histogram) > 0.02  # text, rules and boxes, not a blank page
     top = image.crop((0, 0, 1200, 120)).histogram()
     assert sum(top[:128]) > 500  # the title is there
-    dom = _chromium(tmp_path, page.as_uri(), "--dump-dom")
+    # the browser's console stays silent: no error, and nothing the page's no-fetch policy blocked
+    dom = _chromium(tmp_path, page.as_uri(), "--dump-dom", "--enable-logging=stderr", "--v=0")
     assert dom.returncode == 0, dom.stderr[-2000:]
+    assert [line for line in dom.stderr.splitlines() if ":CONSOLE" in line] == []
     doc = json.loads(CliRunner().invoke(main, ["run", str(path), "--json"]).stdout)
     assert_table_is_json(dom.stdout, doc)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")
+def test_console_check_sees_a_blocked_fetch(tmp_path: Path) -> None:
+    """The console check above can fail: a page that tries to fetch under the same policy logs it."""
+    page = tmp_path / "fetch.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'\">"
+        "</head><body><img src=\"http://127.0.0.1:9/x.png\"></body></html>"
+    )
+    dom = _chromium(tmp_path, page.as_uri(), "--dump-dom", "--enable-logging=stderr", "--v=0")
+    assert any(":CONSOLE" in line and "Content Security Policy" in line for line in dom.stderr.splitlines())
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")
