@@ -241,3 +241,12 @@ def test_shape_has_no_grid_for_3d() -> None:
     out = run("shape", "--input-shape", "1,1,4,4,4", "-k", "3", "-s", "2").stdout.splitlines()
     after = out[next(i for i, line in enumerate(out) if line.startswith("overlap")) + 1]
     assert not after.strip()[:1].isdigit()
+
+
+def test_file_names_are_shown_escaped(tmp_path: Path) -> None:
+    target = tmp_path / "a\x1b[2Jb.svg"
+    result = run("draw", "4", "-k", "3", "-o", str(target))
+    assert result.exit_code == 0 and target.exists()
+    assert "\x1b" not in result.stderr and "a\\x1b[2Jb.svg" in result.stderr
+    again = run("draw", "4", "-k", "3", "-o", str(target))
+    assert again.exit_code == 1 and "\x1b" not in again.stderr and "already exists" in again.stderr

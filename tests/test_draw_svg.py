@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import naive
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import naive
 from convtool.draw.layer import layer_svg
 from convtool.draw.svg import clean, ramp
 from convtool.errors import ConvtoolError
