@@ -189,3 +189,19 @@ def test_animation_moves_in_a_browser(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr[-2000:]
         shots.append(image_module.open(shot).convert("RGB").tobytes())
     assert shots[0] != shots[1]
+
+
+@pytest.mark.parametrize(
+    "layer, drawn",
+    [
+        ("{type: conv_transpose2d, out_channels: 4, kernel_size: 3, stride: 2}", "Drawn for a 4x4 input"),
+        ("{type: conv_transpose2d, out_channels: 4, kernel_size: 24, stride: 12}", "Drawn for a 2x2 input"),
+    ],
+    ids=["k3s2", "wide-stride"],
+)
+def test_page_draws_each_transposed_layer_small(layer: str, drawn: str, tmp_path: Path) -> None:
+    arch = tmp_path / "up.yaml"
+    arch.write_text(f"input: [1, 4, 20, 20]\nlayers:\n  - {layer}\n")
+    page = tmp_path / "up.html"
+    assert CliRunner().invoke(main, ["run", str(arch), "--html", str(page)]).exit_code == 0
+    assert drawn in page.read_text(encoding="utf-8")

@@ -89,15 +89,18 @@ def transposed_pictures(layers: Sequence[LayerResult]) -> list[tuple[str, str]]:
             continue
         heading = f"layer {layer.index}" + (f" '{layer.name}'" if layer.name else "") + f": {conv.torch_code()}"
         spatial = tuple(layer.input[2:])
-        small = small_input(conv, spatial)
-        note = "" if small == spatial else (
-            f"Drawn for a {fmt_size(small)} input; in the network it gets {fmt_size(spatial)}: "
-            "the pattern repeats every stride."
-        )
-        try:
-            svg = layer_svg(conv, small, prefix=f"layer{layer.index}", note=note)
-        except ConvtoolError as error:
-            svg = f'<p class="note">{clean(error.message)}</p>'
+        svg = ""
+        for target in (4, 2, 1):  # fewer input pixels where a wide stride or kernel needs the room
+            small = small_input(conv, spatial, target)
+            note = "" if small == spatial else (
+                f"Drawn for a {fmt_size(small)} input; in the network it gets {fmt_size(spatial)}: "
+                "the pattern repeats every stride."
+            )
+            try:
+                svg = layer_svg(conv, small, prefix=f"layer{layer.index}", note=note)
+                break
+            except ConvtoolError as error:
+                svg = f'<p class="note">{clean(error.message)}</p>'
         pictures.append((heading, svg))
     return pictures
 
