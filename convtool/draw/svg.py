@@ -148,8 +148,8 @@ class Canvas:
         """One line of text, baseline at y; `content` is escaped here."""
         shown = str(content)
         x += self.left
-        # a rough width (0.6 em per character) so that the canvas grows to hold the text
-        extent = 0.6 * size * len(shown)
+        # a rough width (0.6 em per character, 0.7 monospaced, as rendered here) so that the canvas holds it
+        extent = (0.7 if mono else 0.6) * size * len(shown)
         left = x - extent if anchor == "end" else x - extent / 2 if anchor == "middle" else x
         self._grow(left + extent, y + size * 0.3)
         parts = [f'<text x="{num(x)}" y="{num(y)}" font-size="{num(size)}"']
