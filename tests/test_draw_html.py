@@ -183,9 +183,10 @@ def test_animation_moves_in_a_browser(tmp_path: Path) -> None:
     svg = tmp_path / "kernel.svg"
     assert CliRunner().invoke(main, ["draw", "3x3", "-k", "3", "-s", "2", "--animate", "-o", str(svg)]).exit_code == 0
     shots = []
-    for wait in ((), ("--virtual-time-budget=1500",)):  # at load, then 1.5 s of animation later
+    for wait in ("100", "1500"):  # virtual time: 0.1 s (the first position) and 1.5 s (the third)
         shot = tmp_path / f"shot{len(shots)}.png"
-        done = _chromium(tmp_path, svg.as_uri(), f"--screenshot={shot}", "--window-size=900,500", *wait)
+        done = _chromium(tmp_path, svg.as_uri(), f"--screenshot={shot}", "--window-size=900,500",
+                         f"--virtual-time-budget={wait}")
         assert done.returncode == 0, done.stderr[-2000:]
         shots.append(image_module.open(shot).convert("RGB").tobytes())
     assert shots[0] != shots[1]
