@@ -142,7 +142,7 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
         (["4", "-k", "3", "--batch", "2", "-o", "-"], 2, "--batch applies to an architecture file"),
         ([UNET, "-k", "3", "-o", "-"], 2, "--kernel-size apply to a layer (SIZE)"),
         ([UNET, "--animate", "-o", "-"], 2, "--animate apply to a layer (SIZE)"),
-        (["missing/arch.yaml", "-o", "-"], 2, "file 'missing/arch.yaml' does not exist"),
+        (["missing/arch.yaml", "-o", "-"], 2, "does not exist"),
         ([UNET, "--input-shape", "5", "-o", "-"], 2, "expected a full shape"),
         (["4x4", "-k", "3,3,3", "-o", "-"], 2, "3 values, but 'SIZE|ARCH.yaml' has 2"),
         (["4x4", "-k", "3", "--op", "conv_transpose1d", "-o", "-"], 2, "takes one value per option"),

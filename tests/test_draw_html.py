@@ -178,18 +178,23 @@ def test_console_check_sees_a_blocked_fetch(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")
 def test_animation_moves_in_a_browser(tmp_path: Path) -> None:
-    """SMIL runs without script: after a while the kernel's outline is somewhere else."""
+    """SMIL runs without script: some time later the kernel's outline is somewhere else.
+
+    Headless chromium does not always start a bare SVG's animation clock within its virtual
+    time (about one run in four here), so the later picture is taken up to five times."""
     image_module = pytest.importorskip("PIL.Image")
     svg = tmp_path / "kernel.svg"
     assert CliRunner().invoke(main, ["draw", "3x3", "-k", "3", "-s", "2", "--animate", "-o", str(svg)]).exit_code == 0
-    shots = []
-    for wait in ("100", "1500"):  # virtual time: 0.1 s (the first position) and 1.5 s (the third)
-        shot = tmp_path / f"shot{len(shots)}.png"
-        done = _chromium(tmp_path, svg.as_uri(), f"--screenshot={shot}", "--window-size=900,500",
-                         f"--virtual-time-budget={wait}")
+
+    def shot(budget: int) -> bytes:
+        target = tmp_path / f"shot{budget}.png"
+        done = _chromium(tmp_path, svg.as_uri(), f"--screenshot={target}", "--window-size=900,500",
+                         f"--virtual-time-budget={budget}")
         assert done.returncode == 0, done.stderr[-2000:]
-        shots.append(image_module.open(shot).convert("RGB").tobytes())
-    assert shots[0] != shots[1]
+        return image_module.open(target).convert("RGB").tobytes()
+
+    first = shot(100)
+    assert any(shot(1500 * n) != first for n in range(1, 6))
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from fractions import Fraction
 from math import log2, prod
 
 from ..arch import MAX_FIELD_POSITIONS, Arch, LayerResult, Propagation, StackMismatch, footprints, propagate
-from ..layers import KINDS, Footprint
+from ..layers import KINDS
 from ..shape import overlap
 from ..text import fmt_shape, fmt_size
 from .svg import Canvas
@@ -80,9 +80,11 @@ def level_step(before: Sequence[int], after: Sequence[int]) -> float:
     return 0 if abs(step) < 0.4 else round(step * 2) / 2
 
 
-def merge_offsets(
-    layers: Sequence[LayerResult], prints: Sequence[Footprint], start: Footprint
-) -> dict[int, list[tuple[Fraction, ...]]]:
+Span = tuple[int, int]
+Dims = Sequence[Sequence[Span | None]] | None  # a footprint's `dims`: per dim, per position
+
+
+def merge_offsets(layers: Sequence[LayerResult], prints: Sequence[Dims], start: Dims) -> dict[int, list[tuple[Fraction, ...]]]:
     """Per merging layer, for each merged tensor that sits elsewhere: how far, per dim and in
     input pixels, its positions sit from the current tensor's, averaged over one period of the
     middle positions (a dim without a period counts as 0: nothing is claimed). The centre of a
@@ -95,18 +97,18 @@ def merge_offsets(
         current = prints[i - 1] if i else start
         for skip, crop in zip(layer.skips, layer.applied.crops):
             other = prints[by_index[skip]]
-            if current.dims is None or other.dims is None:
+            if current is None or other is None:
                 continue
             offsets = tuple(
                 _offset(mine, theirs[off : off + len(mine)]) or Fraction(0)
-                for mine, theirs, off in zip(current.dims, other.dims, crop)
+                for mine, theirs, off in zip(current, other, crop)
             )
             if any(offsets):
                 found.setdefault(layer.index, []).append(offsets)
     return found
 
 
-def _offset(mine: Sequence[tuple[int, int] | None], theirs: Sequence[tuple[int, int] | None]) -> Fraction | None:
+def _offset(mine: Sequence[Span | None], theirs: Sequence[Span | None]) -> Fraction | None:
     """The mean centre difference over one period of the middle half (borders clip footprints).
 
     >>> _offset([(0, 1), (2, 3), (4, 5), (6, 7)], [(1, 2), (3, 4), (5, 6), (7, 8)])
@@ -204,8 +206,9 @@ class Diagram:
         # footprints cost positions x layers: not for tensors too long to have a receptive field
         if any(n > MAX_FIELD_POSITIONS for layer in prop.layers for n in layer.output[2:]):
             return
-        prints = footprints(prop)
-        for index, skips in merge_offsets(self.layers, prints, Footprint.identity(self.input[2:])).items():
+        prints = [fp.dims for fp in footprints(prop)]
+        identity = [[(i, i) for i in range(n)] for n in prop.input[2:]]  # the input: each position itself
+        for index, skips in merge_offsets(self.layers, prints, identity).items():
             for offsets in skips:
                 shown = _fraction(offsets[0]) if len(set(offsets)) == 1 else " x ".join(map(_fraction, offsets))
                 self.boxes[self.of_layer[index]].marks.append((f"misaligned:\nskip offset {shown} px", MISALIGNED))
