@@ -293,7 +293,7 @@ class Diagram:
         for name in names:
             boxes, left, right = members[name], lefts[name], rights[name]
             top = min(b.y for b in boxes) - 34
-            bottom = max(b.y + b.h + 13 + sum(step for _, _, step in self._below(b)) for b in boxes) + 14
+            bottom = max(b.y + b.h + 13 + sum(step for _, _, step in self._below(b)) for b in boxes) + 24
             self.c.rect(left, top, right - left, bottom - top, SECTION_FILL.get(name, "#f4f4f4"), rx=10,
                         stroke="#c9d3de", dash="5 4", cls="section")
             # the bottom corner the boxes leave free: the left one where the section goes down
