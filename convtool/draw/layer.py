@@ -10,7 +10,7 @@ comes from the shape engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConvtoolError
@@ -194,17 +194,17 @@ class _Picture:
 
     # -- grids ------------------------------------------------------------------------------
 
-    def grid(self, x: float, y: float, name: str, rows: int, cols: int, fill: object, label: object = None,
-             first: tuple[int, int] = (0, 0)) -> None:
-        """A grid of cells; fill(r, c) -> colour, label(r, c) -> text or None."""
+    def grid(self, x: float, y: float, name: str, rows: int, cols: int, fill: Callable[[int, int], str],
+             label: Callable[[int, int], str | None] | None = None, first: tuple[int, int] = (0, 0)) -> None:
+        """A grid of cells, colour and text per (row, col); `first` numbers its rows and columns."""
         size = self.cell
         self.c.open(cls="grid", ident=name)
         for r in range(rows):
             for col in range(cols):
-                colour = fill(r, col)  # type: ignore[operator]
+                colour = fill(r, col)
                 extra = f'data-grid="{name}" data-row="{r + first[0]}" data-col="{col + first[1]}"'
                 self.c.rect(x + col * size, y + r * size, size - 1, size - 1, colour, cls="cell", extra=extra)
-                text = label(r, col) if label is not None else None  # type: ignore[operator]
+                text = label(r, col) if label is not None else None
                 if text is not None and size >= 14:
                     dark = colour.startswith("#") and luma(colour) < 140
                     self.c.text(x + col * size + (size - 1) / 2, y + r * size + size * 0.68, text,

@@ -32,6 +32,19 @@ FAILED = "#d62728"
 SECTION_FILL = {"encoder": "#eef4fb", "decoder": "#eef8ef"}
 
 
+@dataclass(frozen=True)
+class Line:
+    """One line of text under a box."""
+
+    text: str
+    size: float
+    fill: str
+    height: float  # how far the next line starts below
+    weight: str = "normal"
+    italic: bool = False
+    cls: str = ""
+
+
 @dataclass
 class Box:
     """One tensor of the diagram and the layers it stands for."""
@@ -293,7 +306,7 @@ class Diagram:
         for name in names:
             boxes, left, right = members[name], lefts[name], rights[name]
             top = min(b.y for b in boxes) - 34
-            bottom = max(b.y + b.h + 13 + sum(step for _, _, step in self._below(b)) for b in boxes) + 24
+            bottom = max(b.y + b.h + 13 + sum(line.height for line in self._below(b)) for b in boxes) + 24
             self.c.rect(left, top, right - left, bottom - top, SECTION_FILL.get(name, "#f4f4f4"), rx=10,
                         stroke="#c9d3de", dash="5 4", cls="section")
             # the bottom corner the boxes leave free: the left one where the section goes down
@@ -339,30 +352,31 @@ class Diagram:
         c.text(centre, box.y - 5, "?" if box.failed else channels, size=10, anchor="middle",
                fill=FAILED if (box.failed or box.culprit) else "#222", cls="channels")
         y = box.y + box.h + 13
-        for text, style, step in self._below(box):
-            c.text(centre, y, text, anchor="middle", **style)  # type: ignore[arg-type]
-            y += step
+        for line in self._below(box):
+            c.text(centre, y, line.text, size=line.size, anchor="middle", fill=line.fill, weight=line.weight,
+                   italic=line.italic, cls=line.cls)
+            y += line.height
         c.close()
 
     def _half_width(self, box: Box) -> float:
         """About half the width of the widest line under a box (0.55 em per character)."""
-        return max((0.55 * float(style["size"]) * len(text) / 2 for text, style, _ in self._below(box)), default=0)  # type: ignore[arg-type]
+        return max((0.55 * line.size * len(line.text) / 2 for line in self._below(box)), default=0)
 
-    def _below(self, box: Box) -> list[tuple[str, dict[str, object], float]]:
-        """The lines under a box, (text, style, height): its size, names, layers and marks."""
-        lines: list[tuple[str, dict[str, object], float]] = []
+    def _below(self, box: Box) -> list[Line]:
+        """The lines under a box: its size, names, layers and marks."""
         colour = FAILED if (box.failed or box.culprit) else "#222"
+        lines: list[Line] = []
         if len(box.shape) > 2 and not box.failed:
-            lines.append((fmt_size(box.shape[2:]), dict(size=10, fill=colour, weight="bold", cls="spatial"), 12))
+            lines.append(Line(fmt_size(box.shape[2:]), 10, colour, 12, weight="bold", cls="spatial"))
         names = ", ".join(layer.name for layer in box.layers if layer.name)
         if names:
-            lines.append((names, dict(size=9, fill="#3b5a80", italic=True, cls="name"), 11))
+            lines.append(Line(names, 9, "#3b5a80", 11, italic=True, cls="name"))
         if box.failed:
-            lines.append(("does not line up", dict(size=9, fill=FAILED, weight="bold"), 11))
-        for line in box.caption[:4] + (["+ ..."] if len(box.caption) > 4 else []):
-            lines.append((line, dict(size=8, fill="#666", cls="op"), 10))
+            lines.append(Line("does not line up", 9, FAILED, 11, weight="bold"))
+        for text in box.caption[:4] + (["+ ..."] if len(box.caption) > 4 else []):
+            lines.append(Line(text, 8, "#666", 10, cls="op"))
         for text, mark in box.marks:
-            lines += [(part, dict(size=8.5, fill=mark, weight="bold", cls="mark"), 11) for part in text.split("\n")]
+            lines += [Line(part, 8.5, mark, 11, weight="bold", cls="mark") for part in text.split("\n")]
         return lines
 
     def _fixes(self) -> None:

@@ -204,11 +204,11 @@ class Canvas:
             )
         return ident
 
-    def lines(self, x: float, y: float, rows: Iterable[str], *, size: float = 12, gap: float = 1.35, **kw: object) -> float:
+    def lines(self, x: float, y: float, rows: Iterable[str], *, size: float = 12, fill: str = "#222") -> float:
         """Several lines of text from (x, y) down; returns the y below the last."""
         for row in rows:
-            self.text(x, y, row, size=size, **kw)  # type: ignore[arg-type]
-            y += size * gap
+            self.text(x, y, row, size=size, fill=fill)
+            y += size * 1.35
         return y
 
     def render(self, margin: float = 12, background: str = "#ffffff", label: str = "") -> str:
