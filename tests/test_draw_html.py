@@ -211,3 +211,14 @@ def test_page_draws_each_transposed_layer_small(layer: str, drawn: str, tmp_path
     page = tmp_path / "up.html"
     assert CliRunner().invoke(main, ["run", str(arch), "--html", str(page)]).exit_code == 0
     assert drawn in page.read_text(encoding="utf-8")
+
+
+def test_page_says_what_verify_found(tmp_path: Path) -> None:
+    page = tmp_path / "ae.html"
+    args = ["run", str(ROOT / "configs" / "autoencoder_28.yaml"), "--verify", "--seed", "3", "--html", str(page)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert 'id="verified">verified (seed 3): the numeric engine gives every layer the shape in the table' in html
+    plain = tmp_path / "plain.html"
+    assert CliRunner().invoke(main, ["run", str(ROOT / "configs" / "autoencoder_28.yaml"), "--html", str(plain)]).exit_code == 0
+    assert 'id="verified"' not in plain.read_text(encoding="utf-8")

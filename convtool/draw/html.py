@@ -124,6 +124,11 @@ def page(doc: Mapping[str, Any], diagram: str, pictures: Sequence[tuple[str, str
     parts += ["<h2>Layers</h2>", table(doc)]
     if sizes:
         parts.append(f'<p class="note">valid input sizes: {clean(sizes)}</p>')
+    check = doc.get("verification")
+    if check:
+        result = ("the numeric engine gives every layer the shape in the table" if doc.get("verified")
+                  else "the numeric engine's shapes differ at layers " + ", ".join(map(str, check["mismatches"])))
+        parts.append(f'<p class="note" id="verified">verified (seed {check["seed"]}): {clean(result)}</p>')
     parts.append(f'<p class="note">{clean(RUN_FOOTER)}</p>')
     parts += ["<h2>Network</h2>", f'<div class="picture" id="network">{diagram}</div>']
     if pictures:
