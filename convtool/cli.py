@@ -245,9 +245,36 @@ def shape(
       convtool shape --input-shape 1,16,6,6 --out-channels 16 -k 3 -s 2 -p 1 --output-size 12x12
       convtool shape 64 -k 3 -s 2 -p 1 --op conv2d
     """
-    from .params import ConvParams
     from .report import print_json, render_shape, shape_json
     from .shape import analyze
+
+    if op == "conv2d" and (output_padding is not None or output_size is not None):
+        raise click.UsageError("--output-padding and --output-size apply to --op conv_transpose2d only")
+    if output_padding is not None and output_size is not None:
+        raise click.UsageError(
+            "give --output-padding or --output-size, not both (PyTorch ignores output_padding when output_size is given)"
+        )
+    params, spatial_size, batch = layer_params(
+        size, input_shape, batch, op, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+        output_padding=output_padding, groups=groups, bias=not no_bias, in_channels=in_channels,
+        out_channels=out_channels,
+    )
+    nd = params.ndim
+    requested = spatial(output_size, nd) if output_size is not None else None
+    report = analyze(params, spatial_size, batch=batch, output_size=requested)
+    if as_json:
+        print_json(shape_json(report))
+    else:
+        render_shape(report)
+
+
+def layer_params(
+    size: Any, input_shape: Any, batch: int | None, op: str, *, kernel_size: Any, stride: Any, padding: Any,
+    dilation: Any, output_padding: Any, groups: int, bias: bool, in_channels: int | None, out_channels: int | None,
+) -> tuple[Any, tuple[int, ...], int | None]:
+    """One layer from the options `shape` and `draw` share: (ConvParams, spatial size, batch).
+    `--input-shape` replaces SIZE, --batch and --in-channels; a `1d` op makes a single int 1-D."""
+    from .params import ConvParams
 
     if input_shape is not None:
         if size is not None or batch is not None or in_channels is not None:
@@ -259,34 +286,26 @@ def shape(
         raise click.UsageError("give SIZE (e.g. 50x100) or --input-shape N,C,H,W")
     else:
         spatial_size = size
-    if op == "conv2d" and (output_padding is not None or output_size is not None):
-        raise click.UsageError("--output-padding and --output-size apply to --op conv_transpose2d only")
-    if output_padding is not None and output_size is not None:
-        raise click.UsageError(
-            "give --output-padding or --output-size, not both (PyTorch ignores output_padding when output_size is given)"
-        )
-    nd = common_ndim(
-        **{"size" if input_shape is None else "input_shape": spatial_size},
-        kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding,
-    )
+    values = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                  output_padding=output_padding)
+    nd = common_ndim(**{"size" if input_shape is None else "input_shape": spatial_size}, **values)
+    if op.endswith("1d"):
+        if any(isinstance(v, tuple) and len(v) != 1 for v in (spatial_size, *values.values())):
+            raise click.UsageError(f"--op {op} takes one value per option (a 1-D layer)")
+        nd = 1
     if batch is None and in_channels is not None:
         batch = 1
-    if op == "conv2d":
-        params = ConvParams.conv(
-            kernel_size, stride, padding, dilation, groups, not no_bias,
-            in_channels=in_channels, out_channels=out_channels, ndim=nd,
-        )
-    else:
+    if op.startswith("conv_transpose"):
         params = ConvParams.conv_transpose(
-            kernel_size, stride, padding, output_padding or 0, groups, not no_bias, dilation,
+            kernel_size, stride, padding, output_padding or 0, groups, bias, dilation,
             in_channels=in_channels, out_channels=out_channels, ndim=nd,
         )
-    requested = spatial(output_size, nd) if output_size is not None else None
-    report = analyze(params, spatial(spatial_size, nd), batch=batch, output_size=requested)
-    if as_json:
-        print_json(shape_json(report))
     else:
-        render_shape(report)
+        params = ConvParams.conv(
+            kernel_size, stride, padding, dilation, groups, bias, in_channels=in_channels,
+            out_channels=out_channels, ndim=nd,
+        )
+    return params, spatial(spatial_size, nd), batch
 
 
 # -- convtool invert (issue 4) ----------------------------------------------------------------
@@ -502,9 +521,13 @@ class ByteSize(click.ParamType):
 @click.option("--max-memory", type=ByteSize(), default="2GiB", show_default=True,
               help="--verify refuses, before allocating, to run above this estimate.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of --verify's random weights and input.")
+@click.option("--html", "html", metavar="FILE.html",
+              help="Also write one self-contained page: the table, the network diagram, the overlap pictures.")
+@click.option("--force", is_flag=True, help="--html: replace an existing file.")
 @json_option
 def run(
-    arch: str, input_shape: Any, batch: int | None, check: bool, max_memory: int, seed: int, as_json: bool
+    arch: str, input_shape: Any, batch: int | None, check: bool, max_memory: int, seed: int, html: str | None,
+    force: bool, as_json: bool,
 ) -> None:
     """Propagate an architecture file layer by layer: shapes, params, MACs, receptive field.
 
@@ -521,6 +544,7 @@ def run(
       convtool run configs/unet_padded.yaml --input-shape 1,3,320,480
       convtool run configs/mismatch_unet.yaml      # does not line up: the fix
       convtool run configs/dcgan_generator.yaml --batch 64 --json
+      convtool run configs/unet_original.yaml --html unet.html
     """
     from .errors import MismatchError
     from .graph import StackMismatch, load, propagate, verify
@@ -528,10 +552,16 @@ def run(
 
     if input_shape is not None and isinstance(input_shape, int):
         raise click.BadParameter("expected a full shape N,C,H,W (or N,F)", param_hint="--input-shape")
+    if html == "-":
+        raise click.BadParameter("the page goes to a file (stdout is the table)", param_hint="--html")
     stack = load(arch)
     try:
         result = propagate(stack, input_shape, batch)
     except StackMismatch as error:
+        if html is not None:
+            from .draw.html import mismatch_page
+
+            write_page(html, force, arch, mismatch_page(stack, error))
         if not as_json:
             render_mismatch(error)
         raise
@@ -539,6 +569,12 @@ def run(
 
     sizes = valid_input_sizes(stack, result.input)
     checked = interruptible(verify, result, seed=seed, max_memory=max_memory) if check else None
+    if html is not None:
+        from .draw.html import run_page
+        from .graph.valid_sizes import describe
+
+        line = describe(sizes, result.input[2:]) if sizes is not None else None
+        write_page(html, force, arch, run_page(run_json(result, checked, sizes), result, line))
     if as_json:
         print_json(run_json(result, checked, sizes))
     else:
@@ -619,3 +655,104 @@ def export(arch: str, input_shape: Any, output: str | None, force: bool) -> None
         f"{prop.totals.param_count:,} parameters; run it with `python {shown}`",
         err=True,
     )
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+
+def write_page(target: str, force: bool, source: str, page: str) -> None:
+    """`run --html`: write the page and say where."""
+    from .draw.files import write_output
+
+    click.echo(f"wrote {write_output(target, page, force=force, sources=[source])}", err=True)
+
+
+@main.command()
+@click.argument("size", type=SizeOrArch(minimum=1), metavar="SIZE|ARCH.yaml", required=False)
+@click.option("-o", "--output", required=True, metavar="FILE.svg",
+              help="Where to write: FILE.svg, FILE.png (needs cairosvg), or - for stdout.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("-k", "--kernel-size", type=IntList(1), help="SIZE: the kernel, 3 or 3,5 (required).")
+@click.option("-s", "--stride", type=STEP, default=1, show_default=True)
+@click.option("-p", "--padding", type=IntList(0, allow=("same", "valid")), default=0, show_default=True,
+              help="Ints; conv2d also takes 'same' or 'valid'.")
+@click.option("--output-padding", type=IntList(0), default=None, help="Transposed layers only. [default: 0]")
+@click.option("-d", "--dilation", type=STEP, default=1, show_default=True)
+@click.option("--in-channels", type=click.IntRange(min=1), help="Input channels (for the code).")
+@click.option("--out-channels", type=click.IntRange(min=1), help="Output channels (for the code).")
+@click.option("--input-shape", type=SHAPE,
+              help="SIZE: N,C,H,W or N,C,L (replaces SIZE, --in-channels); ARCH.yaml: the input to draw for.")
+@click.option("--batch", type=click.IntRange(min=1), help="ARCH.yaml: batch size N.")
+@click.option("--op", type=click.Choice(["conv_transpose2d", "conv2d", "conv_transpose1d", "conv1d"]),
+              default="conv_transpose2d", show_default=True, help="The layer kind.")
+@click.option("--animate", is_flag=True, help="SIZE: the kernel steps through every output position (SVG animation).")
+def draw(
+    size: Any, output: str, force: bool, kernel_size: Any, stride: Any, padding: Any, output_padding: Any,
+    dilation: Any, in_channels: int | None, out_channels: int | None, input_shape: Any, batch: int | None,
+    op: str, animate: bool,
+) -> None:
+    """Draw one layer as it works, or a whole network as it is (SVG; PNG with cairosvg).
+
+    \b
+    convtool draw SIZE -k K [-s S -p P -d D --output-padding OP --op ...] -o FILE.svg
+      A transposed layer as the stride-1 convolution it equals: the input, the input
+      stretched with stride - 1 zeros between pixels, the padding d(k-1) - p on each side
+      (a crop when negative) with output_padding apart at the end, the kernel's footprint,
+      and the output coloured by how many kernel taps reach each position (uneven colours:
+      checkerboard artifacts). A convolution: its padded input coloured by how many windows
+      read each position, the rows it never reads marked. 1-D layers (--op conv_transpose1d,
+      or an N,C,L --input-shape) are drawn as strips. At most 64 cells per dim.
+
+    \b
+    convtool draw ARCH.yaml [--input-shape N,C,H,W] [--batch N] -o FILE.svg
+      The network in the style of the U-Net paper: a box per tensor (height: spatial size,
+      width: channels), data flow and skip connections as arrows, encoder and decoder
+      grouped, checkerboard layers and misaligned merges marked. A network that does not
+      line up is drawn up to the failing layer, both tensors in red with the fix beside
+      them; the picture is written and the exit status is 1.
+
+    \b
+    Examples:
+      convtool draw 4x4 -k 3 -s 2 -p 1 --output-padding 1 -o up.svg
+      convtool draw 5 -k 4 -s 2 -p 1 --op conv_transpose1d -o strip.svg
+      convtool draw 7x8 -k 3 -s 2 --op conv2d -o conv.svg
+      convtool draw 4x4 -k 3 -s 2 --animate -o - > kernel.svg
+      convtool draw configs/unet_original.yaml -o unet.svg
+    """
+    from .draw.files import write_output
+
+    layer_only = dict(kernel_size=kernel_size, output_padding=output_padding, in_channels=in_channels,
+                      out_channels=out_channels, animate=animate or None)
+    if size is not None and not isinstance(size, (int, tuple)):
+        given = [f"--{name.replace('_', '-')}" for name, value in layer_only.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} apply to a layer (SIZE), not to an architecture file")
+        if not size.is_file():
+            raise click.BadParameter(f"file '{size}' does not exist", param_hint="'ARCH.yaml'")
+        if input_shape is not None and isinstance(input_shape, int):
+            raise click.BadParameter("expected a full shape N,C,H,W", param_hint="--input-shape")
+        from .graph import load
+        from .draw.network import network
+
+        picture = network(load(size), input_shape, batch)
+        where = write_output(output, picture.svg, force=force, sources=[str(size)])
+        if output != "-":
+            click.echo(f"wrote {where}", err=True)
+        if picture.mismatch is not None:
+            raise picture.mismatch
+        return
+    if batch is not None:
+        raise click.UsageError("--batch applies to an architecture file, not to a layer")
+    if kernel_size is None:
+        raise click.UsageError("give -k/--kernel-size: the layer's kernel")
+    if not op.startswith("conv_transpose") and output_padding is not None:
+        raise click.UsageError(f"--output-padding applies to transposed layers, not to --op {op}")
+    from .draw.layer import layer_svg
+
+    params, spatial_size, _ = layer_params(
+        size, input_shape, None, op, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+        output_padding=output_padding, groups=1, bias=True, in_channels=in_channels, out_channels=out_channels,
+    )
+    where = write_output(output, layer_svg(params, spatial_size, animate=animate), force=force)
+    if output != "-":
+        click.echo(f"wrote {where}", err=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConvtoolError
 from .params import ConvParams
-from .shape import LayerReport
+from .shape import LayerReport, Overlap, taps_grid
 from .text import escape_controls, fmt_shape, fmt_size
 
 if TYPE_CHECKING:
@@ -186,6 +186,8 @@ def render_shape(report: LayerReport) -> None:
             taps = ",".join(map(str, o.pattern[:16])) + (f",... ({len(o.pattern)} phases)" if len(o.pattern) > 16 else "")
             parts.append(f"{name}: {taps} ({state})")
         out.print("overlap (taps per output position, by position mod stride)  " + "   ".join(parts))
+        if p.ndim <= 2:
+            out.print(_overlap_grid(report.overlap))
     if report.inverted is not None and report.inverts is not None and not all(len(r) for r in report.inverts):
         out.print(f"inverts no {report.inverted.class_name}: none maps an input to {fmt_size(report.input_spatial)}")
     elif report.inverted is not None and report.inverts is not None:
@@ -200,6 +202,32 @@ def render_shape(report: LayerReport) -> None:
         )
     for warning in report.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
+
+
+def _overlap_grid(overlaps: Sequence[Overlap]) -> Any:
+    """The interior overlap as a small grid of tap counts, coloured as `convtool draw` colours
+    them: two periods per dim from position 0 (at most 16 cells), rows H, columns W."""
+    from rich.text import Text
+
+    from .palette import luma, ramp
+
+    def tiled(o: Overlap) -> list[int]:
+        return [o.pattern[i % len(o.pattern)] for i in range(min(2 * len(o.pattern), 16))]
+
+    rows = tiled(overlaps[0]) if len(overlaps) == 2 else [1]
+    grid = taps_grid(rows, tiled(overlaps[-1]))
+    levels = sorted({n for row in grid for n in row if n})
+    colours = dict(zip(levels, ramp(len(levels))))
+    width = max(len(str(n)) for row in grid for n in row)
+    text = Text("  ")
+    for r, row in enumerate(grid):
+        for n in row:
+            colour = colours.get(n)
+            ink = "white" if colour and luma(colour) < 140 else "black"
+            text.append(f" {n:>{width}} ", style=f"{ink} on {colour}" if colour else "bold red")
+        if r < len(grid) - 1:
+            text.append("\n  ")
+    return text
 
 
 def _dim_names(ndim: int) -> tuple[str, ...]:

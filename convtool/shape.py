@@ -51,6 +51,21 @@ def pool_length(i: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     return out
 
 
+def stretched(i: int, k: int, s: int, p: int, d: int, op: int = 0) -> tuple[int, int, int]:
+    """A ConvTranspose as a stride-1 convolution over its input stretched by s - 1 zeros
+    between pixels: (stretched length, padding before, padding after). Negative padding
+    crops; output_padding only ever adds at the end.
+
+    >>> stretched(4, 3, 2, 1, 1, 1)
+    (7, 1, 2)
+    >>> length, before, after = stretched(5, 4, 3, 2, 2, 1)
+    >>> conv_length(length, 4, 1, before, after, 2) == transpose_length(5, 4, 3, 2, 2, 1)
+    True
+    """
+    reach = d * (k - 1) - p
+    return (i - 1) * s + 1, reach, reach + op
+
+
 def conv_remainder(i: int, k: int, s: int, p_before: int, p_after: int, d: int) -> int:
     """How many trailing input positions a Conv never reads: (in + pads - d(k-1) - 1) mod s.
 
@@ -103,6 +118,16 @@ def tap_count(o: int, length: int, k: int, s: int, p: int, d: int) -> int:
     """
     full = o + p
     return sum(1 for t in range(k) if (full - t * d) % s == 0 and 0 <= (full - t * d) // s < length)
+
+
+def taps_grid(rows: Sequence[int], cols: Sequence[int]) -> list[list[int]]:
+    """Taps per position of a 2-D layer from its dims' counts: a row's taps pair with every
+    column's (the kernel is a product of its dims).
+
+    >>> taps_grid([1, 2], [2, 1])
+    [[2, 1], [4, 2]]
+    """
+    return [[a * b for b in cols] for a in rows]
 
 
 # -- whole-layer shapes ---------------------------------------------------------------------

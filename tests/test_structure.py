@@ -15,14 +15,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "convtool"
 # Lower floors never import higher ones. A new module gets a floor here.
 FLOORS = {
     "errors": 0,
-    "text": 1, "files": 1, "footprint": 1,
+    "text": 1, "files": 1, "footprint": 1, "palette": 1,
     "params": 2,
     "shape": 3,
     "design": 4, "numeric": 4,
     "layers": 5,
     "graph": 6,
     "export": 7, "report": 7,
-    "cli": 8, "console": 9, "__main__": 10, "__init__": 10,
+    "draw": 8,
+    "cli": 9, "console": 10, "__main__": 11, "__init__": 11,
 }
 
 
