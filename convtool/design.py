@@ -19,6 +19,14 @@ next-worst dim is better, and finally the order of the dims (H before W) decides
 
 With a single input pixel the stride spaces nothing apart: layers that differ only in
 stride are one layer, listed once with the smallest stride that allows its output_padding.
+
+A factor F (`factor_search`) asks for out = F*in for every in: exactly the layers with
+stride F and d(k-1) - 2p + op + 1 = F; one input length then stands for all. Their
+default space grows with F: kernels up to max(16, 4F), as vocoders use k = 2F (HiFi-GAN)
+up to k = 4F (WaveGlow). Stages (`stage_search`) split a factor into N ordered factors,
+each searched as a factor; chains rank by their stages (the worst stage first, as a
+layer ranks by its worst dim), then by cost (kernel taps per output pixel, summed over
+the stages), then larger factors first.
 """
 
 from __future__ import annotations
@@ -27,16 +35,23 @@ import bisect
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from math import prod
+from functools import cached_property
+from math import comb, gcd, prod
 
 from .errors import ConfigError
 from .params import ConvParams, Spatial
-from .shape import Overlap, invert_conv, overlap, spatial_output, tap_count, transpose_length
+from .shape import Overlap, invert_conv, overlap, spatial_output, transpose_length
 
 DEFAULT_MAX_KERNEL = 16
 DEFAULT_MAX_STRIDE = 8
 DEFAULT_MAX_DILATION = 3
-MAX_SPACE = 3_000_000  # layers per dim: about 2 s of search on this project's machines
+MAX_SPACE = 3_000_000  # layers per dim: well under a second of search on this project's machines
+MAX_TOP = 1000  # layers (or chains) one answer lists: more is a file to grep, not an answer
+KERNEL_PER_FACTOR = 4  # a factor search tries kernels up to 4 * factor (4 taps per output)
+DEFAULT_MAX_STAGE_FACTOR = 32  # --stages: the largest factor of one stage (x512 = 16 * 32)
+MAX_STAGES = 12
+NARROW = "fix -k, -s or -d, or lower --max-kernel, --max-stride or --max-dilation"
+MAX_SPLITS = 20_000  # ways to split the factors over the stages, all dims together
 
 # -- the first form: an exact inverse of one Conv (SPEC §2.4) -----------------------------
 
@@ -180,15 +195,14 @@ class DimSpace:
                     yield DimLayer(k, s, p, op, d)
 
     def size(self) -> int:
-        """How many configurations the space holds.
+        """How many configurations the space holds, counted arithmetically (never walked).
 
         >>> search_space(1, kernel_size=2, stride=2, dilation=1)[0].size()
         4
+        >>> DimSpace.default().size() == sum(1 for _ in DimSpace.default().layers())
+        True
         """
-        return sum(
-            len(self.paddings(k, d)) * len(self.output_paddings(s, d))
-            for s, k, d in itertools.product(self.strides, self.kernels, self.dilations)
-        )
+        return _space_size(self.kernels, self.strides, self.dilations, self.padding, self.output_padding)
 
     def describe(self) -> str:
         """The space in words, as the search's report states it.
@@ -210,6 +224,49 @@ def _span(values: tuple[int, ...]) -> str:
     return ",".join(map(str, values))
 
 
+def _count(values: Sequence[int]) -> int:
+    """len() of a tuple or a step-1 range of any length (len() overflows past sys.maxsize)."""
+    return values.stop - values.start if isinstance(values, range) else len(values)
+
+
+def _sum(values: Sequence[int]) -> int:
+    """sum() of a tuple or a step-1 range, a range in closed form."""
+    if isinstance(values, range):
+        return (values.start + values.stop - 1) * _count(values) // 2
+    return sum(values)
+
+
+def _space_size(
+    kernels: Sequence[int], strides: Sequence[int], dilations: Sequence[int], padding: int | None,
+    output_padding: int | None,
+) -> int:
+    """sum over (s, k, d) of #paddings(k, d) * #output_paddings(s, d), in closed form in k and s.
+
+    A kernel k has d(k-1)+1 paddings, so the kernels give d*sum(k-1) + #k together; a stride s
+    has max(s, d) output_paddings (or one, when a fixed one is legal).
+    """
+    n_k = _count(kernels)
+    sum_k1 = _sum(kernels) - n_k
+    total = 0
+    for d in dilations:
+        per_kernel = n_k if padding is not None else d * sum_k1 + n_k
+        total += per_kernel * _output_paddings(strides, d, output_padding)
+    return total
+
+
+def _output_paddings(strides: Sequence[int], d: int, output_padding: int | None) -> int:
+    """sum over s of the output_paddings tried with stride s and dilation d."""
+    if not isinstance(strides, range):
+        return sum(
+            max(s, d) if output_padding is None else int(output_padding < max(s, d)) for s in strides
+        )
+    low, high = strides.start, strides.stop - 1
+    if output_padding is not None:  # legal when max(s, d) > op
+        return _count(strides) if d > output_padding else max(0, high - max(low, output_padding + 1) + 1)
+    at_most_d = max(0, min(high, d) - low + 1)  # strides below d count d each
+    return d * at_most_d + _sum(range(max(low, d + 1), high + 1))
+
+
 def search_space(
     ndim: int,
     *,
@@ -221,6 +278,7 @@ def search_space(
     max_kernel: int = DEFAULT_MAX_KERNEL,
     max_stride: int = DEFAULT_MAX_STRIDE,
     max_dilation: int = DEFAULT_MAX_DILATION,
+    hint: str = NARROW,
 ) -> tuple[DimSpace, ...]:
     """The per-dim spaces: the default ranges cut at the maxima; a given value fixes that parameter.
 
@@ -228,7 +286,8 @@ def search_space(
     >>> sp[1].kernels, sp[1].strides, sp[1].dilations
     ((4,), (1,), (1,))
 
-    A fixed value applies as given, even beyond the maxima.
+    A fixed value applies as given, even beyond the maxima. A space too big to search is
+    refused (`hint`: how to narrow it) before anything is enumerated.
     """
     fixed = {
         "kernel_size": _fixed("kernel_size", kernel_size, ndim, 1),
@@ -241,32 +300,40 @@ def search_space(
         if maximum < 1:
             raise ConfigError(f"{name} must be at least 1, but got {maximum}")
 
-    def pick(name: str, axis: int, maximum: int) -> tuple[int, ...]:
+    def pick(name: str, axis: int, maximum: int) -> Sequence[int]:
         value = fixed[name]
-        return (value[axis],) if value is not None else tuple(range(1, maximum + 1))
+        return (value[axis],) if value is not None else range(1, maximum + 1)
 
     def given(name: str, axis: int) -> int | None:
         value = fixed[name]
         return value[axis] if value is not None else None
 
-    spaces = []
-    for axis in range(ndim):
-        spaces.append(
-            DimSpace(
-                kernels=pick("kernel_size", axis, max_kernel),
-                strides=pick("stride", axis, max_stride),
-                dilations=pick("dilation", axis, max_dilation),
-                padding=given("padding", axis),
-                output_padding=given("output_padding", axis),
-            )
-        )
-    largest = max(space.size() for space in spaces)
-    if largest > MAX_SPACE:
-        raise ConfigError(
-            f"the search space holds {largest:,} layers per dim, more than the {MAX_SPACE:,} searched at once",
-            hint="fix -k, -s or -d, or lower --max-kernel, --max-stride or --max-dilation",
-        )
-    return tuple(spaces)
+    # counted before any tuple is built: a huge range is refused, never enumerated
+    ranges = [
+        (pick("kernel_size", axis, max_kernel), pick("stride", axis, max_stride),
+         pick("dilation", axis, max_dilation), given("padding", axis), given("output_padding", axis))
+        for axis in range(ndim)
+    ]
+    for kernels, strides, dilations, pad, op in ranges:
+        pairs = _count(strides) * _count(dilations)
+        if op is None and pairs > MAX_SPACE:  # every (s, k, d) holds a layer: too big before the sum
+            _too_big(pairs * _count(kernels), hint, at_least=True)
+        size = _space_size(kernels, strides, dilations, pad, op)
+        if size > MAX_SPACE:
+            _too_big(size, hint)
+    return tuple(
+        DimSpace(tuple(kernels), tuple(strides), tuple(dilations), pad, op)
+        for kernels, strides, dilations, pad, op in ranges
+    )
+
+
+def _too_big(size: int, hint: str, at_least: bool = False) -> None:
+    shown = f"{size:,}" if size < 10**30 else f"about 10^{int(size.bit_length() * 0.30103)}"
+    raise ConfigError(
+        f"the search space holds {'at least ' if at_least else ''}{shown} layers per dim, more than "
+        f"the {MAX_SPACE:,} searched at once",
+        hint=hint,
+    )
 
 
 def _fixed(name: str, value: int | Sequence[int] | None, ndim: int, minimum: int) -> Spatial | None:
@@ -341,22 +408,27 @@ def solve_dim(length: int, target: int, space: DimSpace) -> list[DimSolution]:
     >>> [s.layer for s in solve_dim(4, 8, search_space(1, max_kernel=4, max_dilation=1)[0])][:2]
     [DimLayer(kernel_size=2, stride=2, padding=0, output_padding=0, dilation=1), DimLayer(kernel_size=3, stride=3, padding=2, output_padding=0, dilation=1)]
 
-    For each stride, kernel, dilation and output_padding the padding follows: the output
-    length falls by exactly 2 per unit of padding, so p = (length at p=0 - target) / 2.
+    For each stride, kernel and dilation the output length falls by exactly 2 per unit of
+    padding and rises by 1 per unit of output_padding, so the layers that hit `target` are
+    p = (excess at p = op = 0 + op) / 2 for the output_paddings of the right parity: only
+    solutions are visited, never the whole space.
     """
     solutions = []
     for s, k, d in itertools.product(space.strides, space.kernels, space.dilations):
-        paddings = space.paddings(k, d)
-        for op in space.output_paddings(s, d):
-            excess = transpose_length(length, k, s, 0, d, op) - target
-            if excess % 2 or excess // 2 not in paddings:
-                continue
-            layer = DimLayer(k, s, excess // 2, op, d)
-            params = layer.params()
-            if spatial_output(params, (length,)) != (target,):  # the engine has the last word
-                raise AssertionError(f"{layer} maps {length} to {spatial_output(params, (length,))}, not {target}")
-            pattern = overlap(params)[0]
-            solutions.append(DimSolution(layer, length, target, pattern, bias_only(layer, length, pattern)))
+        paddings, output_paddings = space.paddings(k, d), space.output_paddings(s, d)
+        excess = transpose_length(length, k, s, 0, d) - target
+        low = max(output_paddings.start, 2 * paddings.start - excess)
+        high = min(output_paddings.stop - 1, 2 * (paddings.stop - 1) - excess)
+        low += (low - excess) % 2
+        if low > high:
+            continue
+        coverage = Coverage(length, k, s, d)
+        for op in range(low, high + 1, 2):
+            p = (excess + op) // 2
+            if transpose_length(length, k, s, p, d, op) != target:  # the engine's formula has the last word
+                raise AssertionError(f"k{k} s{s} p{p} op{op} d{d} does not map {length} to {target}")
+            solutions.append(DimSolution(DimLayer(k, s, p, op, d), length, target, coverage.overlap(p),
+                                         coverage.bias_only(p, op)))
     # layers that compute the same thing are one layer, kept with the smallest setting that
     # allows its output_padding: one input pixel has no stride to space it apart, and a 1-wide
     # kernel has no taps to dilate
@@ -389,24 +461,82 @@ def bias_only(layer: DimLayer, length: int, pattern: Overlap | None = None) -> i
     >>> bias_only(DimLayer(4, 2, 1, 0, 1), 28)
     0
 
-    Away from the borders every tap of a position falls inside the input, so the interior
-    pattern (§2.5) decides; only the positions within the kernel extent of either border
-    are counted one by one.
+    `pattern` is accepted for callers that have it; the count never needs it.
     """
-    k, s, p, op, d = layer.kernel_size, layer.stride, layer.padding, layer.output_padding, layer.dilation
-    out = transpose_length(length, k, s, p, d, op)
-    if pattern is None:
-        pattern = overlap(layer.params())[0]
-    # position o reads inputs (o + p - t*d) / s; all of them exist when
-    # d*(k-1) <= o + p <= (length-1)*s
-    first, last = max(d * (k - 1) - p, 0), min((length - 1) * s - p, out - 1)
-    edges = set(range(0, min(first, out))) | set(range(max(last + 1, 0), out))
-    missed = sum(1 for o in edges if tap_count(o, length, k, s, p, d) == 0)
-    if first <= last:  # interior positions o in [first, last]: pattern[o mod s] taps each
-        missed += sum(
-            (last - r) // s - (first - 1 - r) // s for r, taps in enumerate(pattern.pattern) if taps == 0
-        )
-    return missed
+    return Coverage(length, layer.kernel_size, layer.stride, layer.dilation).bias_only(
+        layer.padding, layer.output_padding
+    )
+
+
+EXPLICIT = 1_000_000  # positions counted one by one at most (a huge kernel on a tiny input)
+
+
+class Coverage:
+    """Which positions q of a ConvTranspose's uncropped output (q = i*s + t*d) get a kernel tap.
+
+    One per (length, k, s, d); every padding and output_padding then only picks a window.
+    Away from both ends position q gets _taps(q mod s) taps (the interior pattern); within
+    d*(s/g - 1) of an end (g = gcd(d, s)) a tap may fall outside the input, so those
+    positions are tested one by one, each in O(1). The uncropped output is symmetric
+    (i -> length-1-i, t -> k-1-t), so the end's exceptions mirror the start's.
+    """
+
+    def __init__(self, length: int, k: int, s: int, d: int) -> None:
+        self.length, self.k, self.s, self.d = length, k, s, d
+        self.full = transpose_length(length, k, s, 0, d)
+        self.base = overlap(ConvParams.conv_transpose(k, s, 0, 0, dilation=d, ndim=1))[0].pattern
+        self.zero_phases = [r for r, taps in enumerate(self.base) if taps == 0]
+        self.g = gcd(d, s)
+        self.m = s // self.g
+        self.inverse = pow(d // self.g, -1, self.m) if self.m > 1 else 0
+        edge = d * (self.m - 1)
+        self.explicit: list[int] | None = None  # uncovered positions, when every one is tested
+        self.edge: int | None = None  # set when an interior exists: the width of the exceptions
+        if d * (k - 1) <= (length - 1) * s and 2 * edge < self.full:
+            self.edge = edge
+            self.start = [q for q in range(edge) if not self.covered(q)]
+            self.end = [self.full - 1 - q for q in reversed(self.start)]
+        elif self.full <= EXPLICIT:
+            self.explicit = [q for q in range(self.full) if not self.covered(q)]
+
+    def covered(self, q: int) -> bool:
+        """Some t in [0, k) and i in [0, length) give q = i*s + t*d."""
+        if q % self.g:
+            return False
+        residue = (q // self.g) * self.inverse % self.m  # t = residue (mod m) solves t*d = q (mod s)
+        low = max(0, -((self.s * (self.length - 1) - q) // self.d))  # i <= length - 1
+        high = min(self.k - 1, q // self.d)  # i >= 0
+        return low <= high and low + (residue - low) % self.m <= high
+
+    def overlap(self, p: int) -> Overlap:
+        """The interior pattern with padding p: output position o is uncropped position o + p."""
+        r = p % self.s
+        return Overlap(self.base[r:] + self.base[:r])
+
+    def bias_only(self, p: int, op: int) -> int:
+        """Uncovered positions of the output window [p, full - p + op), which may run past the
+        uncropped output (op > p adds positions no tap reaches)."""
+        low, high = p, min(self.full, self.full - p + op)
+        beyond = max(0, op - p)
+        if self.explicit is not None:
+            return _between(self.explicit, low, high) + beyond
+        if self.edge is None:
+            if high - low > EXPLICIT:
+                raise ConfigError(
+                    f"a kernel of {self.k} on an input of {self.length} gives {high - low:,} output "
+                    "positions to check one by one, too many to count the gaps of",
+                    hint="fix a smaller -k or a smaller target",
+                )
+            return sum(1 for q in range(low, high) if not self.covered(q)) + beyond
+        missed = _between(self.start, low, high) + _between(self.end, low, high)
+        inner_low, inner_high = max(low, self.edge), min(high, self.full - self.edge)
+        if inner_low < inner_high:
+            missed += sum((inner_high - 1 - r) // self.s - (inner_low - 1 - r) // self.s for r in self.zero_phases)
+        return missed + beyond
+
+
+def _between(sorted_values: list[int], low: int, high: int) -> int:
+    return bisect.bisect_left(sorted_values, high) - bisect.bisect_left(sorted_values, low)
 
 
 def reachable_near(length: int, target: int, space: DimSpace) -> tuple[int | None, int | None]:
@@ -503,6 +633,7 @@ class Search:
     target: Spatial
     space: tuple[DimSpace, ...]
     per_dim: tuple[tuple[DimSolution, ...], ...]  # each dim's solutions, best first
+    factor: Spatial | None = None  # a factor search: every layer maps any n to factor * n
 
     @property
     def total(self) -> int:
@@ -558,8 +689,10 @@ class Search:
 
         >>> search((4, 4), (100, 8)).nearest()
         [(77, 8)]
+
+        A factor search has none: another target is not another factor.
         """
-        if self.total:
+        if self.total or self.factor is not None:
             return []
         options = []
         for length, target, space, sols in zip(self.size, self.target, self.space, self.per_dim):
@@ -598,3 +731,295 @@ def search(size: Sequence[int], target: Sequence[int], space: Sequence[DimSpace]
         raise ConfigError(f"expected {len(size)} per-dim search spaces, but got {len(spaces)}")
     per_dim = tuple(tuple(solve_dim(n, t, sp)) for n, t, sp in zip(size, target, spaces))
     return Search(size, target, spaces, per_dim)
+
+
+# -- a factor: out = F * in for every in (`invert SIZE --factor F`) -------------------------
+
+
+def factor_space(
+    factor: Sequence[int],
+    *,
+    kernel_size: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] | None = None,
+    dilation: int | Sequence[int] | None = None,
+    output_padding: int | Sequence[int] | None = None,
+    max_kernel: int | None = None,
+    max_dilation: int = DEFAULT_MAX_DILATION,
+) -> tuple[DimSpace, ...]:
+    """The factor-aware space per dim: stride F, kernels up to max(16, 4F) (or max_kernel).
+
+    >>> [(sp.strides, sp.kernels[-1]) for sp in factor_space((1, 8))]
+    [((1,), 16), ((8,), 32)]
+    """
+    nd = len(factor)
+    fixed = {
+        name: _fixed(name, value, nd, minimum)
+        for name, value, minimum in (("kernel_size", kernel_size, 1), ("padding", padding, 0),
+                                     ("dilation", dilation, 1), ("output_padding", output_padding, 0))
+    }
+    spaces: list[DimSpace] = []
+    for axis, f in enumerate(factor):
+        if f < 1:
+            raise ConfigError(f"a factor must be at least 1, but got {list(factor)}")
+        given = {name: (value[axis] if value is not None else None) for name, value in fixed.items()}
+        spaces += search_space(
+            1, stride=f, max_kernel=max_kernel or max(DEFAULT_MAX_KERNEL, KERNEL_PER_FACTOR * f),
+            max_dilation=max_dilation, hint="fix -k or -d, lower --max-kernel, or split the factor with --stages",
+            **given,
+        )
+    return tuple(spaces)
+
+
+def factor_search(size: Sequence[int], factor: Sequence[int], space: Sequence[DimSpace] | None = None) -> Search:
+    """Every ConvTranspose of the space with out = factor * in for every in, ranked as `search`.
+
+    >>> [s.params.compact() for s in factor_search((80,), (8,)).solutions(3)]
+    ['k8 s8', 'k16 s8 p4', 'k16 s8 p19 d3']
+
+    With stride F, out = F*n + d(k-1) - 2p + op + 1 - F: one length n mapped to F*n fixes
+    d(k-1) - 2p + op + 1 = F, so the layers found for `size` are those for every size.
+    """
+    size, factor = tuple(size), tuple(factor)
+    if len(size) != len(factor):
+        raise ConfigError(f"SIZE has {len(size)} spatial dims but the factor has {len(factor)}")
+    spaces = tuple(space) if space is not None else factor_space(factor)
+    if any(sp.strides != (f,) for sp, f in zip(spaces, factor)):
+        raise ConfigError("a factor search fixes the stride to the factor in every dim")
+    found = search(size, tuple(f * n for f, n in zip(factor, size)), spaces)
+    return replace(found, factor=factor)
+
+
+# -- stages: a factor split over N layers (`invert ... --stages N`) -------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One layer of a chain: its factor per dim, its input size, and its ranked factor layers.
+
+    `ranking` may be the factor search of a longer input (`_ranking_length`): the layers and
+    their order do not depend on the length then, only the gap counts, which `solutions`
+    works out again for this stage's own input.
+    """
+
+    factor: Spatial
+    size: Spatial
+    ranking: Search
+
+    @property
+    def target(self) -> Spatial:
+        return tuple(f * n for f, n in zip(self.factor, self.size))
+
+    @property
+    def total(self) -> int:
+        return self.ranking.total
+
+    def solutions(self, top: int) -> list[Solution]:
+        """The best `top` layers of this stage, worked out for its own input size."""
+        found = []
+        for solution in self.ranking.solutions(top):
+            dims = tuple(
+                replace(dim, length=n, target=t, bias_only=bias_only(dim.layer, n))
+                for dim, n, t in zip(solution.dims, self.size, self.target)
+            )
+            if spatial_output(solution.params, self.size) != self.target:
+                raise AssertionError(f"{solution.params.compact()} does not map {self.size} to {self.target}")
+            if [d.key for d in dims] != [d.key for d in solution.dims]:
+                raise AssertionError(f"{solution.params.compact()} ranks differently on {self.size}")
+            found.append(replace(solution, dims=dims))
+        return found
+
+    @cached_property
+    def best(self) -> Solution:
+        return self.solutions(1)[0]
+
+
+def _ranking_length(n: int, space: DimSpace) -> int:
+    """A length whose factor search ranks exactly as length n's: n itself, or for long inputs a
+    shorter one that is still long enough for every layer of the space to have an interior
+    (d(k-1) <= (n-1)F), gap exceptions only within d*F of the ends, and an interior window of
+    at least F positions; past that, whether a layer has gaps no longer depends on n.
+
+    >>> _ranking_length(10**9, factor_space((8,))[0]), _ranking_length(5, factor_space((8,))[0])
+    (33, 5)
+    """
+    f, d = space.strides[0], max(space.dilations)
+    reach = max(d * (max(space.kernels) - 1), space.padding or 0)
+    enough = -(-(2 * reach + 2 * d * f + 2 * f) // f) + 1
+    return min(n, enough)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """N layers, one per stage, each the best of its stage; sizes as the shape engine runs them."""
+
+    stages: tuple[Stage, ...]
+    sizes: tuple[Spatial, ...]  # the input, then every stage's output
+    cost: float  # kernel taps per output pixel per (in, out) channel pair, all stages together
+
+    @property
+    def layers(self) -> tuple[Solution, ...]:
+        return tuple(stage.best for stage in self.stages)
+
+    @property
+    def factors(self) -> tuple[Spatial, ...]:
+        return tuple(stage.factor for stage in self.stages)
+
+    def key(self) -> tuple[object, ...]:
+        """Worst stage first (as a layer ranks by its worst dim), then cost, then larger factors first."""
+        stage_keys = sorted((_combined_key(layer.dims) for layer in self.layers), reverse=True)
+        return (stage_keys, self.cost, tuple(tuple(-f for f in factor) for factor in self.factors))
+
+    def to_dict(self, per_stage: int = 3) -> dict[str, object]:
+        return {
+            "factors": [list(f) for f in self.factors],
+            "sizes": [list(s) for s in self.sizes],
+            "cost": self.cost,
+            "stages": [
+                {"factor": list(stage.factor), "input": list(stage.size), "output": list(stage.target),
+                 "total": stage.total, "solutions": [s.to_dict() for s in stage.solutions(per_stage)]}
+                for stage in self.stages
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class StageSearch:
+    """Every split of a factor over N stages with a layer in each stage, ranked."""
+
+    size: Spatial
+    factor: Spatial
+    stages: int
+    max_factor: int
+    chains: tuple[Chain, ...]
+    splits: int  # splits tried (each stage's factor at most max_factor, every stage upsampling)
+
+    @property
+    def target(self) -> Spatial:
+        return tuple(f * n for f, n in zip(self.factor, self.size))
+
+
+def factorizations(n: int, parts: int, largest: int) -> list[tuple[int, ...]]:
+    """Every ordered way to write n as a product of `parts` factors in 1..largest.
+
+    >>> factorizations(12, 2, 6)
+    [(2, 6), (3, 4), (4, 3), (6, 2)]
+    """
+    if parts == 1:
+        return [(n,)] if n <= largest else []
+    found = []
+    for first in range(1, min(n, largest) + 1):
+        if n % first == 0:
+            found += [(first, *rest) for rest in factorizations(n // first, parts - 1, largest)]
+    return found
+
+
+def _split_count(n: int, parts: int, largest: int) -> int:
+    """An upper bound of len(factorizations(n, parts, largest)) from n's prime factors (the
+    ways to spread each prime's exponent over the parts), without enumerating anything.
+    Refuses, in one sentence, a factor with a prime above `largest` (no split has it)."""
+    count = 1
+    rest = n
+    for prime in range(2, largest + 1):
+        exponent = 0
+        while rest % prime == 0:
+            rest //= prime
+            exponent += 1
+        count *= comb(exponent + parts - 1, parts - 1)
+    if rest > 1:
+        raise ConfigError(
+            f"the factor {_short(n)} has a prime factor above {largest}, the largest factor of one stage",
+            hint="raise --max-stride (the largest stage factor) or choose another factor",
+        )
+    return count
+
+
+def _short(n: int) -> str:
+    return str(n) if n < 10**30 else f"of about 10^{int(n.bit_length() * 0.30103)}"
+
+
+def stage_search(
+    size: Sequence[int],
+    factor: Sequence[int],
+    stages: int,
+    *,
+    max_factor: int = DEFAULT_MAX_STAGE_FACTOR,
+    **constraints: object,
+) -> StageSearch:
+    """Split `factor` (per dim) over `stages` layers; each stage is a factor search, the chains ranked.
+
+    >>> found = stage_search((80,), (300,), 2)
+    >>> [c.factors for c in found.chains[:2]], found.chains[0].sizes
+    ([((15,), (20,)), ((20,), (15,))], ((80,), (1200,), (24000,)))
+
+    constraints: kernel_size, padding, dilation, output_padding, max_kernel, max_dilation, as
+    `factor_space` takes them, for every stage.
+    """
+    size, factor = tuple(size), tuple(factor)
+    if len(size) != len(factor):
+        raise ConfigError(f"SIZE has {len(size)} spatial dims but the factor has {len(factor)}")
+    if not 1 <= stages <= MAX_STAGES:
+        raise ConfigError(f"stages must be 1 to {MAX_STAGES}, but got {stages}")
+    if max_factor < 2:
+        raise ConfigError(f"the largest stage factor must be at least 2, but got {max_factor}")
+    if any(n < 1 for n in size) or any(f < 1 for f in factor):
+        raise ConfigError(f"sizes and factors must be positive, but got {list(size)} and {list(factor)}")
+    distinct = sorted(set(factor))  # dims with the same factor share its split: square stays square
+    count = prod(_split_count(f, stages, max_factor) for f in distinct)
+    if count > MAX_SPLITS:
+        raise ConfigError(
+            f"{_short(count)} ways to split the factor over {stages} stages, more than the {MAX_SPLITS:,} tried at once",
+            hint="use fewer --stages or a smaller --max-stride (the largest stage factor)",
+        )
+    splits = []
+    for combo in itertools.product(*[factorizations(f, stages, max_factor) for f in distinct]):
+        of = dict(zip(distinct, combo))
+        split = tuple(tuple(of[f][i] for f in factor) for i in range(stages))
+        if all(any(f > 1 for f in stage) for stage in split):  # every stage upsamples
+            splits.append(split)
+    known: dict[tuple[Spatial, Spatial], Stage | None] = {}
+    chains = []
+    for split in splits:
+        chain = _chain(size, split, known, constraints)
+        if chain is not None:
+            chains.append(chain)
+    chains.sort(key=Chain.key)
+    return StageSearch(size, factor, stages, max_factor, tuple(chains), len(splits))
+
+
+def _chain(
+    size: Spatial, split: tuple[Spatial, ...], known: dict[tuple[Spatial, Spatial], Stage | None],
+    constraints: dict[str, object],
+) -> Chain | None:
+    """The chain of a split with the best layer of each stage, run through the shape engine;
+    None when some stage has no layer in its space. `known`: the stages met so far (a stage
+    is its input and factor; its ranking serves every input that ranks alike)."""
+    stages = []
+    n = size
+    for factor in split:
+        if (n, factor) not in known:
+            known[(n, factor)] = _stage(n, factor, known, constraints)
+        stage = known[(n, factor)]
+        if stage is None:
+            return None
+        stages.append(stage)
+        n = stage.target
+    sizes = [size]
+    for stage in stages:
+        sizes.append(spatial_output(stage.best.params, sizes[-1]))
+        if sizes[-1] != stage.target:
+            raise AssertionError(f"{stage.best.params.compact()} maps {sizes[-2]} to {sizes[-1]}")
+    final = prod(sizes[-1])
+    cost = sum(prod(stage.best.params.kernel_size) * prod(n_in) for stage, n_in in zip(stages, sizes)) / final
+    return Chain(tuple(stages), tuple(sizes), cost)
+
+
+def _stage(
+    n: Spatial, factor: Spatial, known: dict[tuple[Spatial, Spatial], Stage | None], constraints: dict[str, object]
+) -> Stage | None:
+    space = factor_space(factor, **constraints)  # type: ignore[arg-type]
+    length = tuple(_ranking_length(i, sp) for i, sp in zip(n, space))
+    ranked = known.get((length, factor))
+    ranking = ranked.ranking if ranked is not None else factor_search(length, factor, space)
+    if (length, factor) not in known:
+        known[(length, factor)] = Stage(factor, length, ranking) if ranking.total else None
+    return Stage(factor, n, ranking) if ranking.total else None
