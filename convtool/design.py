@@ -516,8 +516,9 @@ class Coverage:
     def bias_only(self, p: int, op: int) -> int:
         """Uncovered positions of the output window [p, full - p + op), which may run past the
         uncropped output (op > p adds positions no tap reaches)."""
-        low, high = p, min(self.full, self.full - p + op)
-        beyond = max(0, op - p)
+        end = self.full - p + op
+        low, high = p, max(p, min(self.full, end))
+        beyond = max(0, end - max(p, self.full))
         if self.explicit is not None:
             return _between(self.explicit, low, high) + beyond
         if self.edge is None:
@@ -931,6 +932,25 @@ def _split_count(n: int, parts: int, largest: int) -> int:
             hint="raise --max-stride (the largest stage factor) or choose another factor",
         )
     return count
+
+
+def exact_factor(size: Sequence[int], target: Sequence[int]) -> Spatial:
+    """TARGET / SIZE per dim, when it is a whole number (what --stages splits).
+
+    >>> exact_factor((80,), (24000,))
+    (300,)
+    """
+    if len(size) != len(target):
+        raise ConfigError(f"SIZE has {len(size)} spatial dims but TARGET has {len(target)}")
+    for n, t in zip(size, target):
+        if t % n:
+            below, above = t // n * n, (t // n + 1) * n
+            nearest = f"{below} or {above}" if below else str(above)
+            raise ConfigError(
+                f"stages split a whole factor, but {_short(t)} is not a multiple of {_short(n)}",
+                hint=f"the nearest targets that are: {nearest}" if t < 10**30 else None,
+            )
+    return tuple(t // n for n, t in zip(size, target))
 
 
 def _short(n: int) -> str:

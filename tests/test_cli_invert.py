@@ -134,7 +134,7 @@ def test_help_documents_the_ranking_and_examples():
         # usage errors: exit 2, the option named
         ("abc -k 3", 2, "Invalid value for 'SIZE': 'abc'"),
         ("0 -k 3", 2, "every value must be at least 1"),
-        ("28", 2, "give -k/--kernel-size (undo a Conv2d) or --to TARGET"),
+        ("28", 2, "give -k/--kernel-size (undo a Conv), --to TARGET or --factor F"),
         ("28 -k 0", 2, "Invalid value for '-k' / '--kernel-size'"),
         ("28 -k 3 --top 3", 2, "--top apply to the search only"),
         ("28 -k 3 --max-kernel 4 --output-padding 1", 2, "--output-padding, --max-kernel apply to the search only"),
