@@ -328,9 +328,8 @@ def search_space(
 
 
 def _too_big(size: int, hint: str, at_least: bool = False) -> None:
-    shown = f"{size:,}" if size < 10**30 else f"about 10^{int(size.bit_length() * 0.30103)}"
     raise ConfigError(
-        f"the search space holds {'at least ' if at_least else ''}{shown} layers per dim, more than "
+        f"the search space holds {'at least ' if at_least else ''}{_short(size)} layers per dim, more than "
         f"the {MAX_SPACE:,} searched at once",
         hint=hint,
     )
@@ -928,7 +927,8 @@ def _split_count(n: int, parts: int, largest: int) -> int:
         count *= comb(exponent + parts - 1, parts - 1)
     if rest > 1:
         raise ConfigError(
-            f"the factor {_short(n)} has a prime factor above {largest}, the largest factor of one stage",
+            f"the factor {n if n < 10**30 else 'of ' + _short(n)} has a prime factor above {largest}, the largest "
+            "factor of one stage",
             hint="raise --max-stride (the largest stage factor) or choose another factor",
         )
     return count
@@ -947,14 +947,26 @@ def exact_factor(size: Sequence[int], target: Sequence[int]) -> Spatial:
             below, above = t // n * n, (t // n + 1) * n
             nearest = f"{below} or {above}" if below else str(above)
             raise ConfigError(
-                f"stages split a whole factor, but {_short(t)} is not a multiple of {_short(n)}",
+                f"stages split a whole factor, but {_plain(t)} is not a multiple of {_plain(n)}",
                 hint=f"the nearest targets that are: {nearest}" if t < 10**30 else None,
             )
     return tuple(t // n for n, t in zip(size, target))
 
 
+def _plain(n: int) -> str:
+    return str(n) if n < 10**30 else _short(n)
+
+
 def _short(n: int) -> str:
-    return str(n) if n < 10**30 else f"of about 10^{int(n.bit_length() * 0.30103)}"
+    """A number for a sentence: `160,801`, or `about 10^400` past 30 digits.
+
+    >>> _short(160801), _short(10**400 - 1)
+    ('160,801', 'about 10^399')
+    """
+    if n < 10**30:
+        return f"{n:,}"
+    digits = len(str(n)) if n.bit_length() < 14_000 else int(n.bit_length() * 0.30103) + 1  # str() stops at 4,300
+    return f"about 10^{digits - 1}"
 
 
 def stage_search(
