@@ -203,7 +203,7 @@ def shape(
         )
     requested = spatial(output_size, nd) if output_size is not None else None
     report = analyze(params, spatial(size, nd), batch=batch, output_size=requested)
-    if not batched:  # PyTorch's unbatched (C, *spatial): the same layer without the batch dim
+    if not batched and report.input_shape is not None:  # PyTorch's unbatched (C, *spatial): no batch dim
         report = replace(report, batch=None, input_shape=report.input_shape[1:],
                          output_shape=report.output_shape and report.output_shape[1:])
     numbers = [n for n in (report.macs, report.param_count, *report.output_spatial) if n is not None]

@@ -761,11 +761,12 @@ def factor_space(
     for axis, f in enumerate(factor):
         if f < 1:
             raise ConfigError(f"a factor must be at least 1, but got {list(factor)}")
-        given = {name: (value[axis] if value is not None else None) for name, value in fixed.items()}
+        given = {name: (value[axis],) if value is not None else None for name, value in fixed.items()}
         spaces += search_space(
             1, stride=f, max_kernel=max_kernel or max(DEFAULT_MAX_KERNEL, KERNEL_PER_FACTOR * f),
             max_dilation=max_dilation, hint="fix -k or -d, lower --max-kernel, or split the factor with --stages",
-            **given,
+            kernel_size=given["kernel_size"], padding=given["padding"], dilation=given["dilation"],
+            output_padding=given["output_padding"],
         )
     return tuple(spaces)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConvtoolError
 from .params import ConvParams
 from .shape import LayerReport
-from .text import fmt_shape, fmt_size
+from .text import compact_x, fmt_shape, fmt_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -512,8 +512,7 @@ def render_mismatch(error: StackMismatch) -> None:
 
 def render_factor(found: Search, best: Sequence[Solution]) -> None:
     """The human view of `convtool invert SIZE --factor F`: what a factor means, then the search's view."""
-    factor = found.factor or ()
-    shown = "x".join(map(str, factor))
+    shown = compact_x(found.factor or ())
     console().print(
         f"Factor {shown}: out = {shown} * in for every input length (stride {shown} and "
         f"d(k-1) - 2p + output_padding + 1 = {shown})."
@@ -550,8 +549,9 @@ def render_stages(found: StageSearch, top: int) -> None:
     what = f"{_factor_text(found.factor)} over {found.stages} stage{'s' if found.stages != 1 else ''}"
     if not found.chains:
         out.print(
-            f"No split of {what} (each stage at most x{found.max_factor}, every stage upsampling) has a "
-            f"ConvTranspose{nd}d in every stage's space ({found.splits:,} splits tried)."
+            f"No split of {what} has every stage upsampling by at most x{found.max_factor}." if not found.splits
+            else f"No split of {what} (each stage at most x{found.max_factor}, every stage upsampling) has a "
+            f"ConvTranspose{nd}d in every stage's space ({found.splits:,} split{'s' if found.splits != 1 else ''} tried)."
         )
         out.print("[dim]Use fewer --stages, raise --max-stride, or widen the space (--max-kernel, --max-dilation).[/]")
         return

@@ -553,3 +553,14 @@ def test_stage_layers_run_in_torch():
         module = eval(layer.params.torch_code(1, 1), {"nn": torch.nn}).double()
         x = module(x)
     assert tuple(x.shape[2:]) == chain.sizes[-1] == (24000,)
+
+
+def test_every_stage_lists_exactly_the_brute_force_of_its_factor():
+    found = stage_search((5,), (12,), 2, max_factor=6)
+    assert {chain.factors for chain in found.chains} == {((2,), (6,)), ((3,), (4,)), ((4,), (3,)), ((6,), (2,))}
+    for chain in found.chains:
+        for stage in chain.stages:
+            (factor,) = stage.factor
+            layers = {as_tuple(sol.dims[0].layer) for sol in stage.solutions(1000)}
+            assert len(layers) == stage.total
+            assert layers == factor_brute_force(factor, max(16, 4 * factor))
