@@ -166,7 +166,7 @@ def shape(
 
     from .params import ConvParams
     from .report import print_json, render_shape, shape_json
-    from .shape import analyze
+    from .shape import analyze, output_padding_for
 
     transposed = op.startswith("conv_transpose")
     if not transposed and (output_padding is not None or output_size is not None):
@@ -202,6 +202,9 @@ def shape(
             in_channels=in_channels, out_channels=out_channels, ndim=nd,
         )
     requested = spatial(output_size, nd) if output_size is not None else None
+    if requested is not None and not batched:  # a full output_size is C,*spatial here, as PyTorch reads it
+        output_padding_for(params, input_shape, requested)
+        requested = requested[-nd:]
     report = analyze(params, spatial(size, nd), batch=batch, output_size=requested)
     if not batched and report.input_shape is not None:  # PyTorch's unbatched (C, *spatial): no batch dim
         report = replace(report, batch=None, input_shape=report.input_shape[1:],

@@ -293,3 +293,17 @@ def test_huge_numbers_give_one_sentence(args, code, message):
 def test_huge_channels_are_exact_in_json():
     doc = json.loads(run("7", "-k", "3", "--in-channels", HUGE, "--out-channels", "3", "--json").output)
     assert doc["param_count"] == int(HUGE) * 3 * 9 + 3
+
+
+@pytest.mark.parametrize(
+    "output_size, expected",
+    [("16,12,12", [1, 1]), ("12x12", [1, 1]),
+     ("1,16,12,12", "ConvTranspose2D: for 3D input, output_size must have 2 or 3 elements (got 4)")],
+)
+def test_output_size_of_an_unbatched_input_reads_as_pytorch_reads_it(output_size, expected):
+    result = run(*"--input-shape 16,6,6 --dims 2 -k 3 -s 2 -p 1 --json --output-size".split(), output_size)
+    doc = json.loads(result.stdout)
+    if isinstance(expected, str):
+        assert result.exit_code == 1 and doc["error"]["message"] == expected
+    else:
+        assert doc["params"]["output_padding"] == expected and doc["output"]["spatial"] == [12, 12]
