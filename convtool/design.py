@@ -3,9 +3,9 @@
 Pure Python, never imports numpy. Every size comes from the shape engine (`convtool.shape`):
 the solvers only decide which parameters to try and then ask the engine what they give.
 
-Ranking of the search (SPEC §4.2), per dim, best first:
+Ranking of the search, per dim, best first (`convtool invert --help` says the same):
 
-1. no checkerboard: even overlap (§2.5) with every output position reached by a tap, then
+1. no checkerboard: even overlap (`shape.overlap`) with every output position reached by a tap, then
    uneven overlap; gaps (positions that get only the bias, inside or at a border) are worst;
 2. no output_padding;
 3. smaller kernel;
@@ -45,7 +45,7 @@ from .shape import Overlap, invert_conv, overlap, spatial_output, transpose_leng
 DEFAULT_MAX_KERNEL = 16
 DEFAULT_MAX_STRIDE = 8
 DEFAULT_MAX_DILATION = 3
-MAX_SPACE = 3_000_000  # layers per dim: well under a second of search on this project's machines
+MAX_SPACE = 3_000_000  # layers per dim: a search of about a second at most on this project's machines
 MAX_TOP = 1000  # layers (or chains) one answer lists: more is a file to grep, not an answer
 KERNEL_PER_FACTOR = 4  # a factor search tries kernels up to 4 * factor (4 taps per output)
 DEFAULT_MAX_STAGE_FACTOR = 32  # --stages: the largest factor of one stage (x512 = 16 * 32)
@@ -53,7 +53,7 @@ MAX_STAGES = 12
 NARROW = "fix -k, -s or -d, or lower --max-kernel, --max-stride or --max-dilation"
 MAX_SPLITS = 20_000  # ways to split the factors over the stages, all dims together
 
-# -- the first form: an exact inverse of one Conv (SPEC §2.4) -----------------------------
+# -- the first form: an exact inverse of one Conv ------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -124,17 +124,17 @@ def invert(conv: ConvParams, size: Sequence[int]) -> ConvInverse:
 
 def _restoration(transpose: ConvParams, h: Spatial, size: Spatial, op: Spatial) -> Restoration:
     restored = spatial_output(transpose.replace(output_padding=op), h)
-    if restored != size:  # the engine disagrees with §2.4: a bug, never a user error
+    if restored != size:  # the engine disagrees with the inverse's formula: a bug, never a user error
         raise AssertionError(f"output_padding {op} restores {restored}, not {size}")
     return Restoration(size, op, _below_stride(op, transpose.stride))
 
 
 def _below_stride(output_padding: Spatial, stride: Spatial) -> bool:
-    """forward(x, output_size=...) reaches only output_padding < stride (SPEC §2.2)."""
+    """forward(x, output_size=...) reaches only output_padding < stride (dilation does not count)."""
     return all(op < s for op, s in zip(output_padding, stride))
 
 
-# -- the search space (SPEC §4.2) -----------------------------------------------------------
+# -- the search space -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -548,29 +548,31 @@ def reachable_near(length: int, target: int, space: DimSpace) -> tuple[int | Non
     below: int | None = None
     above: int | None = None
     for s, k, d in itertools.product(space.strides, space.kernels, space.dilations):
-        paddings = space.paddings(k, d)
-        if not paddings:
+        paddings, output_paddings = space.paddings(k, d), space.output_paddings(s, d)
+        if not paddings or not output_paddings:
             continue
-        for op in space.output_paddings(s, d):
-            # outputs reachable with this (s, k, d, op): top - 2p for p in paddings, and >= 1
-            top = transpose_length(length, k, s, paddings.start, d, op)
-            bottom = transpose_length(length, k, s, paddings.stop - 1, d, op)
-            if bottom < 1:
-                bottom += (1 - bottom + 1) // 2 * 2
-            if bottom > top:
-                continue
-            if bottom < target:
-                candidate = min(top, target - 1)
-                candidate -= (candidate - bottom) % 2
-                below = candidate if below is None else max(below, candidate)
-            if top > target:
-                candidate = max(bottom, target + 1)
-                candidate += (top - candidate) % 2
-                above = candidate if above is None else min(above, candidate)
+        # outputs reachable with this (s, k, d): base + op - 2p. Two or more output_paddings
+        # reach every integer between the extremes (each p covers two neighbours); one
+        # output_padding reaches every second one.
+        top = transpose_length(length, k, s, paddings.start, d, output_paddings.stop - 1)
+        bottom = transpose_length(length, k, s, paddings.stop - 1, d, output_paddings.start)
+        step = 1 if len(output_paddings) > 1 else 2
+        if bottom < 1:
+            bottom += -(-(1 - bottom) // step) * step
+        if bottom > top:
+            continue
+        if bottom < target:
+            candidate = min(top, target - 1)
+            candidate -= (candidate - bottom) % step
+            below = candidate if below is None else max(below, candidate)
+        if top > target:
+            candidate = max(bottom, target + 1)
+            candidate += (bottom - candidate) % step
+            above = candidate if above is None else min(above, candidate)
     return below, above
 
 
-# -- the search (SPEC §4.2) -----------------------------------------------------------------
+# -- the search -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -583,12 +585,12 @@ class Solution:
 
     @property
     def overlap(self) -> tuple[Overlap, ...]:
-        """The interior tap pattern per dim (SPEC §2.5)."""
+        """The interior tap pattern per dim (`shape.overlap`)."""
         return tuple(dim.overlap for dim in self.dims)
 
     @property
     def even(self) -> bool:
-        """Even interior overlap in every dim (SPEC §2.5)."""
+        """Even interior overlap in every dim."""
         return all(o.even for o in self.overlap)
 
     @property
@@ -607,7 +609,7 @@ class Solution:
         return _below_stride(self.params.output_padding, self.params.stride)
 
     def to_dict(self) -> dict[str, object]:
-        """The solution as in `invert --to --json` (SPEC §6), plus gaps, cost and code."""
+        """The solution as `invert --to --json` prints it: parameters, overlap, gaps, cost and code."""
         p = self.params
         return {
             "kernel_size": list(p.kernel_size),
@@ -710,7 +712,7 @@ def _combined_key(combo: tuple[DimSolution, ...]) -> tuple[object, ...]:
 
 
 def search(size: Sequence[int], target: Sequence[int], space: Sequence[DimSpace] | None = None) -> Search:
-    """Search `space` (default: SPEC §4.2's) for the ConvTranspose layers taking `size` to `target`.
+    """Search `space` (default: `DimSpace.default()`) for the ConvTranspose layers taking `size` to `target`.
 
     >>> s = search((7,), (14,))
     >>> s.total, s.solutions(1)[0].params.torch_code()

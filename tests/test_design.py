@@ -564,3 +564,15 @@ def test_every_stage_lists_exactly_the_brute_force_of_its_factor():
             layers = {as_tuple(sol.dims[0].layer) for sol in stage.solutions(1000)}
             assert len(layers) == stage.total
             assert layers == factor_brute_force(factor, max(16, 4 * factor))
+
+
+@pytest.mark.parametrize("output_padding, max_stride", [(1, 4), (0, 3), (None, 1)])
+def test_reachable_near_with_one_output_padding_agrees_with_the_brute_force(output_padding, max_stride):
+    space = search_space(1, output_padding=output_padding, max_stride=max_stride, max_kernel=6)[0]
+    for length in (1, 4, 9):
+        reachable = {transpose_length(length, x.kernel_size, x.stride, x.padding, x.dilation, x.output_padding)
+                     for x in space.layers()} - set(range(-200, 1))
+        for target in range(1, max(reachable) + 5):
+            below, above = reachable_near(length, target, space)
+            assert below == max((t for t in reachable if t < target), default=None)
+            assert above == min((t for t in reachable if t > target), default=None)
