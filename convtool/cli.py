@@ -122,7 +122,7 @@ dims_option = click.option(
 @click.option("-s", "--stride", type=STEP, default=1, show_default=True)
 @click.option(
     "-p", "--padding", type=IntList(0, allow=("same", "valid")), default=0, show_default=True,
-    help="Ints; conv2d also takes 'same' or 'valid'.",
+    help="Ints; --op conv also takes 'same' or 'valid'.",
 )
 @click.option("--output-padding", type=IntList(0), default=None, help="conv_transpose only. [default: 0]")
 @click.option("-d", "--dilation", type=STEP, default=1, show_default=True)
@@ -134,7 +134,8 @@ dims_option = click.option(
 @click.option(
     "--input-shape", type=SHAPE,
     help="Full input shape N,C,*spatial or unbatched C,*spatial (replaces SIZE, --batch, --in-channels); "
-    "3 numbers need --dims (N,C,L or C,H,W), 4 are N,C,H,W unless --dims 3 (C,D,H,W).",
+    "3 numbers are N,C,L or C,H,W as --dims, --op or a per-dim option says, 4 are N,C,H,W unless 3-D "
+    "is said (C,D,H,W).",
 )
 @click.option(
     "--output-size", type=IntList(1), help="Request an output size like forward(x, output_size=...): 12x12 or N,C,H,W.",

@@ -238,6 +238,9 @@ HUGE = "9" * 400
     "args, code, message",
     [
         ("28 --to 56 --factor 2", 2, "give --to TARGET or --factor F, not both"),
+        ("configs/autoencoder_mirror.yaml --dims 2 --factor 2", 2,
+         "--factor, --dims do not apply to an architecture file (configs/autoencoder_mirror.yaml)"),
+        ("28 -k 3 --dims 2 --format torch", 2, "--format apply to `convtool invert ARCH.yaml` only"),
         ("28 --stages 2", 2, "--stages apply to the search only: add --to TARGET or --factor F"),
         ("28 --factor 2 -s 2", 2, "--stride does not apply: the factor of each layer is its stride"),
         ("28 --factor 2 --max-stride 4", 2, "--max-stride applies to --stages only"),
