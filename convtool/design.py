@@ -385,7 +385,7 @@ class DimSolution:
         """0 even overlap, 1 uneven, 2 gaps (some positions get no tap, only the bias)."""
         return 2 if self.bias_only else (0 if self.overlap.even else 1)
 
-    @property
+    @cached_property  # sorting and the best-N threshold read it many times
     def key(self) -> tuple[int, ...]:
         """The per-dim rank (module docstring): smaller is better."""
         layer = self.layer
@@ -484,7 +484,7 @@ class Coverage:
         self.length, self.k, self.s, self.d = length, k, s, d
         self.full = transpose_length(length, k, s, 0, d)
         self.base = overlap(ConvParams.conv_transpose(k, s, 0, 0, dilation=d, ndim=1))[0].pattern
-        self.zero_phases = [r for r, taps in enumerate(self.base) if taps == 0]
+        self.zero_before = list(itertools.accumulate((taps == 0 for taps in self.base), initial=0))
         self.g = gcd(d, s)
         self.m = s // self.g
         self.inverse = pow(d // self.g, -1, self.m) if self.m > 1 else 0
@@ -531,8 +531,12 @@ class Coverage:
         missed = _between(self.start, low, high) + _between(self.end, low, high)
         inner_low, inner_high = max(low, self.edge), min(high, self.full - self.edge)
         if inner_low < inner_high:
-            missed += sum((inner_high - 1 - r) // self.s - (inner_low - 1 - r) // self.s for r in self.zero_phases)
+            missed += self._zeros_below(inner_high) - self._zeros_below(inner_low)
         return missed + beyond
+
+    def _zeros_below(self, q: int) -> int:
+        """How many positions in [0, q) have a phase without taps (the interior rule)."""
+        return q // self.s * self.zero_before[-1] + self.zero_before[q % self.s]
 
 
 def _between(sorted_values: list[int], low: int, high: int) -> int:
