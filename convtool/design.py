@@ -1015,29 +1015,47 @@ def stage_search(
         split = tuple(tuple(of[f][i] for f in factor) for i in range(stages))
         if all(any(f > 1 for f in stage) for stage in split):  # every stage upsamples
             splits.append(split)
-    known: dict[tuple[Spatial, Spatial], Stage | None] = {}
+    met = _Stages(constraints)
     chains = []
     for split in splits:
-        chain = _chain(size, split, known, constraints)
+        chain = _chain(size, split, met)
         if chain is not None:
             chains.append(chain)
     chains.sort(key=Chain.key)
     return StageSearch(size, factor, stages, max_factor, tuple(chains), len(splits))
 
 
-def _chain(
-    size: Spatial, split: tuple[Spatial, ...], known: dict[tuple[Spatial, Spatial], Stage | None],
-    constraints: dict[str, object],
-) -> Chain | None:
+class _Stages:
+    """The stages met while chains are built: one factor search per (ranking length, factor),
+    shared by every input that ranks alike (`_ranking_length`)."""
+
+    def __init__(self, constraints: dict[str, object]) -> None:
+        self.constraints = constraints
+        self.spaces: dict[Spatial, tuple[DimSpace, ...]] = {}
+        self.rankings: dict[tuple[Spatial, Spatial], Search] = {}
+        self.stages: dict[tuple[Spatial, Spatial], Stage | None] = {}
+
+    def get(self, n: Spatial, factor: Spatial) -> Stage | None:
+        """The stage that multiplies `n` by `factor`; None when its space has no layer."""
+        if (n, factor) not in self.stages:
+            if factor not in self.spaces:
+                self.spaces[factor] = factor_space(factor, **self.constraints)  # type: ignore[arg-type]
+            space = self.spaces[factor]
+            length = tuple(_ranking_length(i, sp) for i, sp in zip(n, space))
+            if (length, factor) not in self.rankings:
+                self.rankings[(length, factor)] = factor_search(length, factor, space)
+            ranking = self.rankings[(length, factor)]
+            self.stages[(n, factor)] = Stage(factor, n, ranking) if ranking.total else None
+        return self.stages[(n, factor)]
+
+
+def _chain(size: Spatial, split: tuple[Spatial, ...], met: _Stages) -> Chain | None:
     """The chain of a split with the best layer of each stage, run through the shape engine;
-    None when some stage has no layer in its space. `known`: the stages met so far (a stage
-    is its input and factor; its ranking serves every input that ranks alike)."""
+    None when some stage has no layer in its space."""
     stages = []
     n = size
     for factor in split:
-        if (n, factor) not in known:
-            known[(n, factor)] = _stage(n, factor, known, constraints)
-        stage = known[(n, factor)]
+        stage = met.get(n, factor)
         if stage is None:
             return None
         stages.append(stage)
@@ -1050,15 +1068,3 @@ def _chain(
     final = prod(sizes[-1])
     cost = sum(prod(stage.best.params.kernel_size) * prod(n_in) for stage, n_in in zip(stages, sizes)) / final
     return Chain(tuple(stages), tuple(sizes), cost)
-
-
-def _stage(
-    n: Spatial, factor: Spatial, known: dict[tuple[Spatial, Spatial], Stage | None], constraints: dict[str, object]
-) -> Stage | None:
-    space = factor_space(factor, **constraints)  # type: ignore[arg-type]
-    length = tuple(_ranking_length(i, sp) for i, sp in zip(n, space))
-    ranked = known.get((length, factor))
-    ranking = ranked.ranking if ranked is not None else factor_search(length, factor, space)
-    if (length, factor) not in known:
-        known[(length, factor)] = Stage(factor, length, ranking) if ranking.total else None
-    return Stage(factor, n, ranking) if ranking.total else None
