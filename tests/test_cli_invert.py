@@ -6,6 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convtool.cli import main
 from convtool.params import ConvParams
@@ -284,3 +286,15 @@ def test_huge_size_is_searched_exactly():
     assert result.exit_code == 0 and "No ConvTranspose2d maps" in result.stdout
     doc = run_json(HUGE, "--factor", "2", "--dims", "1", "--top", "1")
     assert doc["solutions"][0]["code"] == "nn.ConvTranspose1d(in_channels, out_channels, kernel_size=2, stride=2)"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 300), st.integers(1, 3))
+def test_every_factor_layer_multiplies_every_length(factor, size, dims):
+    doc = run_json(str(size), "--factor", str(factor), "--dims", str(dims), "--top", "50")
+    assert doc["total"] >= 1 and doc["target"] == [factor * size] * dims
+    for s in doc["solutions"]:
+        layer = ConvParams.conv_transpose(s["kernel_size"], s["stride"], s["padding"], s["output_padding"],
+                                          dilation=s["dilation"])
+        for n in (1, size, 10**20):
+            assert spatial_output(layer, (n,) * dims) == (factor * n,) * dims

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convtool.cli import main
 
@@ -307,3 +309,25 @@ def test_output_size_of_an_unbatched_input_reads_as_pytorch_reads_it(output_size
         assert result.exit_code == 1 and doc["error"]["message"] == expected
     else:
         assert doc["params"]["output_padding"] == expected and doc["output"]["spatial"] == [12, 12]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=6), st.one_of(st.none(), st.integers(1, 3)))
+def test_input_shape_is_read_only_one_way(numbers, dims):
+    text = ",".join(map(str, numbers))
+    args = ["--input-shape", text, "-k", "1", "--out-channels", "2", "--json"] + (["--dims", str(dims)] if dims else [])
+    result = run(*args)
+    readings = [(nd, lead) for nd, lead in ((len(numbers) - 2, 2), (len(numbers) - 1, 1)) if 1 <= nd <= 3]
+    if dims is not None:
+        readings = [r for r in readings if r[0] == dims]
+    elif len(readings) == 2 and readings[0] != (2, 2):  # 3 numbers: N,C,L or C,H,W
+        assert result.exit_code == 2 and "could be N,C,L (1-D) or C,H,W (unbatched 2-D)" in result.output
+        return
+    if not readings:
+        assert result.exit_code == 2 and "--input-shape" in result.output
+        return
+    nd, lead = readings[0]
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["op"] == f"conv_transpose{nd}d"
+    assert doc["input"]["shape"] == numbers  # a 1-wide kernel keeps every length
+    assert doc["output"]["shape"] == numbers[: lead - 1] + [2] + numbers[lead:]
