@@ -43,9 +43,8 @@ class IntList(click.ParamType):
             self.fail(f"{value!r} is not {expected}", param, ctx)
         try:
             numbers = tuple(int(part) for part in parts)
-        except ValueError:  # past Python's limit on digits converted at once
-            self.fail(f"{value[:20]}... has more digits than convtool reads ({sys.get_int_max_str_digits()})",
-                      param, ctx)
+        except ValueError:  # past Python's limit on digits converted to an int
+            self.fail(f"{value[:20]!r}... has too many digits", param, ctx)
         if any(n < self.minimum for n in numbers):
             self.fail(f"{value!r}: every value must be at least {self.minimum}", param, ctx)
         if self.maximum is not None and any(n > self.maximum for n in numbers):

@@ -253,7 +253,7 @@ HUGE = "9" * 400
         ("28 --factor 2x2 --dims 3", 2, "--dims 3 is 3-D but --factor 2x2 is 2-D"),
         ("7 --to 28 --top 99999999999999999999", 2, "is not in the range 1<=x<=1000"),
         ("7 --to 28 --max-kernel " + HUGE, 2, "Invalid value for '--max-kernel'"),
-        ("9" * 5000 + " --to 28", 2, "has more digits than convtool reads"),
+        ("9" * 5000 + " --to 28", 2, "has too many digits"),
         ("7 --to 28 -k " + HUGE, 1, "layers per dim, more than the 3,000,000 searched at once"),
         ("7 --factor " + HUGE, 1, "layers per dim, more than the 3,000,000 searched at once"),
         ("7 --factor " + HUGE + " --stages 2", 1, "the factor of about 10^399 has a prime factor above 32"),

@@ -282,7 +282,7 @@ HUGE = "9" * 400
     [
         (f"7 -k 3 --in-channels {HUGE} --out-channels 3", 1, "too large to round for the table; --json prints them"),
         (f"7 -k 3 --in-channels {'9' * 4000} --out-channels {'9' * 4000} --json", 1, "more than 4,300 digits"),
-        (f"{'9' * 5000} -k 3", 2, "has more digits than convtool reads"),
+        (f"{'9' * 5000} -k 3", 2, "has too many digits"),
     ],
     ids=["huge-macs", "too-many-digits", "unreadable"],
 )
