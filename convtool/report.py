@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConvtoolError
 from .params import ConvParams
 from .shape import LayerReport
-from .text import compact_x, fmt_shape, fmt_size
+from .text import fmt_shape, fmt_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -512,6 +512,8 @@ def render_mismatch(error: StackMismatch) -> None:
 
 def render_factor(found: Search, best: Sequence[Solution]) -> None:
     """The human view of `convtool invert SIZE --factor F`: what a factor means, then the search's view."""
+    from .text import compact_x
+
     shown = compact_x(found.factor or ())
     console().print(
         f"Factor {shown}: out = {shown} * in for every input length (stride {shown} and "
