@@ -209,11 +209,6 @@ def shape(
     if not batched and report.input_shape is not None:  # PyTorch's unbatched (C, *spatial): no batch dim
         report = replace(report, batch=None, input_shape=report.input_shape[1:],
                          output_shape=report.output_shape and report.output_shape[1:])
-    numbers = [n for n in (report.macs, report.param_count, *report.output_spatial) if n is not None]
-    if max(numbers).bit_length() > 14_000:  # past Python's 4,300 digits of int -> str
-        raise ConvtoolError("the layer's numbers have more than 4,300 digits: too long to print")
-    if not as_json and (report.macs or 0) > 10**300:  # the table rounds MACs through a float
-        raise ConvtoolError("the layer's MACs are too large to round for the table; --json prints them exactly")
     if as_json:
         print_json(shape_json(report))
     else:
