@@ -327,8 +327,12 @@ def search_space(
     )
 
 
+class SpaceTooBig(ConfigError):
+    """A search space past MAX_SPACE: refused, or (a stage of --stages) left out and named."""
+
+
 def _too_big(size: int, hint: str, at_least: bool = False) -> None:
-    raise ConfigError(
+    raise SpaceTooBig(
         f"the search space holds {'at least ' if at_least else ''}{_short(size)} layers per dim, more than "
         f"the {MAX_SPACE:,} searched at once",
         hint=hint,
@@ -899,6 +903,7 @@ class StageSearch:
     max_factor: int
     chains: tuple[Chain, ...]
     splits: int  # splits tried (each stage's factor at most max_factor, every stage upsampling)
+    too_big: tuple[Spatial, ...] = ()  # stage factors whose space is past MAX_SPACE: their splits left out
 
     @property
     def target(self) -> Spatial:
@@ -986,6 +991,8 @@ def stage_search(
 ) -> StageSearch:
     """Split `factor` (per dim) over `stages` layers; each stage is a factor search, the chains ranked.
 
+    A split with a stage whose space is too big to search is left out; `too_big` names those factors.
+
     >>> found = stage_search((80,), (300,), 2)
     >>> [c.factors for c in found.chains[:2]], found.chains[0].sizes
     ([((15,), (20,)), ((20,), (15,))], ((80,), (1200,), (24000,)))
@@ -1022,7 +1029,7 @@ def stage_search(
         if chain is not None:
             chains.append(chain)
     chains.sort(key=Chain.key)
-    return StageSearch(size, factor, stages, max_factor, tuple(chains), len(splits))
+    return StageSearch(size, factor, stages, max_factor, tuple(chains), len(splits), tuple(sorted(met.too_big)))
 
 
 class _Stages:
@@ -1034,12 +1041,19 @@ class _Stages:
         self.spaces: dict[Spatial, tuple[DimSpace, ...]] = {}
         self.rankings: dict[tuple[Spatial, Spatial], Search] = {}
         self.stages: dict[tuple[Spatial, Spatial], Stage | None] = {}
+        self.too_big: set[Spatial] = set()
 
     def get(self, n: Spatial, factor: Spatial) -> Stage | None:
-        """The stage that multiplies `n` by `factor`; None when its space has no layer."""
+        """The stage that multiplies `n` by `factor`; None when its space has no layer or is too big."""
+        if factor in self.too_big:
+            return None
         if (n, factor) not in self.stages:
             if factor not in self.spaces:
-                self.spaces[factor] = factor_space(factor, **self.constraints)  # type: ignore[arg-type]
+                try:
+                    self.spaces[factor] = factor_space(factor, **self.constraints)  # type: ignore[arg-type]
+                except SpaceTooBig:
+                    self.too_big.add(factor)
+                    return None
             space = self.spaces[factor]
             length = tuple(_ranking_length(i, sp) for i, sp in zip(n, space))
             if (length, factor) not in self.rankings:

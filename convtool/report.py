@@ -537,6 +537,7 @@ def stages_json(found: StageSearch, top: int) -> dict[str, Any]:
         "stages": found.stages,
         "max_stage_factor": found.max_factor,
         "splits": found.splits,
+        "too_big": [list(f) for f in found.too_big],
         "total": len(found.chains),
         "chains": [chain.to_dict() for chain in found.chains[:top]],
     }
@@ -549,6 +550,14 @@ def render_stages(found: StageSearch, top: int) -> None:
     nd = len(found.size)
     route = f"{fmt_size(found.size)} -> {fmt_size(found.target)}"
     what = f"{_factor_text(found.factor)} over {found.stages} stage{'s' if found.stages != 1 else ''}"
+    if found.too_big:
+        from .design import MAX_SPACE
+
+        out.print(
+            f"Not searched, their space is too big (over {MAX_SPACE:,} layers per dim): "
+            + ", ".join(_factor_text(f) for f in found.too_big)
+            + " [dim](fix -k or -d, lower --max-kernel or --max-stride)[/]"
+        )
     if not found.chains:
         out.print(
             f"No split of {what} has every stage upsampling by at most x{found.max_factor}." if not found.splits

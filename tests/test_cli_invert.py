@@ -197,6 +197,8 @@ def test_factor_lists_exactly_the_brute_force_of_its_space():
         ("80 --factor 300 --stages 2 --dims 1", ["6 ways to split x300 over 2 stages (80 -> 24000",
                                                  "1. x15 then x20   80 -> 1200 -> 24000"]),
         ("1 --to 64 --stages 5", ["1x1 -> 2x2 -> 4x4 -> 8x8 -> 16x16 -> 64x64"]),
+        ("80 --factor 300 --stages 2 --dims 1 --max-stride 64",
+         ["Not searched, their space is too big (over 3,000,000 layers per dim): x50, x60", "6 ways to split"]),
         ("9 --to 18 --dims 1", ["nn.ConvTranspose1d"]),
         ("9 -k 3 -s 2 --dims 3", ["nn.ConvTranspose3d", "nn.Conv3d"]),
         ("9 -k 3 -s 2 --dims 1", ["nn.ConvTranspose1d"]),

@@ -576,3 +576,11 @@ def test_reachable_near_with_one_output_padding_agrees_with_the_brute_force(outp
             below, above = reachable_near(length, target, space)
             assert below == max((t for t in reachable if t < target), default=None)
             assert above == min((t for t in reachable if t > target), default=None)
+
+
+def test_stages_whose_space_is_too_big_are_left_out_and_named():
+    found = stage_search((80,), (300,), 2, max_factor=64)
+    assert found.too_big == ((50,), (60,))
+    assert {c.factors for c in found.chains} == {((a,), (300 // a,)) for a in (10, 12, 15, 20, 25, 30)}
+    with pytest.raises(ConfigError, match="10,368,000 layers per dim"):
+        factor_space((60,))
