@@ -358,8 +358,10 @@ def invert(
       split into N ordered factors of at most --max-stride (32) each, every stage
       upsampling; each stage is searched as a factor and shown with its best layers,
       and each chain is run through the shape engine. Dims with the same factor share
-      one split. Chains rank by their stages, the worst stage first (as a layer by its
-      worst dim), then by cost summed over the stages, then larger factors first.
+      one split. When TARGET is no whole multiple of SIZE, the first stage is a --to
+      search from SIZE to TARGET / F, for every F the other N-1 stages can split. Chains
+      rank by their stages, the worst stage first (as a layer by its worst dim), then
+      by cost summed over the stages, then larger factors first.
 
     \b
     Ranking, best first, per dim:
@@ -398,6 +400,7 @@ def invert(
       convtool invert 80 --factor 8 --dims 1
       convtool invert 80 --factor 300 --stages 2 --dims 1
       convtool invert 1 --to 64 --stages 5
+      convtool invert 7 --to 64 --stages 3
       convtool invert 9x9x9 -k 3 -s 2
       convtool invert 8x8x8 --to 16x16x16 --top 3
       convtool invert configs/autoencoder_mirror.yaml --input-shape 1,1,30,30
@@ -450,10 +453,11 @@ def invert(
         return
     _refuse(options, keep=tuple(k for k in options if k not in ("in_channels", "out_channels")),
             because="do not apply to --stages (each stage has its own channels)")
-    source = spatial(size, nd)
-    factors = spatial(factor, nd) if factor is not None else design.exact_factor(source, spatial(target, nd))
-    found = design.stage_search(source, factors, stages, max_factor=max_stride or design.DEFAULT_MAX_STAGE_FACTOR,
-                                max_kernel=max_kernel, **constraints)
+    limits = dict(max_factor=max_stride or design.DEFAULT_MAX_STAGE_FACTOR, max_kernel=max_kernel, **constraints)
+    if factor is not None:
+        found = design.stage_search(spatial(size, nd), spatial(factor, nd), stages, **limits)  # type: ignore[arg-type]
+    else:
+        found = design.stage_search_to(spatial(size, nd), spatial(target, nd), stages, **limits)  # type: ignore[arg-type]
     from .report import print_json, render_stages, stages_json
 
     if as_json:

@@ -805,19 +805,22 @@ def factor_search(size: Sequence[int], factor: Sequence[int], space: Sequence[Di
 
 @dataclass(frozen=True)
 class Stage:
-    """One layer of a chain: its factor per dim, its input size, and its ranked factor layers.
+    """One layer of a chain: its factor per dim (None for the odd first layer of a SIZE -> TARGET
+    design, a plain search), its input size, and its ranked layers.
 
-    `ranking` may be the factor search of a longer input (`_ranking_length`): the layers and
-    their order do not depend on the length then, only the gap counts, which `solutions`
-    works out again for this stage's own input.
+    A factor stage's `ranking` may be the factor search of a longer input (`_ranking_length`):
+    the layers and their order do not depend on the length then, only the gap counts, which
+    `solutions` works out again for this stage's own input.
     """
 
-    factor: Spatial
+    factor: Spatial | None
     size: Spatial
     ranking: Search
 
     @property
     def target(self) -> Spatial:
+        if self.factor is None:
+            return self.ranking.target
         return tuple(f * n for f, n in zip(self.factor, self.size))
 
     @property
@@ -872,21 +875,23 @@ class Chain:
         return tuple(stage.best for stage in self.stages)
 
     @property
-    def factors(self) -> tuple[Spatial, ...]:
+    def factors(self) -> tuple[Spatial | None, ...]:
         return tuple(stage.factor for stage in self.stages)
 
     def key(self) -> tuple[object, ...]:
         """Worst stage first (as a layer ranks by its worst dim), then cost, then larger factors first."""
         stage_keys = sorted((_combined_key(layer.dims) for layer in self.layers), reverse=True)
-        return (stage_keys, self.cost, tuple(tuple(-f for f in factor) for factor in self.factors))
+        larger_first = tuple(tuple(-f for f in factor) if factor else () for factor in self.factors)
+        return (stage_keys, self.cost, larger_first)
 
     def to_dict(self, per_stage: int = 3) -> dict[str, object]:
         return {
-            "factors": [list(f) for f in self.factors],
+            "factors": [list(f) if f else None for f in self.factors],
             "sizes": [list(s) for s in self.sizes],
             "cost": self.cost,
             "stages": [
-                {"factor": list(stage.factor), "input": list(stage.size), "output": list(stage.target),
+                {"factor": list(stage.factor) if stage.factor else None, "input": list(stage.size),
+                 "output": list(stage.target),
                  "total": stage.total, "solutions": [s.to_dict() for s in stage.solutions(per_stage)]}
                 for stage in self.stages
             ],
@@ -895,19 +900,16 @@ class Chain:
 
 @dataclass(frozen=True)
 class StageSearch:
-    """Every split of a factor over N stages with a layer in each stage, ranked."""
+    """Every split of a factor (or of SIZE -> TARGET) over N stages with a layer in each stage, ranked."""
 
     size: Spatial
-    factor: Spatial
+    target: Spatial
+    factor: Spatial | None  # None: TARGET is no whole multiple of SIZE, the first stage is a plain search
     stages: int
     max_factor: int
     chains: tuple[Chain, ...]
     splits: int  # splits tried (each stage's factor at most max_factor, every stage upsampling)
     too_big: tuple[Spatial, ...] = ()  # stage factors whose space is past MAX_SPACE: their splits left out
-
-    @property
-    def target(self) -> Spatial:
-        return tuple(f * n for f, n in zip(self.factor, self.size))
 
 
 def factorizations(n: int, parts: int, largest: int) -> list[tuple[int, ...]]:
@@ -916,8 +918,8 @@ def factorizations(n: int, parts: int, largest: int) -> list[tuple[int, ...]]:
     >>> factorizations(12, 2, 6)
     [(2, 6), (3, 4), (4, 3), (6, 2)]
     """
-    if parts == 1:
-        return [(n,)] if n <= largest else []
+    if parts <= 1:
+        return [(n,) * parts] if n <= largest and (parts or n == 1) else []
     found = []
     for first in range(1, min(n, largest) + 1):
         if n % first == 0:
@@ -929,6 +931,8 @@ def _split_count(n: int, parts: int, largest: int) -> int:
     """An upper bound of len(factorizations(n, parts, largest)) from n's prime factors (the
     ways to spread each prime's exponent over the parts), without enumerating anything.
     Refuses, in one sentence, a factor with a prime above `largest` (no split has it)."""
+    if parts == 0:
+        return int(n == 1)
     count = 1
     rest = n
     for prime in range(2, largest + 1):
@@ -944,29 +948,6 @@ def _split_count(n: int, parts: int, largest: int) -> int:
             hint="raise --max-stride (the largest stage factor) or choose another factor",
         )
     return count
-
-
-def exact_factor(size: Sequence[int], target: Sequence[int]) -> Spatial:
-    """TARGET / SIZE per dim, when it is a whole number (what --stages splits).
-
-    >>> exact_factor((80,), (24000,))
-    (300,)
-    """
-    if len(size) != len(target):
-        raise ConfigError(f"SIZE has {len(size)} spatial dims but TARGET has {len(target)}")
-    for n, t in zip(size, target):
-        if t % n:
-            below, above = t // n * n, (t // n + 1) * n
-            nearest = f"{below} or {above}" if below else str(above)
-            raise ConfigError(
-                f"stages split a whole factor, but {_plain(t)} is not a multiple of {_plain(n)}",
-                hint=f"the nearest targets that are: {nearest}" if t < 10**30 else None,
-            )
-    return tuple(t // n for n, t in zip(size, target))
-
-
-def _plain(n: int) -> str:
-    return str(n) if n < 10**30 else _short(n)
 
 
 def _short(n: int) -> str:
@@ -1009,27 +990,103 @@ def stage_search(
         raise ConfigError(f"the largest stage factor must be at least 2, but got {max_factor}")
     if any(n < 1 for n in size) or any(f < 1 for f in factor):
         raise ConfigError(f"sizes and factors must be positive, but got {list(size)} and {list(factor)}")
-    distinct = sorted(set(factor))  # dims with the same factor share its split: square stays square
-    count = prod(_split_count(f, stages, max_factor) for f in distinct)
+    _check_split_count(prod(_split_count(f, stages, max_factor) for f in set(factor)), stages)
+    splits = _splits(factor, stages, max_factor)
+    met = _Stages(constraints)
+    chains = [chain for split in splits if (chain := _chain(size, split, met)) is not None]
+    chains.sort(key=Chain.key)
+    target = tuple(f * n for f, n in zip(factor, size))
+    return StageSearch(size, target, factor, stages, max_factor, tuple(chains), len(splits), tuple(sorted(met.too_big)))
+
+
+def stage_search_to(
+    size: Sequence[int],
+    target: Sequence[int],
+    stages: int,
+    *,
+    max_factor: int = DEFAULT_MAX_STAGE_FACTOR,
+    **constraints: object,
+) -> StageSearch:
+    """SIZE -> TARGET over `stages` layers: a whole factor TARGET / SIZE is split as `stage_search`
+    splits it; otherwise the first layer takes SIZE to a size m from which the other stages
+    multiply to TARGET (m = TARGET / F for every F they can split), and is searched as
+    `search` searches (the default space, narrowed by the constraints).
+
+    >>> found = stage_search_to((7,), (64,), 3)
+    >>> found.chains[0].sizes, found.chains[0].layers[0].params.compact()
+    (((7,), (16,), (32,), (64,)), 'k4 s2')
+    """
+    size, target = tuple(size), tuple(target)
+    if len(size) != len(target):
+        raise ConfigError(f"SIZE has {len(size)} spatial dims but TARGET has {len(target)}")
+    if any(n < 1 for n in size + target):
+        raise ConfigError(f"sizes must be positive, but got {list(size)} -> {list(target)}")
+    if all(t % n == 0 for n, t in zip(size, target)):
+        factor = tuple(t // n for n, t in zip(size, target))
+        return stage_search(size, factor, stages, max_factor=max_factor, **constraints)
+    if not 1 <= stages <= MAX_STAGES:
+        raise ConfigError(f"stages must be 1 to {MAX_STAGES}, but got {stages}")
+    groups = sorted(set(zip(size, target)))  # dims alike share their design: square stays square
+    options = [_rest_factors(t, stages - 1, max_factor) for _, t in groups]
+    _check_split_count(prod(sum(_split_count(f, stages - 1, max_factor) for f in fs) for fs in options), stages)
+    space = search_space(
+        len(size), kernel_size=constraints.get("kernel_size"), padding=constraints.get("padding"),  # type: ignore[arg-type]
+        dilation=constraints.get("dilation"), output_padding=constraints.get("output_padding"),  # type: ignore[arg-type]
+        max_kernel=constraints.get("max_kernel") or DEFAULT_MAX_KERNEL,  # type: ignore[arg-type]
+        max_dilation=constraints.get("max_dilation") or DEFAULT_MAX_DILATION,  # type: ignore[arg-type]
+    )
+    met = _Stages(constraints)
+    chains, tried = [], 0
+    for combo in itertools.product(*options):
+        rest = dict(zip(groups, combo))
+        factor = tuple(rest[(n, t)] for n, t in zip(size, target))
+        middle = tuple(t // f for f, t in zip(factor, target))
+        first = search(size, middle, space)
+        splits = _splits(factor, stages - 1, max_factor)
+        tried += len(splits)
+        if first.total:
+            start = Stage(None, size, first)
+            chains += [chain for split in splits if (chain := _chain(size, split, met, start)) is not None]
+    chains.sort(key=Chain.key)
+    return StageSearch(size, target, None, stages, max_factor, tuple(chains), tried, tuple(sorted(met.too_big)))
+
+
+def _rest_factors(t: int, parts: int, largest: int) -> list[int]:
+    """Every divisor F of t that `parts` stages of at most `largest` each can make.
+
+    >>> _rest_factors(64, 2, 32)
+    [1, 2, 4, 8, 16, 32, 64]
+    """
+    found = [1]
+    rest = t
+    for prime in range(2, largest + 1):
+        exponent = 0
+        while rest % prime == 0:
+            rest //= prime
+            exponent += 1
+        found = [f * prime**e for f in found for e in range(exponent + 1) if f * prime**e <= largest**parts]
+    return sorted(found)
+
+
+def _check_split_count(count: int, stages: int) -> None:
     if count > MAX_SPLITS:
         raise ConfigError(
             f"{_short(count)} ways to split the factor over {stages} stages, more than the {MAX_SPLITS:,} tried at once",
             hint="use fewer --stages or a smaller --max-stride (the largest stage factor)",
         )
+
+
+def _splits(factor: Spatial, stages: int, largest: int) -> list[tuple[Spatial, ...]]:
+    """Every way to write `factor` (per dim) as `stages` ordered stage factors of at most
+    `largest`, each stage upsampling some dim; dims with the same factor share one split."""
+    distinct = sorted(set(factor))
     splits = []
-    for combo in itertools.product(*[factorizations(f, stages, max_factor) for f in distinct]):
+    for combo in itertools.product(*[factorizations(f, stages, largest) for f in distinct]):
         of = dict(zip(distinct, combo))
         split = tuple(tuple(of[f][i] for f in factor) for i in range(stages))
-        if all(any(f > 1 for f in stage) for stage in split):  # every stage upsamples
+        if all(any(f > 1 for f in stage) for stage in split):
             splits.append(split)
-    met = _Stages(constraints)
-    chains = []
-    for split in splits:
-        chain = _chain(size, split, met)
-        if chain is not None:
-            chains.append(chain)
-    chains.sort(key=Chain.key)
-    return StageSearch(size, factor, stages, max_factor, tuple(chains), len(splits), tuple(sorted(met.too_big)))
+    return splits
 
 
 class _Stages:
@@ -1063,11 +1120,11 @@ class _Stages:
         return self.stages[(n, factor)]
 
 
-def _chain(size: Spatial, split: tuple[Spatial, ...], met: _Stages) -> Chain | None:
-    """The chain of a split with the best layer of each stage, run through the shape engine;
-    None when some stage has no layer in its space."""
-    stages = []
-    n = size
+def _chain(size: Spatial, split: tuple[Spatial, ...], met: _Stages, first: Stage | None = None) -> Chain | None:
+    """The chain of a split (after `first`, when given) with the best layer of each stage, run
+    through the shape engine; None when some stage has no layer in its space."""
+    stages = [first] if first is not None else []
+    n = first.target if first is not None else size
     for factor in split:
         stage = met.get(n, factor)
         if stage is None:

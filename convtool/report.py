@@ -533,7 +533,7 @@ def stages_json(found: StageSearch, top: int) -> dict[str, Any]:
     return {
         "size": list(found.size),
         "target": list(found.target),
-        "factor": list(found.factor),
+        "factor": list(found.factor) if found.factor else None,
         "stages": found.stages,
         "max_stage_factor": found.max_factor,
         "splits": found.splits,
@@ -549,7 +549,7 @@ def render_stages(found: StageSearch, top: int) -> None:
     out = console()
     nd = len(found.size)
     route = f"{fmt_size(found.size)} -> {fmt_size(found.target)}"
-    what = f"{_factor_text(found.factor)} over {found.stages} stage{'s' if found.stages != 1 else ''}"
+    what = (_factor_text(found.factor) if found.factor else route) + f" over {found.stages} stage{'s' if found.stages != 1 else ''}"
     if found.too_big:
         from .design import MAX_SPACE
 
@@ -568,12 +568,13 @@ def render_stages(found: StageSearch, top: int) -> None:
         return
     shown = found.chains[:top]
     out.print(
-        f"{len(found.chains):,} way{'s' if len(found.chains) != 1 else ''} to split {what} ({route}, each stage "
-        f"at most x{found.max_factor}); best {len(shown)}:"
+        f"{len(found.chains):,} way{'s' if len(found.chains) != 1 else ''} to split {what} "
+        + (f"({route}, " if found.factor else "(the first stage a plain search, then ")
+        + f"each stage at most x{found.max_factor}); best {len(shown)}:"
     )
     width = len(str(len(shown)))
     for rank, chain in enumerate(shown, 1):
-        factors = " then ".join(_factor_text(f) for f in chain.factors)
+        factors = " then ".join(_factor_text(s.factor) if s.factor else f"to {fmt_size(s.target)}" for s in chain.stages)
         sizes = " -> ".join(fmt_size(s) for s in chain.sizes)
         out.print(f"{rank:>{width}}. [bold]{factors}[/]   {sizes}   cost {chain.cost:.3g}")
         for stage in chain.stages:

@@ -16,7 +16,6 @@ from convtool.design import (
     DimSpace,
     _ranking_length,
     bias_only,
-    exact_factor,
     factor_search,
     factor_space,
     factorizations,
@@ -26,6 +25,7 @@ from convtool.design import (
     search_space,
     solve_dim,
     stage_search,
+    stage_search_to,
 )
 from convtool.errors import ConfigError
 from convtool.params import ConvParams
@@ -530,9 +530,8 @@ def test_a_long_input_ranks_like_its_ranking_length(factor, dilation, data):
         (lambda: stage_search((1,), (10**400,), 2), "ways to split"),
         (lambda: stage_search((1,), (3 * 10**400 + 1,), 2), "has a prime factor above 32"),
         (lambda: stage_search((1,), (8,), 13), "stages must be 1 to 12"),
-        (lambda: exact_factor((7,), (64,)), "64 is not a multiple of 7"),
     ],
-    ids=["too-many-splits", "prime-too-large", "huge-factor", "huge-odd-factor", "too-many-stages", "not-a-multiple"],
+    ids=["too-many-splits", "prime-too-large", "huge-factor", "huge-odd-factor", "too-many-stages"],
 )
 def test_stage_search_refuses_in_one_sentence(call, message):
     with pytest.raises(ConfigError, match=message) as caught:
@@ -542,7 +541,6 @@ def test_stage_search_refuses_in_one_sentence(call, message):
 
 def test_stage_search_without_a_layer_in_some_stage_has_no_chain():
     assert stage_search((4,), (4,), 2, output_padding=9).chains == ()
-    assert exact_factor((7, 8), (63, 64)) == (9, 8)
 
 
 def test_stage_layers_run_in_torch():
@@ -584,3 +582,37 @@ def test_stages_whose_space_is_too_big_are_left_out_and_named():
     assert {c.factors for c in found.chains} == {((a,), (300 // a,)) for a in (10, 12, 15, 20, 25, 30)}
     with pytest.raises(ConfigError, match="10,368,000 layers per dim"):
         factor_space((60,))
+
+
+@pytest.mark.parametrize("size, target, stages", [((7,), (64,), 3), ((7, 7), (64, 64), 2), ((3,), (100,), 2),
+                                                   ((5, 6), (20, 25), 2), ((7,), (64,), 1)])
+def test_a_target_no_multiple_of_size_gets_its_odd_stage_first(size, target, stages):
+    found = stage_search_to(size, target, stages)
+    assert found.factor is None and found.target == target
+    expected = set()
+    for rest in itertools.product(*[[f for f in range(1, t + 1) if t % f == 0] for t in target]):
+        if any(len(set(f for f, t2 in zip(rest, target) if t2 == t)) > 1 for t in target):
+            continue  # dims alike share their design
+        middle = tuple(t // f for f, t in zip(rest, target))
+        if not search(size, middle).total:
+            continue
+        distinct = sorted(set(rest))
+        for combo in itertools.product(*[factorizations(f, stages - 1, 32) for f in distinct]):
+            of = dict(zip(distinct, combo))
+            split = tuple(tuple(of[f][i] for f in rest) for i in range(stages - 1))
+            if all(any(f > 1 for f in stage) for stage in split):
+                expected.add((None, *split))
+    assert {chain.factors for chain in found.chains} == expected
+    keys = [chain.key() for chain in found.chains]
+    assert keys == sorted(keys)
+    for chain in found.chains:
+        first = chain.stages[0]
+        assert chain.layers[0].params == search(size, first.target).solutions(1)[0].params
+        n = size
+        for layer in chain.layers:
+            n = spatial_output(layer.params, n)
+        assert n == target == chain.sizes[-1]
+
+
+def test_a_whole_multiple_is_a_factor_split():
+    assert stage_search_to((80,), (24000,), 2).chains == stage_search((80,), (300,), 2).chains
