@@ -32,10 +32,11 @@ the stages), then larger factors first.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from math import comb, gcd, prod
 
 from .errors import ConfigError
@@ -487,29 +488,23 @@ class Coverage:
     def __init__(self, length: int, k: int, s: int, d: int) -> None:
         self.length, self.k, self.s, self.d = length, k, s, d
         self.full = transpose_length(length, k, s, 0, d)
-        self.base = overlap(ConvParams.conv_transpose(k, s, 0, 0, dilation=d, ndim=1))[0].pattern
-        self.zero_before = list(itertools.accumulate((taps == 0 for taps in self.base), initial=0))
-        self.g = gcd(d, s)
-        self.m = s // self.g
-        self.inverse = pow(d // self.g, -1, self.m) if self.m > 1 else 0
-        edge = d * (self.m - 1)
-        self.explicit: list[int] | None = None  # uncovered positions, when every one is tested
+        self.base, self.zero_before, edge, long_start = _periodic(k, s, d)
+        self.explicit: tuple[int, ...] | None = None  # uncovered positions, when every one is tested
         self.edge: int | None = None  # set when an interior exists: the width of the exceptions
         if d * (k - 1) <= (length - 1) * s and 2 * edge < self.full:
             self.edge = edge
-            self.start = [q for q in range(edge) if not self.covered(q)]
-            self.end = [self.full - 1 - q for q in reversed(self.start)]
+            # the last input row lies past the start's exceptions: they are those of any long input
+            self.start = long_start if (length - 1) * s >= edge else tuple(q for q in range(edge) if not self.covered(q))
+            self.end = tuple(self.full - 1 - q for q in reversed(self.start))
+        elif length * k <= 4 * self.full:  # a short input: the union of its rows' taps is cheap
+            tapped = set().union(*(range(i * s, i * s + d * k, d) for i in range(length)))
+            self.explicit = tuple(q for q in range(self.full) if q not in tapped)
         elif self.full <= EXPLICIT:
-            self.explicit = [q for q in range(self.full) if not self.covered(q)]
+            self.explicit = tuple(q for q in range(self.full) if not self.covered(q))
 
     def covered(self, q: int) -> bool:
         """Some t in [0, k) and i in [0, length) give q = i*s + t*d."""
-        if q % self.g:
-            return False
-        residue = (q // self.g) * self.inverse % self.m  # t = residue (mod m) solves t*d = q (mod s)
-        low = max(0, -((self.s * (self.length - 1) - q) // self.d))  # i <= length - 1
-        high = min(self.k - 1, q // self.d)  # i >= 0
-        return low <= high and low + (residue - low) % self.m <= high
+        return _tapped(q, self.k, self.s, self.d, (self.length - 1) * self.s)
 
     def overlap(self, p: int) -> Overlap:
         """The interior pattern with padding p: output position o is uncropped position o + p."""
@@ -543,7 +538,30 @@ class Coverage:
         return q // self.s * self.zero_before[-1] + self.zero_before[q % self.s]
 
 
-def _between(sorted_values: list[int], low: int, high: int) -> int:
+def _tapped(q: int, k: int, s: int, d: int, last: int | None) -> bool:
+    """Some t in [0, k) and i >= 0 with i*s <= `last` (None: no last row) give q = i*s + t*d."""
+    g = gcd(d, s)
+    if q % g:
+        return False
+    m = s // g
+    residue = (q // g) * (pow(d // g, -1, m) if m > 1 else 0) % m  # t = residue (mod m) solves t*d = q (mod s)
+    low = 0 if last is None else max(0, -((last - q) // d))
+    high = min(k - 1, q // d)
+    return low <= high and low + (residue - low) % m <= high
+
+
+@lru_cache(maxsize=4096)
+def _periodic(k: int, s: int, d: int) -> tuple[tuple[int, ...], tuple[int, ...], int, tuple[int, ...]]:
+    """What a (k, s, d) layer's coverage does not owe to the input length: its interior pattern,
+    how many of the first r phases have no tap (r = 0..s), the width d*(s/g - 1) of the
+    exceptions at each end, and the exceptions at the start of a long input's output."""
+    base = overlap(ConvParams.conv_transpose(k, s, 0, 0, dilation=d, ndim=1))[0].pattern
+    zero_before = tuple(itertools.accumulate((taps == 0 for taps in base), initial=0))
+    edge = d * (s // gcd(d, s) - 1)
+    return base, zero_before, edge, tuple(q for q in range(edge) if not _tapped(q, k, s, d, None))
+
+
+def _between(sorted_values: Sequence[int], low: int, high: int) -> int:
     return bisect.bisect_left(sorted_values, high) - bisect.bisect_left(sorted_values, low)
 
 
@@ -661,6 +679,10 @@ class Search:
         chosen = sorted(itertools.product(*self._candidates(top)), key=_combined_key)
         return [self._solution(combo, in_channels, out_channels) for combo in chosen[:top]]
 
+    @cached_property
+    def _keys(self) -> list[list[tuple[int, ...]]]:
+        return [[sol.key for sol in sols] for sols in self.per_dim]
+
     def _candidates(self, top: int | None) -> list[tuple[DimSolution, ...]]:
         """Per dim, the only solutions that can be among the best `top` layers.
 
@@ -670,8 +692,8 @@ class Search:
         """
         if top is None or self.total <= top:
             return list(self.per_dim)
-        per_dim_keys = [[sol.key for sol in sols] for sols in self.per_dim]
-        for threshold in sorted(key for keys in per_dim_keys for key in keys):
+        per_dim_keys = self._keys
+        for threshold in heapq.merge(*per_dim_keys):  # each dim is sorted: the thresholds in order, lazily
             counts = [bisect.bisect_right(keys, threshold) for keys in per_dim_keys]
             if prod(counts) >= top:
                 return [sols[:n] for sols, n in zip(self.per_dim, counts)]
@@ -1041,7 +1063,7 @@ def stage_search_to(
         rest = dict(zip(groups, combo))
         factor = tuple(rest[(n, t)] for n, t in zip(size, target))
         middle = tuple(t // f for f, t in zip(factor, target))
-        first = search(size, middle, space)
+        first = met.search(size, middle, space)
         splits = _splits(factor, stages - 1, max_factor)
         tried += len(splits)
         if first.total:
@@ -1098,6 +1120,7 @@ class _Stages:
         self.spaces: dict[Spatial, tuple[DimSpace, ...]] = {}
         self.rankings: dict[tuple[Spatial, Spatial], Search] = {}
         self.stages: dict[tuple[Spatial, Spatial], Stage | None] = {}
+        self.dims: dict[tuple[int, int, DimSpace], tuple[DimSolution, ...]] = {}  # dims alike solve once
         self.too_big: set[Spatial] = set()
 
     def get(self, n: Spatial, factor: Spatial) -> Stage | None:
@@ -1114,10 +1137,22 @@ class _Stages:
             space = self.spaces[factor]
             length = tuple(_ranking_length(i, sp) for i, sp in zip(n, space))
             if (length, factor) not in self.rankings:
-                self.rankings[(length, factor)] = factor_search(length, factor, space)
+                target = tuple(f * i for f, i in zip(factor, length))
+                per_dim = tuple(self._solve(i, t, sp) for i, t, sp in zip(length, target, space))
+                self.rankings[(length, factor)] = Search(length, target, space, per_dim, factor)
             ranking = self.rankings[(length, factor)]
             self.stages[(n, factor)] = Stage(factor, n, ranking) if ranking.total else None
         return self.stages[(n, factor)]
+
+    def search(self, size: Spatial, target: Spatial, space: tuple[DimSpace, ...]) -> Search:
+        """`search(size, target, space)`, its dims solved through the cache."""
+        return Search(size, target, space, tuple(self._solve(n, t, sp) for n, t, sp in zip(size, target, space)))
+
+    def _solve(self, length: int, target: int, space: DimSpace) -> tuple[DimSolution, ...]:
+        """`factor_search`'s per-dim work, shared by every stage with this dim."""
+        if (length, target, space) not in self.dims:
+            self.dims[(length, target, space)] = tuple(solve_dim(length, target, space))
+        return self.dims[(length, target, space)]
 
 
 def _chain(size: Spatial, split: tuple[Spatial, ...], met: _Stages, first: Stage | None = None) -> Chain | None:
