@@ -19,7 +19,7 @@ import time
 
 from results_md import machine, write_section
 
-from convtool.design import factor_search, search, stage_search
+from convtool.design import _periodic, factor_search, search, stage_search, stage_search_to
 
 # (arguments after `convtool invert`, bar in seconds)
 TO_BAR, FACTOR_BAR = 0.5, 1.0
@@ -40,6 +40,7 @@ CASES = [
     ("80 --factor 300 --stages 3 --dims 1", FACTOR_BAR),
     ("80 --factor 256 --stages 4 --dims 1", FACTOR_BAR),
     ("1 --to 64 --stages 5", FACTOR_BAR),
+    ("7 --to 64 --stages 3", FACTOR_BAR),
     ("4 --factor 8 --stages 3 --dims 3", FACTOR_BAR),
 ]
 
@@ -50,16 +51,20 @@ def spatial(text: str, ndim: int) -> tuple[int, ...]:
 
 
 def library_call(args: str) -> int:
-    """What the command computes, in this process; returns how many layers (or chains) it found."""
+    """What the command computes, in this process, from a cold start (the per-(k, s, d) cache
+    emptied, as in a new process); returns how many layers (or chains) it found."""
+    _periodic.cache_clear()
     words = args.split()
     opts = dict(zip(words[1::2], words[2::2]))
     nd = int(opts.get("--dims", max(len(w.split("x")) for w in words[::2] if w[0].isdigit())))
     nd = max(nd, 2) if "--dims" not in opts else nd
     size = spatial(words[0], nd)
     if "--stages" in opts:
-        factor = spatial(opts["--factor"], nd) if "--factor" in opts else tuple(
-            t // n for n, t in zip(size, spatial(opts["--to"], nd)))
-        found = stage_search(size, factor, int(opts["--stages"]))
+        stages = int(opts["--stages"])
+        if "--factor" in opts:
+            found = stage_search(size, spatial(opts["--factor"], nd), stages)
+        else:
+            found = stage_search_to(size, spatial(opts["--to"], nd), stages)
         for chain in found.chains[:10]:
             for stage in chain.stages:
                 stage.solutions(3)
