@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .design import MAX_STAGES, MAX_TOP
 from .errors import ConvtoolError
 
 # -- option types (syntax and ranges are checked here: exit 2, the option named) ----------
@@ -207,34 +208,48 @@ def main() -> None:
     """
 
 
+OPS = ("conv_transpose", "conv", *(f"{kind}{n}d" for kind in ("conv_transpose", "conv") for n in (1, 2, 3)))
+dims_option = click.option(
+    "--dims", type=click.IntRange(1, 3),
+    help="Spatial dims of a single-int SIZE: 1 (L), 2 (HxW) or 3 (DxHxW).  [default: 2, or what SIZE, "
+    "--op, the per-dim options or --input-shape say]",
+)
+
+
 @main.command()
 @click.argument("size", type=SIZE, required=False)
 @click.option("-k", "--kernel-size", type=IntList(1), required=True, help="Kernel size: 3 or 3,5.")
 @click.option("-s", "--stride", type=STEP, default=1, show_default=True)
 @click.option(
     "-p", "--padding", type=IntList(0, allow=("same", "valid")), default=0, show_default=True,
-    help="Ints; conv2d also takes 'same' or 'valid'.",
+    help="Ints; --op conv also takes 'same' or 'valid'.",
 )
-@click.option("--output-padding", type=IntList(0), default=None, help="conv_transpose2d only. [default: 0]")
+@click.option("--output-padding", type=IntList(0), default=None, help="conv_transpose only. [default: 0]")
 @click.option("-d", "--dilation", type=STEP, default=1, show_default=True)
 @click.option("-g", "--groups", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--in-channels", type=click.IntRange(min=1), help="Input channels (for params and MACs).")
 @click.option("--out-channels", type=click.IntRange(min=1), help="Output channels.")
 @click.option("--batch", type=click.IntRange(min=1), help="Batch size N [default: 1 when channels are known].")
 @click.option("--no-bias", is_flag=True, help="The layer has no bias.")
-@click.option("--input-shape", type=SHAPE, help="Full input shape N,C,H,W (replaces SIZE, --batch, --in-channels).")
+@click.option(
+    "--input-shape", type=SHAPE,
+    help="Full input shape N,C,*spatial or unbatched C,*spatial (replaces SIZE, --batch, --in-channels); "
+    "3 numbers are N,C,L or C,H,W as --dims, --op or a per-dim option says, 4 are N,C,H,W unless 3-D "
+    "is said (C,D,H,W).",
+)
 @click.option(
     "--output-size", type=IntList(1), help="Request an output size like forward(x, output_size=...): 12x12 or N,C,H,W.",
 )
 @click.option(
-    "--op", type=click.Choice(["conv_transpose2d", "conv2d"]), default="conv_transpose2d", show_default=True,
-    help="The layer kind.",
+    "--op", type=click.Choice(OPS), default="conv_transpose", show_default=True,
+    help="The layer kind; conv_transpose and conv take their dims from SIZE, --dims or the options.",
 )
+@dims_option
 @json_option
 def shape(
     size: Any, kernel_size: Any, stride: Any, padding: Any, output_padding: Any, dilation: Any,
     groups: int, in_channels: int | None, out_channels: int | None, batch: int | None, no_bias: bool,
-    input_shape: Any, output_size: Any, op: str, as_json: bool,
+    input_shape: Any, output_size: Any, op: str, dims: int | None, as_json: bool,
 ) -> None:
     """Work out one layer: output size, valid output_size range, params, MACs, overlap.
 
@@ -244,24 +259,35 @@ def shape(
       convtool shape 50x100 -k 3,5 -s 2,1 -p 4,2
       convtool shape --input-shape 1,16,6,6 --out-channels 16 -k 3 -s 2 -p 1 --output-size 12x12
       convtool shape 64 -k 3 -s 2 -p 1 --op conv2d
+      convtool shape 100 --dims 1 -k 16 -s 8 -p 4 --in-channels 512 --out-channels 256
+      convtool shape --input-shape 16,6,6 --dims 2 -k 3 -s 2     (unbatched C,H,W)
+      convtool shape 8x16x16 -k 4 -s 2 -p 1 --in-channels 64 --out-channels 32
     """
-    from .report import print_json, render_shape, shape_json
-    from .shape import analyze
+    from dataclasses import replace
 
-    if op == "conv2d" and (output_padding is not None or output_size is not None):
-        raise click.UsageError("--output-padding and --output-size apply to --op conv_transpose2d only")
+    from .report import print_json, render_shape, shape_json
+    from .shape import analyze, output_padding_for
+
+    if not op.startswith("conv_transpose") and (output_padding is not None or output_size is not None):
+        raise click.UsageError("--output-padding and --output-size apply to --op conv_transpose only")
     if output_padding is not None and output_size is not None:
         raise click.UsageError(
             "give --output-padding or --output-size, not both (PyTorch ignores output_padding when output_size is given)"
         )
-    params, spatial_size, batch = layer_params(
-        size, input_shape, batch, op, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-        output_padding=output_padding, groups=groups, bias=not no_bias, in_channels=in_channels,
+    params, spatial_size, batch, batched = layer_params(
+        size, input_shape, batch, op, dims, kernel_size=kernel_size, stride=stride, padding=padding,
+        dilation=dilation, output_padding=output_padding, groups=groups, bias=not no_bias, in_channels=in_channels,
         out_channels=out_channels,
     )
     nd = params.ndim
     requested = spatial(output_size, nd) if output_size is not None else None
+    if requested is not None and not batched:  # a full output_size is C,*spatial here, as PyTorch reads it
+        output_padding_for(params, input_shape, requested)
+        requested = requested[-nd:]
     report = analyze(params, spatial_size, batch=batch, output_size=requested)
+    if not batched and report.input_shape is not None:  # PyTorch's unbatched (C, *spatial): no batch dim
+        report = replace(report, batch=None, input_shape=report.input_shape[1:],
+                         output_shape=report.output_shape and report.output_shape[1:])
     if as_json:
         print_json(shape_json(report))
     else:
@@ -269,30 +295,29 @@ def shape(
 
 
 def layer_params(
-    size: Any, input_shape: Any, batch: int | None, op: str, *, kernel_size: Any, stride: Any, padding: Any,
-    dilation: Any, output_padding: Any, groups: int, bias: bool, in_channels: int | None, out_channels: int | None,
-) -> tuple[Any, tuple[int, ...], int | None]:
-    """One layer from the options `shape` and `draw` share: (ConvParams, spatial size, batch).
-    `--input-shape` replaces SIZE, --batch and --in-channels; a `1d` op makes a single int 1-D."""
+    size: Any, input_shape: Any, batch: int | None, op: str, dims: int | None = None, *, kernel_size: Any,
+    stride: Any, padding: Any, dilation: Any, output_padding: Any, groups: int, bias: bool,
+    in_channels: int | None, out_channels: int | None,
+) -> tuple[Any, tuple[int, ...], int | None, bool]:
+    """One layer from the options `shape` and `draw` share: (ConvParams, spatial size, batch,
+    whether the input is batched). `--input-shape` replaces SIZE, --batch and --in-channels;
+    the dims come from SIZE, --dims, --op and the per-dim options, which must agree."""
     from .params import ConvParams
 
-    if input_shape is not None:
-        if size is not None or batch is not None or in_channels is not None:
-            raise click.UsageError("--input-shape replaces SIZE, --batch and --in-channels: give one or the other")
-        if isinstance(input_shape, int) or len(input_shape) < 3:
-            raise click.BadParameter("expected N,C,H,W (or N,C,L / N,C,D,H,W)", param_hint="--input-shape")
-        batch, in_channels, spatial_size = input_shape[0], input_shape[1], input_shape[2:]
-    elif size is None:
+    if input_shape is not None and (size is not None or batch is not None or in_channels is not None):
+        raise click.UsageError("--input-shape replaces SIZE, --batch and --in-channels: give one or the other")
+    if input_shape is None and size is None:
         raise click.UsageError("give SIZE (e.g. 50x100) or --input-shape N,C,H,W")
-    else:
-        spatial_size = size
-    values = dict(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-                  output_padding=output_padding)
-    nd = common_ndim(**{"size" if input_shape is None else "input_shape": spatial_size}, **values)
-    if op.endswith("1d"):
-        if any(isinstance(v, tuple) and len(v) != 1 for v in (spatial_size, *values.values())):
-            raise click.UsageError(f"--op {op} takes one value per option (a 1-D layer)")
-        nd = 1
+    nd = resolve_ndim(
+        dims, op, size=size, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+        output_padding=output_padding,
+    )
+    batched = True
+    if input_shape is not None:
+        nd, batched = read_input_shape(input_shape, nd)
+        lead = 2 if batched else 1
+        batch, in_channels, size = (input_shape[0] if batched else 1), input_shape[lead - 1], input_shape[lead:]
+    nd = nd or 2
     if batch is None and in_channels is not None:
         batch = 1
     if op.startswith("conv_transpose"):
@@ -305,7 +330,7 @@ def layer_params(
             kernel_size, stride, padding, dilation, groups, bias, in_channels=in_channels,
             out_channels=out_channels, ndim=nd,
         )
-    return params, spatial(spatial_size, nd), batch
+    return params, spatial(size, nd), batch, batched
 
 
 # -- convtool invert (issue 4) ----------------------------------------------------------------
@@ -342,10 +367,18 @@ class SizeOrArch(IntList):
         return super().convert(value, param, ctx)
 
 
-def common_ndim(**values: Any) -> int:
-    """The number of spatial dims (1, 2 or 3) the per-dim values agree on; a mismatch names the option."""
+def resolve_ndim(dims: int | None, op: str | None, **values: Any) -> int | None:
+    """The spatial dims (1, 2 or 3) that --dims, the op's name and every per-dim value given as
+    several numbers agree on; None when none of them says. A disagreement names both."""
     ctx = click.get_current_context()
     hints = {p.name: p.get_error_hint(ctx) for p in ctx.command.params}
+    labels = {p.name: p.human_readable_name if isinstance(p, click.Argument) else max(p.opts, key=len)
+              for p in ctx.command.params}
+    said: list[tuple[str, int]] = []
+    if dims is not None:
+        said.append((f"--dims {dims}", dims))
+    if op is not None and op[-1] == "d":
+        said.append((f"--op {op}", int(op[-2])))
     seen: tuple[str, int] | None = None
     for name, value in values.items():
         if not isinstance(value, tuple):
@@ -360,51 +393,111 @@ def common_ndim(**values: Any) -> int:
                 ctx=ctx, param_hint=hints[name],
             )
         seen = seen or (hints[name], len(value))
-    return seen[1] if seen else 2
+        said.append((f"{labels[name]} {'x'.join(map(str, value))}", len(value)))
+    for label, n in said[1:]:
+        if n != said[0][1]:
+            raise click.UsageError(f"{said[0][0]} is {said[0][1]}-D but {label} is {n}-D: make them agree")
+    return said[0][1] if said else None
+
+
+LAYOUT = {1: "L", 2: "H,W", 3: "D,H,W"}
+
+
+def read_input_shape(shape: int | tuple[int, ...], ndim: int | None) -> tuple[int, bool]:
+    """How a full input shape reads: (spatial dims, batched). PyTorch takes N,C,*spatial and
+    unbatched C,*spatial, so 3 numbers may be N,C,L or C,H,W: the dims decide (else refused, with
+    both readings), and 4 numbers are N,C,H,W unless 3-D is asked for (C,D,H,W)."""
+    numbers = (shape,) if isinstance(shape, int) else shape
+    text = ",".join(map(str, numbers))
+    readings = [(nd, batched) for nd, batched in ((len(numbers) - 2, True), (len(numbers) - 1, False)) if 1 <= nd <= 3]
+
+    def name(nd: int, batched: bool) -> str:
+        return ("N,C," if batched else "C,") + LAYOUT[nd] + f" ({'' if batched else 'unbatched '}{nd}-D)"
+
+    if ndim is not None:
+        for nd, batched in readings:
+            if nd == ndim:
+                return nd, batched
+        raise click.BadParameter(
+            f"{text} has {len(numbers)} numbers, but a {ndim}-D input is N,C,{LAYOUT[ndim]} or C,{LAYOUT[ndim]}",
+            param_hint="--input-shape",
+        )
+    if not readings:
+        raise click.BadParameter(
+            f"{text}: expected N,C,*spatial or C,*spatial with 1, 2 or 3 spatial dims (e.g. N,C,H,W)",
+            param_hint="--input-shape",
+        )
+    if len(readings) == 1 or readings[0] == (2, True):  # one reading, or the default 2-D batched one
+        return readings[0]
+    options = " or ".join(name(*r) for r in readings)
+    flags = " or ".join(f"--dims {nd}" for nd, _ in readings)
+    raise click.UsageError(f"--input-shape {text} could be {options}: add {flags} to say which")
 
 
 @main.command()
 @click.argument("size", type=SizeOrArch(minimum=1), metavar="SIZE")
 @click.option("--to", "target", type=SIZE, help="Search the ConvTranspose layers that map SIZE to this size.")
-@click.option("-k", "--kernel-size", type=IntList(1), help="Conv kernel (first form); fixes the kernel (--to).")
+@click.option("--factor", type=SIZE, help="Search the layers with out = F * in for every in (stride F).")
+@click.option("--stages", type=click.IntRange(1, MAX_STAGES),
+              help="Split --factor (or TARGET / SIZE) over this many layers.")
+@click.option("-k", "--kernel-size", type=IntList(1), help="Conv kernel (first form); fixes the kernel (search).")
 @click.option("-s", "--stride", type=STEP, help="[first form default: 1]; fixes the stride (--to).")
 @click.option(
     "-p", "--padding", type=IntList(0, allow=("same", "valid")),
-    help="[first form default: 0; also 'same'/'valid']; fixes the padding (--to).",
+    help="[first form default: 0; also 'same'/'valid']; fixes the padding (search).",
 )
-@click.option("-d", "--dilation", type=STEP, help="[first form default: 1]; fixes the dilation (--to).")
-@click.option("--output-padding", type=IntList(0), help="--to: fix the output_padding (e.g. 0 for none).")
-@click.option("--max-kernel", type=click.IntRange(1, 1024), help="--to: largest kernel tried.  [default: 16]")
-@click.option("--max-stride", type=click.IntRange(1, 64), help="--to: largest stride tried.  [default: 8]")
-@click.option("--max-dilation", type=click.IntRange(1, 64), help="--to: largest dilation tried.  [default: 3]")
-@click.option("--top", type=click.IntRange(min=1), help="--to: how many layers to show.  [default: 10]")
+@click.option("-d", "--dilation", type=STEP, help="[first form default: 1]; fixes the dilation (search).")
+@click.option("--output-padding", type=IntList(0), help="Search: fix the output_padding (e.g. 0 for none).")
+@click.option("--max-kernel", type=click.IntRange(1, 1024),
+              help="Search: largest kernel tried.  [default: 16; --factor F: max(16, 4F)]")
+@click.option("--max-stride", type=click.IntRange(1, 64),
+              help="--to: largest stride tried; --stages: largest factor of one stage.  [default: 8; --stages: 32]")
+@click.option("--max-dilation", type=click.IntRange(1, 64), help="Search: largest dilation tried.  [default: 3]")
+@click.option("--top", type=click.IntRange(1, MAX_TOP),
+              help=f"Search: how many layers (--stages: chains) to show, at most {MAX_TOP}.  [default: 10]")
 @click.option("--in-channels", type=click.IntRange(min=1), help="Channels of the SIZE tensor (for the code).")
 @click.option("--out-channels", type=click.IntRange(min=1), help="Channels of the Conv output / of TARGET.")
 @click.option("--input-shape", type=SHAPE, help="ARCH.yaml: mirror for this input N,C,H,W (not the file's).")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "torch"]),
               help="ARCH.yaml: print the decoder as YAML layers or as PyTorch code.  [default: yaml]")
+@dims_option
 @json_option
 def invert(
-    size: Any, target: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-    output_padding: Any, max_kernel: int | None, max_stride: int | None, max_dilation: int | None,
+    size: Any, target: Any, factor: Any, stages: int | None, kernel_size: Any, stride: Any, padding: Any,
+    dilation: Any, output_padding: Any, max_kernel: int | None, max_stride: int | None, max_dilation: int | None,
     top: int | None, in_channels: int | None, out_channels: int | None, input_shape: Any, fmt: str | None,
-    as_json: bool,
+    dims: int | None, as_json: bool,
 ) -> None:
-    """Design upsamplers: undo a Conv2d exactly, search layers that reach a size, or
-    mirror an encoder into the decoder that restores its input.
+    """Design upsamplers: undo a Conv exactly, search layers that reach a size or a factor,
+    split a factor over several layers, or mirror an encoder into the decoder that
+    restores its input.
 
     \b
     convtool invert SIZE -k K [-s S -p P -d D]
-      The Conv2d(k, s, p, d) maps SIZE to h; prints the ConvTranspose2d (same k, s, p, d
+      The Conv(k, s, p, d) maps SIZE to h; prints the ConvTranspose (same k, s, p, d
       and output_padding = (SIZE + 2p - d(k-1) - 1) mod s) that maps h back to SIZE, and
-      every other size the Conv2d maps to h, each with its own output_padding.
+      every other size the Conv maps to h, each with its own output_padding.
 
     \b
     convtool invert SIZE --to TARGET [-k/-s/-p/-d/--output-padding] [--max-*] [--top N]
-      Searches every ConvTranspose2d with stride 1-8, kernel 1-16, dilation 1-3, padding
+      Searches every ConvTranspose with stride 1-8, kernel 1-16, dilation 1-3, padding
       0..d(k-1) and every legal output_padding (< max(stride, dilation)) that maps SIZE
       to TARGET exactly; -k/-s/-p/-d/--output-padding fix a value (per dim as 3,5), the
       --max-* options narrow or widen the ranges.
+
+    \b
+    convtool invert SIZE --factor F [--stages N] [-k/-p/-d/--output-padding] [--max-*]
+      Searches every ConvTranspose with out = F * in for every input length: stride F
+      and d(k-1) - 2p + op + 1 = F. The space grows with F: kernel 1 to max(16, 4F)
+      (vocoders use k = 2F, up to 4F), dilation 1-3, padding 0..d(k-1), every legal
+      output_padding. With --stages N the factor (or TARGET / SIZE, from --to) is
+      split into N ordered factors of at most --max-stride (32) each, every stage
+      upsampling; each stage is searched as a factor and shown with its best layers,
+      and each chain is run through the shape engine. Dims with the same factor share
+      one split. When TARGET is no whole multiple of SIZE, the first stage is a --to
+      search from SIZE to TARGET / F, for every F the other N-1 stages can split. Chains
+      rank by their stages, the worst stage first (as a layer by its worst dim), then
+      by cost summed over the stages, then larger factors first.
 
     \b
     Ranking, best first, per dim:
@@ -417,7 +510,8 @@ def invert(
     the stride changes nothing, so only the smallest one is listed.
     cost = MACs per output pixel per (input, output) channel pair = prod(k)*prod(SIZE)
     / prod(TARGET): the taps computed per output pixel, those the padding crops included.
-    No layer in the space: exit 0, naming the nearest targets that have one.
+    No layer in the space: exit 0, naming the nearest targets that have one. A space of
+    more than 3,000,000 layers per dim is refused before it is searched.
 
     \b
     convtool invert ARCH.yaml [--input-shape N,C,H,W] [--format yaml|torch]
@@ -425,9 +519,12 @@ def invert(
       decoder that restores the input shape exactly, for the file's input or
       --input-shape (output_padding depends on it): conv2d -> conv_transpose2d with the
       same k, s, p, d, g and the output_padding the sizes need, pools -> transposed
-      convolutions of their kernel and stride, norms and activations copied (SPEC §5.5).
+      convolutions of their kernel and stride, norms and activations copied.
       Prints the decoder as an architecture file, as nn.Sequential code, or (--json)
       {"input", "decoder", "restores"}.
+
+    \b
+    SIZE is L, HxW or DxHxW; a single int is square in --dims dims (default 2).
 
     \b
     Examples:
@@ -436,55 +533,111 @@ def invert(
       convtool invert 28 --to 56
       convtool invert 7x7 --to 64x64 --max-dilation 1 --top 5
       convtool invert 1 --to 4 --json
+      convtool invert 80 --factor 8 --dims 1
+      convtool invert 80 --factor 300 --stages 2 --dims 1
+      convtool invert 1 --to 64 --stages 5
+      convtool invert 7 --to 64 --stages 3
+      convtool invert 9x9x9 -k 3 -s 2
+      convtool invert 8x8x8 --to 16x16x16 --top 3
       convtool invert configs/autoencoder_mirror.yaml --input-shape 1,1,30,30
       convtool invert configs/dcgan_discriminator.yaml --format torch
     """
     from . import design
-    from .params import ConvParams
-    from .report import invert_json, print_json, render_invert, render_search, search_json
 
+    options = dict(to=target, factor=factor, stages=stages, kernel_size=kernel_size, stride=stride, padding=padding,
+                   dilation=dilation, output_padding=output_padding, max_kernel=max_kernel, max_stride=max_stride,
+                   max_dilation=max_dilation, top=top, in_channels=in_channels, out_channels=out_channels,
+                   input_shape=input_shape, format=fmt, dims=dims)
     if not isinstance(size, (int, tuple)):
-        others = dict(to=target, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-                      output_padding=output_padding, max_kernel=max_kernel, max_stride=max_stride,
-                      max_dilation=max_dilation, top=top, in_channels=in_channels, out_channels=out_channels)
-        given = [f"--{name.replace('_', '-')}" for name, value in others.items() if value is not None]
-        if given:
-            raise click.UsageError(f"{', '.join(given)} do not apply to an architecture file ({size})")
+        _refuse(options, keep=("input_shape", "format"), because=f"do not apply to an architecture file ({size})")
         invert_arch(size, input_shape, fmt, as_json)
         return
-    if input_shape is not None or fmt is not None:
-        raise click.UsageError("--input-shape and --format apply to `convtool invert ARCH.yaml` only")
-    search_only = dict(output_padding=output_padding, max_kernel=max_kernel, max_stride=max_stride,
-                       max_dilation=max_dilation, top=top)
-    nd = common_ndim(size=size, target=target, kernel_size=kernel_size, stride=stride,
-                     padding=padding, dilation=dilation, output_padding=output_padding)
-    if target is None:
-        given = [f"--{name.replace('_', '-')}" for name, value in search_only.items() if value is not None]
-        if given:
-            raise click.UsageError(f"{', '.join(given)} apply to the search only: add --to TARGET")
+    _refuse(options, keep=tuple(k for k in options if k not in ("input_shape", "format")),
+            because="apply to `convtool invert ARCH.yaml` only")
+    if target is not None and factor is not None:
+        raise click.UsageError("give --to TARGET or --factor F, not both")
+    nd = resolve_ndim(dims, None, size=size, target=target, factor=factor, kernel_size=kernel_size, stride=stride,
+                      padding=padding, dilation=dilation, output_padding=output_padding) or 2
+    searching = ("output_padding", "max_kernel", "max_stride", "max_dilation", "top")
+    if target is None and factor is None:
+        _refuse(options, keep=tuple(k for k in options if k not in searching + ("stages",)),
+                because="apply to the search only: add --to TARGET or --factor F")
         if kernel_size is None:
-            raise click.UsageError("give -k/--kernel-size (undo a Conv2d) or --to TARGET (search upsamplers)")
-        conv = ConvParams.conv(
-            kernel_size, stride or 1, padding or 0, dilation or 1,
-            in_channels=in_channels, out_channels=out_channels, ndim=nd,
-        )
-        inverse = design.invert(conv, spatial(size, nd))
-        if as_json:
-            print_json(invert_json(inverse))
-        else:
-            render_invert(inverse)
+            raise click.UsageError("give -k/--kernel-size (undo a Conv), --to TARGET or --factor F (search upsamplers)")
+        _invert_conv(spatial(size, nd), kernel_size, stride, padding, dilation, in_channels, out_channels, as_json)
         return
     if isinstance(padding, str):
         raise click.BadParameter("the search takes int paddings only", param_hint="'-p' / '--padding'")
-    limits = {name: search_only[name] for name in ("max_kernel", "max_stride", "max_dilation")}
-    space = design.search_space(
-        nd, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-        output_padding=output_padding, **{name: value for name, value in limits.items() if value is not None},
-    )
-    found = design.search(spatial(size, nd), spatial(target, nd), space)
+    constraints = dict(kernel_size=kernel_size, padding=padding, dilation=dilation, output_padding=output_padding,
+                       max_dilation=max_dilation or design.DEFAULT_MAX_DILATION)
+    if stages is None and target is not None:
+        space = design.search_space(
+            nd, stride=stride, max_kernel=max_kernel or design.DEFAULT_MAX_KERNEL,
+            max_stride=max_stride or design.DEFAULT_MAX_STRIDE, **constraints,  # type: ignore[arg-type]
+        )
+        _show_search(design.search(spatial(size, nd), spatial(target, nd), space), top, in_channels, out_channels,
+                     as_json)
+        return
+    _refuse(options, keep=tuple(k for k in options if k != "stride"),
+            because="does not apply: the factor of each layer is its stride")
+    if stages is None:
+        _refuse(options, keep=tuple(k for k in options if k != "max_stride"),
+                because="applies to --stages only (a single --factor layer has stride F)")
+        space = design.factor_space(spatial(factor, nd), max_kernel=max_kernel, **constraints)  # type: ignore[arg-type]
+        _show_search(design.factor_search(spatial(size, nd), spatial(factor, nd), space), top, in_channels,
+                     out_channels, as_json)
+        return
+    _refuse(options, keep=tuple(k for k in options if k not in ("in_channels", "out_channels")),
+            because="do not apply to --stages (each stage has its own channels)")
+    limits = dict(max_factor=max_stride or design.DEFAULT_MAX_STAGE_FACTOR, max_kernel=max_kernel, **constraints)
+    if factor is not None:
+        found = design.stage_search(spatial(size, nd), spatial(factor, nd), stages, **limits)  # type: ignore[arg-type]
+    else:
+        found = design.stage_search_to(spatial(size, nd), spatial(target, nd), stages, **limits)  # type: ignore[arg-type]
+    from .report import print_json, render_stages, stages_json
+
+    if as_json:
+        print_json(stages_json(found, top or 10))
+    else:
+        render_stages(found, top or 10)
+
+
+def _refuse(options: dict[str, Any], keep: tuple[str, ...], because: str) -> None:
+    """A usage error naming every given option outside `keep`."""
+    given = [f"--{name.replace('_', '-')}" for name, value in options.items() if value is not None and name not in keep]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} {because}")
+
+
+def _invert_conv(size: tuple[int, ...], kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+                 in_channels: int | None, out_channels: int | None, as_json: bool) -> None:
+    """`convtool invert SIZE -k K ...`: the ConvTranspose that undoes a Conv."""
+    from . import design
+    from .params import ConvParams
+    from .report import invert_json, print_json, render_invert
+
+    conv = ConvParams.conv(kernel_size, stride or 1, padding or 0, dilation or 1,
+                           in_channels=in_channels, out_channels=out_channels, ndim=len(size))
+    inverse = design.invert(conv, size)
+    if as_json:
+        print_json(invert_json(inverse))
+    else:
+        render_invert(inverse)
+
+
+def _show_search(found: Any, top: int | None, in_channels: int | None, out_channels: int | None,
+                 as_json: bool) -> None:
+    """The ranked layers of a search (--to) or a factor search (--factor)."""
+    from .report import print_json, render_factor, render_search, search_json
+
     best = found.solutions(top or 10, in_channels=in_channels, out_channels=out_channels)
     if as_json:
-        print_json(search_json(found, best))
+        doc = search_json(found, best)
+        if found.factor is not None:
+            doc["factor"] = list(found.factor)
+        print_json(doc)
+    elif found.factor is not None:
+        render_factor(found, best)
     else:
         render_search(found, best)
 
@@ -683,8 +836,8 @@ def write_page(target: str, force: bool, source: str, page: str) -> None:
 @click.option("--input-shape", type=SHAPE,
               help="SIZE: N,C,H,W or N,C,L (replaces SIZE, --in-channels); ARCH.yaml: the input to draw for.")
 @click.option("--batch", type=click.IntRange(min=1), help="ARCH.yaml: batch size N.")
-@click.option("--op", type=click.Choice(["conv_transpose2d", "conv2d", "conv_transpose1d", "conv1d"]),
-              default="conv_transpose2d", show_default=True, help="The layer kind.")
+@click.option("--op", type=click.Choice(OPS), default="conv_transpose", show_default=True,
+              help="The layer kind; conv_transpose and conv take their dims from SIZE or the options.")
 @click.option("--animate", is_flag=True, help="SIZE: the kernel steps through every output position (SVG animation).")
 def draw(
     size: Any, output: str, force: bool, kernel_size: Any, stride: Any, padding: Any, output_padding: Any,
@@ -749,7 +902,7 @@ def draw(
         raise click.UsageError(f"--output-padding applies to transposed layers, not to --op {op}")
     from .draw.layer import layer_svg
 
-    params, spatial_size, _ = layer_params(
+    params, spatial_size, _, _ = layer_params(
         size, input_shape, None, op, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
         output_padding=output_padding, groups=1, bias=True, in_channels=in_channels, out_channels=out_channels,
     )

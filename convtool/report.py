@@ -19,7 +19,7 @@ from .text import escape_controls, fmt_shape, fmt_size
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .design import ConvInverse, Search, Solution
+    from .design import ConvInverse, Search, Solution, StageSearch
 
 
 def console(stderr: bool = False) -> Console:
@@ -536,3 +536,89 @@ def render_mismatch(error: StackMismatch) -> None:
         ("", ""), ("", ""), ("", ""), (escape_controls(failed.reason), "red"),
     ])
     out.print(_grid(rows))
+
+
+# -- convtool invert --factor / --stages ------------------------------------------------------
+
+
+def render_factor(found: Search, best: Sequence[Solution]) -> None:
+    """The human view of `convtool invert SIZE --factor F`: what a factor means, then the search's view."""
+    from .text import compact_x
+
+    shown = compact_x(found.factor or ())
+    console().print(
+        f"Factor {shown}: out = {shown} * in for every input length (stride {shown} and "
+        f"d(k-1) - 2p + output_padding + 1 = {shown})."
+    )
+    if not found.total:
+        console().print("[dim]Widen the space (--max-kernel, --max-dilation) or split the factor with --stages.[/]")
+    render_search(found, best)
+
+
+def _factor_text(factor: Sequence[int]) -> str:
+    return "x" + (str(factor[0]) if len(set(factor)) == 1 else "(" + ",".join(map(str, factor)) + ")")
+
+
+def stages_json(found: StageSearch, top: int) -> dict[str, Any]:
+    """`invert --stages --json`: the split factor and the best `top` chains, each stage ranked."""
+    return {
+        "size": list(found.size),
+        "target": list(found.target),
+        "factor": list(found.factor) if found.factor else None,
+        "stages": found.stages,
+        "max_stage_factor": found.max_factor,
+        "splits": found.splits,
+        "too_big": [list(f) for f in found.too_big],
+        "total": len(found.chains),
+        "chains": [chain.to_dict() for chain in found.chains[:top]],
+    }
+
+
+def render_stages(found: StageSearch, top: int) -> None:
+    """The human view of `convtool invert ... --stages N`: the best chains, each stage's best layer
+    as PyTorch code with the next ones in short."""
+    out = console()
+    nd = len(found.size)
+    route = f"{fmt_size(found.size)} -> {fmt_size(found.target)}"
+    what = (_factor_text(found.factor) if found.factor else route) + f" over {found.stages} stage{'s' if found.stages != 1 else ''}"
+    if found.too_big:
+        from .design import MAX_SPACE
+
+        out.print(
+            f"Not searched, their space is too big (over {MAX_SPACE:,} layers per dim): "
+            + ", ".join(_factor_text(f) for f in found.too_big)
+            + " [dim](fix -k or -d, lower --max-kernel or --max-stride)[/]"
+        )
+    if not found.chains:
+        out.print(
+            f"No split of {what} has every stage upsampling by at most x{found.max_factor}." if not found.splits
+            else f"No split of {what} (each stage at most x{found.max_factor}, every stage upsampling) has a "
+            f"ConvTranspose{nd}d in every stage's space ({found.splits:,} split{'s' if found.splits != 1 else ''} tried)."
+        )
+        out.print("[dim]Use fewer --stages, raise --max-stride, or widen the space (--max-kernel, --max-dilation).[/]")
+        return
+    shown = found.chains[:top]
+    out.print(
+        f"{len(found.chains):,} way{'s' if len(found.chains) != 1 else ''} to split {what} "
+        + (f"({route}, " if found.factor else "(the first stage a plain search, then ")
+        + f"each stage at most x{found.max_factor}); best {len(shown)}:"
+    )
+    width = len(str(len(shown)))
+    for rank, chain in enumerate(shown, 1):
+        factors = " then ".join(_factor_text(s.factor) if s.factor else f"to {fmt_size(s.target)}" for s in chain.stages)
+        sizes = " -> ".join(fmt_size(s) for s in chain.sizes)
+        out.print(f"{rank:>{width}}. [bold]{factors}[/]   {sizes}   cost {chain.cost:.3g}")
+        for stage in chain.stages:
+            best = stage.solutions(3)
+            more = ", ".join(s.params.compact() for s in best[1:])
+            notes = _search_notes(best[0])
+            out.print(
+                " " * (width + 4) + best[0].params.torch_code()
+                + (f"  [yellow]{notes}[/]" if notes else "")
+                + (f"  [dim]next: {more} ({stage.total:,} in all)[/]" if more else "")
+            )
+    out.print(
+        "[dim]Each stage: its best layer (ranked as `invert --to`), then the next ones; cost: kernel taps per "
+        "output pixel per (in, out) channel pair, all stages together; chains ranked by their worst stage, "
+        "then cost, then larger factors first (see --help).[/]"
+    )

@@ -37,7 +37,8 @@ def test_draw_layer_writes_svg(tmp_path: Path) -> None:
     [
         (["7", "-k", "3", "-s", "2", "--op", "conv2d"], "nn.Conv2d("),
         (["9", "-k", "4", "-s", "2", "-p", "1", "--op", "conv_transpose1d"], "nn.ConvTranspose1d("),
-        (["--input-shape", "1,16,9", "-k", "4", "-s", "2", "--out-channels", "8"], "nn.ConvTranspose1d(16, 8,"),
+        (["--input-shape", "1,16,9", "--op", "conv_transpose1d", "-k", "4", "-s", "2", "--out-channels", "8"],
+         "nn.ConvTranspose1d(16, 8,"),
         (["--input-shape", "1,16,4,4", "-k", "3", "-s", "2", "--out-channels", "8"], "nn.ConvTranspose2d(16, 8,"),
         (["6", "-k", "3", "-p", "same", "--op", "conv2d"], "padding=&#x27;same&#x27;"),
         (["4x4", "-k", "3", "-s", "2", "--animate"], "<animateTransform"),
@@ -145,7 +146,7 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
         (["missing/arch.yaml", "-o", "-"], 2, "does not exist"),
         ([UNET, "--input-shape", "5", "-o", "-"], 2, "expected a full shape"),
         (["4x4", "-k", "3,3,3", "-o", "-"], 2, "3 values, but 'SIZE|ARCH.yaml' has 2"),
-        (["4x4", "-k", "3", "--op", "conv_transpose1d", "-o", "-"], 2, "takes one value per option"),
+        (["4x4", "-k", "3", "--op", "conv_transpose1d", "-o", "-"], 2, "is 1-D but SIZE|ARCH.yaml 4x4 is 2-D"),
         (["--input-shape", "1,1,4,4,4", "-k", "3", "-o", "-"], 1, "convtool draws 1-D and 2-D layers"),
         (["40", "-k", "3", "-s", "2", "-o", "-"], 1, "a picture holds at most 64 cells per dim, but this one needs"),
         (["4", "-k", "3", "-p", "5", "-o", "-"], 1, "Output size is too small"),
@@ -223,7 +224,7 @@ def test_draw_layer_never_imports_numpy(tmp_path: Path) -> None:
     [
         ("6 -k 3 -s 2 -p 1", ["1  2  1  2", "2  4  2  4", "1  2  1  2", "2  4  2  4"]),
         ("6 -k 1 -s 2", ["1  0  1  0", "0  0  0  0", "1  0  1  0", "0  0  0  0"]),
-        ("--input-shape 1,1,6 -k 3 -s 2", ["2  1  2  1"]),
+        ("--input-shape 1,1,6 --dims 1 -k 3 -s 2", ["2  1  2  1"]),
         ("6 -k 3,4 -s 2,1", ["8  8", "4  4", "8  8", "4  4"]),
     ],
     ids=["checkerboard", "gaps", "1d", "per-dim"],

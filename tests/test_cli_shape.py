@@ -8,6 +8,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convtool.cli import main
 
@@ -92,10 +94,11 @@ def test_human_output_shows_every_part():
         ("16 -k 0", "--kernel-size"),
         ("16 -k 3 -p -1", "--padding"),
         ("16 -k 3 -g 0", "--groups"),
-        ("16 -k 3 --op conv3d", "--op"),
+        ("16 -k 3 --op conv4d", "--op"),
+        ("16x16 -k 3 --op conv3d", "--op conv3d is 3-D but SIZE 16x16 is 2-D"),
         ("-k 3", "SIZE"),
         ("16 -k 3 --input-shape 1,2,3,3", "--input-shape"),
-        ("--input-shape 1,2 -k 3", "--input-shape"),
+        ("--input-shape 1 -k 3", "--input-shape"),
         ("16 -k 3 --op conv2d --output-size 5", "--output-size"),
         ("16 -k 3 --output-size 5 --output-padding 1", "--output-padding"),
         ("16", "--kernel-size"),
@@ -165,7 +168,7 @@ def test_python_dash_m():
         ("5 -k 3 --input-shape 1,1,5,5 --json", "--input-shape replaces SIZE"),
         ("5 -k 0 --json", "--kernel-size"),
         ("50x100 -k 3,5,7 --json", "--kernel-size"),
-        ("--input-shape 1,2,3,4,5,6 -k 3 --json", "4 spatial dims"),
+        ("--input-shape 1,2,3,4,5,6 -k 3 --json", "with 1, 2 or 3 spatial dims"),
         ("5 -k 3 -s 1000 --json", "up to 256"),
     ],
 )
@@ -189,3 +192,141 @@ def test_huge_kernel_is_worked_out_in_closed_form():
 def test_layer_that_inverts_no_conv_says_so():
     out = run(*"1 -k 1 -d 5 -p 1 --output-padding 3".split()).output
     assert "inverts no Conv2d" in out
+
+
+# -- dims: SIZE, --dims, --op and --input-shape -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, op, spatial_in, spatial_out",
+    [
+        ("7 -k 3 --dims 1", "conv_transpose1d", [7], [9]),
+        ("7 -k 3", "conv_transpose2d", [7, 7], [9, 9]),
+        ("7 -k 3 --dims 3", "conv_transpose3d", [7, 7, 7], [9, 9, 9]),
+        ("7 -k 3 --op conv_transpose1d", "conv_transpose1d", [7], [9]),
+        ("7 -k 3 --op conv3d", "conv3d", [7, 7, 7], [5, 5, 5]),
+        ("7 -k 3 --op conv", "conv2d", [7, 7], [5, 5]),
+        ("7x9 -k 3 --op conv", "conv2d", [7, 9], [5, 7]),
+        ("7 -k 3,3,3", "conv_transpose3d", [7, 7, 7], [9, 9, 9]),
+        ("7x7x7 -k 3 --op conv_transpose --dims 3", "conv_transpose3d", [7, 7, 7], [9, 9, 9]),
+        ("100 --dims 1 -k 16 -s 8 -p 4", "conv_transpose1d", [100], [800]),
+    ],
+)
+def test_dims_come_from_size_dims_op_and_options(args, op, spatial_in, spatial_out):
+    doc = json.loads(run(*args.split(), "--json").output)
+    assert doc["op"] == op
+    assert doc["input"]["spatial"] == spatial_in and doc["output"]["spatial"] == spatial_out
+
+
+@pytest.mark.parametrize(
+    "args, shape_in, shape_out",
+    [
+        ("--input-shape 1,16,6,6 -k 3", [1, 16, 6, 6], [1, 4, 8, 8]),  # 4 numbers: N,C,H,W
+        ("--input-shape 1,16,6,6 -k 3 --dims 3", [1, 16, 6, 6], [4, 18, 8, 8]),  # C,D,H,W
+        ("--input-shape 16,6,6 -k 3 --dims 2", [16, 6, 6], [4, 8, 8]),  # unbatched C,H,W
+        ("--input-shape 16,6,6 -k 3 --dims 1", [16, 6, 6], [16, 4, 8]),  # N,C,L
+        ("--input-shape 16,6,6 -k 3,3", [16, 6, 6], [4, 8, 8]),  # the kernel says 2-D
+        ("--input-shape 16,6,6 -k 3 --op conv_transpose1d", [16, 6, 6], [16, 4, 8]),
+        ("--input-shape 16,6 -k 3", [16, 6], [4, 8]),  # only C,L reads
+        ("--input-shape 2,16,5,6,6 -k 3", [2, 16, 5, 6, 6], [2, 4, 7, 8, 8]),
+    ],
+)
+def test_input_shape_reads_as_its_dims_say(args, shape_in, shape_out):
+    doc = json.loads(run(*args.split(), "--out-channels", "4", "--json").output)
+    assert doc["input"]["shape"] == shape_in and doc["output"]["shape"] == shape_out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ("--input-shape 16,6,6 -k 3",
+         "--input-shape 16,6,6 could be N,C,L (1-D) or C,H,W (unbatched 2-D): add --dims 1 or --dims 2 to say which"),
+        ("--input-shape 16,6,6 -k 3 --op conv_transpose",
+         "--input-shape 16,6,6 could be N,C,L (1-D) or C,H,W (unbatched 2-D): add --dims 1 or --dims 2 to say which"),
+        ("--input-shape 16,6,6 -k 3 --dims 3", "16,6,6 has 3 numbers, but a 3-D input is N,C,D,H,W or C,D,H,W"),
+        ("--input-shape 1,16,6,6 -k 3 --dims 1", "1,16,6,6 has 4 numbers, but a 1-D input is N,C,L or C,L"),
+        ("--input-shape 1,16,6,6,6,6 -k 3", "expected N,C,*spatial or C,*spatial with 1, 2 or 3 spatial dims"),
+        ("7 -k 3 --op conv_transpose2d --dims 1", "--dims 1 is 1-D but --op conv_transpose2d is 2-D: make them agree"),
+        ("7x7x7 -k 3 --op conv2d", "--op conv2d is 2-D but SIZE 7x7x7 is 3-D: make them agree"),
+        ("7 -k 3,3 --dims 3", "--dims 3 is 3-D but --kernel-size 3x3 is 2-D: make them agree"),
+        ("7 -k 3 --op conv1d --output-size 9", "--output-padding and --output-size apply to --op conv_transpose only"),
+        ("7 -k 3 --dims 4", "Invalid value for '--dims'"),
+    ],
+)
+def test_ambiguous_or_disagreeing_dims_are_refused_naming_both(args, message):
+    result = run(*args.split())
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unbatched_input_matches_torch():
+    torch = pytest.importorskip("torch")
+    doc = json.loads(run(*"--input-shape 16,6,6 --dims 2 --out-channels 4 -k 3 -s 2 -p 1 --json".split()).output)
+    layer = torch.nn.ConvTranspose2d(16, 4, 3, stride=2, padding=1)
+    assert list(layer(torch.ones(16, 6, 6)).shape) == doc["output"]["shape"] == [4, 11, 11]
+    doc = json.loads(run(*"--input-shape 16,6,6 --dims 1 --out-channels 4 -k 3 -s 2 --json".split()).output)
+    assert list(torch.nn.ConvTranspose1d(6, 4, 3, stride=2)(torch.ones(16, 6, 6)).shape) == doc["output"]["shape"]
+
+
+def test_help_shows_1d_and_3d_examples():
+    out = CliRunner().invoke(main, ["shape", "--help"]).output
+    assert "convtool shape 100 --dims 1 -k 16" in out and "convtool shape 8x16x16" in out
+
+
+HUGE = "9" * 400
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (f"{'9' * 5000} -k 3", 2, "has too many digits"),
+        (f"--input-shape {'9' * 5000},3,4 -k 3 --dims 1", 2, "has too many digits"),
+    ],
+    ids=["unreadable-size", "unreadable-input-shape"],
+)
+def test_huge_numbers_give_one_sentence(args, code, message):
+    result = run(*args.split())
+    assert result.exit_code == code
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_huge_channels_are_exact_in_json():
+    doc = json.loads(run("7", "-k", "3", "--in-channels", HUGE, "--out-channels", "3", "--json").output)
+    assert doc["param_count"] == int(HUGE) * 3 * 9 + 3
+
+
+@pytest.mark.parametrize(
+    "output_size, expected",
+    [("16,12,12", [1, 1]), ("12x12", [1, 1]),
+     ("1,16,12,12", "ConvTranspose2D: for 3D input, output_size must have 2 or 3 elements (got 4)")],
+)
+def test_output_size_of_an_unbatched_input_reads_as_pytorch_reads_it(output_size, expected):
+    result = run(*"--input-shape 16,6,6 --dims 2 -k 3 -s 2 -p 1 --json --output-size".split(), output_size)
+    doc = json.loads(result.stdout)
+    if isinstance(expected, str):
+        assert result.exit_code == 1 and doc["error"]["message"] == expected
+    else:
+        assert doc["params"]["output_padding"] == expected and doc["output"]["spatial"] == [12, 12]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=1, max_size=6), st.one_of(st.none(), st.integers(1, 3)))
+def test_input_shape_is_read_only_one_way(numbers, dims):
+    text = ",".join(map(str, numbers))
+    args = ["--input-shape", text, "-k", "1", "--out-channels", "2", "--json"] + (["--dims", str(dims)] if dims else [])
+    result = run(*args)
+    readings = [(nd, lead) for nd, lead in ((len(numbers) - 2, 2), (len(numbers) - 1, 1)) if 1 <= nd <= 3]
+    if dims is not None:
+        readings = [r for r in readings if r[0] == dims]
+    elif len(readings) == 2 and readings[0] != (2, 2):  # 3 numbers: N,C,L or C,H,W
+        assert result.exit_code == 2 and "could be N,C,L (1-D) or C,H,W (unbatched 2-D)" in result.output
+        return
+    if not readings:
+        assert result.exit_code == 2 and "--input-shape" in result.output
+        return
+    nd, lead = readings[0]
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["op"] == f"conv_transpose{nd}d"
+    assert doc["input"]["shape"] == numbers  # a 1-wide kernel keeps every length
+    assert doc["output"]["shape"] == numbers[: lead - 1] + [2] + numbers[lead:]

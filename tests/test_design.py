@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import subprocess
 import sys
 
@@ -13,12 +14,18 @@ from hypothesis import strategies as st
 from convtool.design import (
     DimLayer,
     DimSpace,
+    _ranking_length,
     bias_only,
+    factor_search,
+    factor_space,
+    factorizations,
     invert,
     reachable_near,
     search,
     search_space,
     solve_dim,
+    stage_search,
+    stage_search_to,
 )
 from convtool.errors import ConfigError
 from convtool.params import ConvParams
@@ -359,3 +366,253 @@ def test_a_search_space_too_large_is_refused():
     with pytest.raises(ConfigError, match="layers per dim"):
         search_space(2, max_kernel=64, max_stride=32)
     assert search_space(2, max_kernel=32, max_stride=16, max_dilation=8)[0].size() <= MAX_SPACE
+
+
+# -- the space is counted in closed form, and refused before anything is enumerated -------------
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.integers(1, 12), st.integers(1, 9), st.integers(1, 4),
+    st.one_of(st.none(), st.integers(0, 6)), st.one_of(st.none(), st.integers(0, 6)),
+    st.one_of(st.none(), st.integers(1, 20)), st.one_of(st.none(), st.integers(1, 9)),
+)
+def test_space_size_is_the_number_of_layers_walked(max_kernel, max_stride, max_dilation, padding, op, k, s):
+    space = search_space(1, max_kernel=max_kernel, max_stride=max_stride, max_dilation=max_dilation,
+                         padding=padding, output_padding=op, kernel_size=k, stride=s)[0]
+    assert space.size() == sum(1 for _ in space.layers())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(max_kernel=1024, max_stride=64, max_dilation=64), dict(kernel_size=10**400), dict(max_kernel=10**400),
+     dict(max_stride=10**400, max_dilation=10**400), dict(max_dilation=10**12)],
+    ids=["cli-maxima", "huge-fixed-kernel", "huge-max-kernel", "huge-stride-and-dilation", "huge-dilation"],
+)
+def test_a_huge_space_is_refused_in_one_sentence_without_counting(kwargs):
+    with pytest.raises(ConfigError, match="layers per dim, more than the 3,000,000 searched at once") as caught:
+        search_space(2, **kwargs)
+    assert "\n" not in caught.value.message and caught.value.hint
+
+
+# -- gaps: exact for long kernels on short inputs too -----------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 4), st.integers(1, 6), st.data())
+def test_coverage_counts_gaps_for_long_kernels_and_short_inputs(k, s, d, length, data):
+    p = data.draw(st.integers(0, d * (k - 1) + 2))
+    op = data.draw(st.integers(0, max(s, d) - 1))
+    out = transpose_length(length, k, s, p, d, op)
+    assume(out >= 1)
+    expected = sum(1 for o in range(out) if tap_count(o, length, k, s, p, d) == 0)
+    assert bias_only(DimLayer(k, s, p, op, d), length) == expected
+
+
+# -- factor: out = F * in for every in -----------------------------------------------------------
+
+
+def factor_brute_force(factor: int, max_kernel: int, max_dilation: int = 3) -> set[tuple[int, int, int, int, int]]:
+    """Every (k, s, p, op, d) with stride 1..2F+1, k up to max_kernel, every padding and legal
+    output_padding, that maps each of several lengths n to F*n, straight from the formula."""
+    found = set()
+    for s in range(1, 2 * factor + 2):
+        for k in range(1, max_kernel + 1):
+            for d in range(1, max_dilation + 1):
+                for p in range(d * (k - 1) + 1):
+                    for op in range(max(s, d)):
+                        if all(transpose_length(n, k, s, p, d, op) == factor * n for n in (1, 2, 3, 7, 80)):
+                            found.add((k, s, p, op, d))
+    # a 1-wide kernel has no taps to dilate: listed once, with the smallest dilation
+    return {c for c in found if c[0] != 1 or c[4] == min(o[4] for o in found if o[:4] == c[:4])}
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3, 5, 8])
+def test_factor_search_finds_exactly_the_brute_force(factor):
+    found = factor_search((80,), (factor,))
+    layers = [as_tuple(dim.layer) for sol in found.solutions() for dim in sol.dims]
+    assert len(layers) == len(set(layers)) == found.total
+    assert set(layers) == factor_brute_force(factor, max(16, 4 * factor))
+    keys = [sol.dims[0].key for sol in found.solutions()]
+    assert keys == sorted(keys)
+    for sol in found.solutions():  # the shape engine: every length is multiplied by the factor
+        for n in (1, 5, 80, 10**30):
+            assert spatial_output(sol.params, (n,)) == (factor * n,)
+
+
+def test_factor_space_grows_with_the_factor_and_takes_constraints():
+    assert factor_space((8,))[0].kernels == tuple(range(1, 33))
+    assert factor_space((2,))[0].kernels == tuple(range(1, 17))
+    assert factor_space((20,), max_kernel=40)[0].kernels[-1] == 40
+    only = factor_search((80,), (10,), factor_space((10,), kernel_size=20, max_dilation=1)).solutions()
+    assert [s.params.compact() for s in only] == ["k20 s10 p5", "k20 s10 p6 op2", "k20 s10 p7 op4",
+                                                  "k20 s10 p8 op6", "k20 s10 p9 op8"]
+    with pytest.raises(ConfigError, match="1,296,000,000 layers per dim") as caught:
+        factor_space((300,))  # kernels up to 1200
+    assert caught.value.hint == "fix -k or -d, lower --max-kernel, or split the factor with --stages"
+
+
+@pytest.mark.parametrize("factor, first", [((8,), "k8 s8"), ((2, 2), "k2 s2"), ((1, 4), "k1x4 s1x4"),
+                                           ((2, 2, 2), "k2 s2")])
+def test_factor_search_in_1_2_and_3_dims(factor, first):
+    size = (9,) * len(factor)
+    found = factor_search(size, factor)
+    best = found.solutions(5)
+    assert best[0].params.compact() == first and found.nearest() == []
+    for sol in best:
+        assert spatial_output(sol.params, size) == tuple(f * n for f, n in zip(factor, size))
+
+
+def test_factor_search_refuses_a_space_with_another_stride():
+    with pytest.raises(ConfigError, match="fixes the stride"):
+        factor_search((8,), (2,), search_space(1))
+
+
+# -- stages: a factor split over N layers ---------------------------------------------------------
+
+
+def test_factorizations_are_every_ordered_product():
+    for n, parts, largest in [(300, 2, 32), (256, 4, 32), (12, 3, 12), (7, 2, 7), (1, 3, 5)]:
+        brute = {c for c in itertools.product(range(1, largest + 1), repeat=parts) if math.prod(c) == n}
+        assert set(factorizations(n, parts, largest)) == brute
+
+
+@pytest.mark.parametrize(
+    "size, factor, stages, first",
+    [
+        ((80,), (300,), 2, ((15,), (20,))),
+        ((80,), (300,), 3, ((5,), (6,), (10,))),
+        ((80,), (256,), 4, ((4,), (4,), (4,), (4,))),
+        ((32, 32), (8, 8), 3, ((2, 2), (2, 2), (2, 2))),
+        ((8, 8, 8), (4, 4, 4), 2, ((2, 2, 2), (2, 2, 2))),
+        ((10, 10), (1, 16), 2, ((1, 4), (1, 4))),
+    ],
+)
+def test_stage_search_covers_every_split_and_checks_every_chain(size, factor, stages, first):
+    found = stage_search(size, factor, stages)
+    assert found.chains[0].factors == first
+    distinct = sorted(set(factor))
+    expected = set()
+    for combo in itertools.product(*[factorizations(f, stages, 32) for f in distinct]):
+        of = dict(zip(distinct, combo))
+        split = tuple(tuple(of[f][i] for f in factor) for i in range(stages))
+        if all(any(f > 1 for f in stage) for stage in split):
+            expected.add(split)
+    assert {chain.factors for chain in found.chains} == expected
+    keys = [chain.key() for chain in found.chains]
+    assert keys == sorted(keys)
+    for chain in found.chains:
+        n = size
+        for stage, layer in zip(chain.stages, chain.layers):
+            # the stage's best is the best of a search on its own input (no shortcut)
+            direct = factor_search(n, stage.factor).solutions(1)[0]
+            assert layer.params == direct.params and layer.dims == direct.dims
+            n = spatial_output(layer.params, n)
+        assert n == tuple(f * m for f, m in zip(factor, size)) == chain.sizes[-1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([2, 3, 4, 6, 8, 12]), st.integers(1, 3), st.data())
+def test_a_long_input_ranks_like_its_ranking_length(factor, dilation, data):
+    space = factor_space((factor,), max_dilation=dilation)
+    short = _ranking_length(10**9, space[0])
+    n = data.draw(st.one_of(st.integers(short, short + 60), st.integers(10**6, 10**12)))
+    long, canonical = factor_search((n,), (factor,), space), factor_search((short,), (factor,), space)
+    assert [s.dims[0].key for s in long.solutions()] == [s.dims[0].key for s in canonical.solutions()]
+    assert [s.params for s in long.solutions()] == [s.params for s in canonical.solutions()]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: stage_search((1,), (2**20,), 12), "ways to split the factor over 12 stages"),
+        (lambda: stage_search((1,), (37,), 2), "the factor 37 has a prime factor above 32"),
+        (lambda: stage_search((1,), (10**400,), 2), "ways to split"),
+        (lambda: stage_search((1,), (3 * 10**400 + 1,), 2), "has a prime factor above 32"),
+        (lambda: stage_search((1,), (8,), 13), "stages must be 1 to 12"),
+    ],
+    ids=["too-many-splits", "prime-too-large", "huge-factor", "huge-odd-factor", "too-many-stages"],
+)
+def test_stage_search_refuses_in_one_sentence(call, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        call()
+    assert "\n" not in caught.value.message
+
+
+def test_stage_search_without_a_layer_in_some_stage_has_no_chain():
+    assert stage_search((4,), (4,), 2, output_padding=9).chains == ()
+
+
+def test_stage_layers_run_in_torch():
+    torch = pytest.importorskip("torch")
+    chain = stage_search((80,), (300,), 3).chains[0]
+    x = torch.ones(1, 1, 80, dtype=torch.float64)
+    for layer in chain.layers:
+        module = eval(layer.params.torch_code(1, 1), {"nn": torch.nn}).double()
+        x = module(x)
+    assert tuple(x.shape[2:]) == chain.sizes[-1] == (24000,)
+
+
+def test_every_stage_lists_exactly_the_brute_force_of_its_factor():
+    found = stage_search((5,), (12,), 2, max_factor=6)
+    assert {chain.factors for chain in found.chains} == {((2,), (6,)), ((3,), (4,)), ((4,), (3,)), ((6,), (2,))}
+    for chain in found.chains:
+        for stage in chain.stages:
+            (factor,) = stage.factor
+            layers = {as_tuple(sol.dims[0].layer) for sol in stage.solutions(1000)}
+            assert len(layers) == stage.total
+            assert layers == factor_brute_force(factor, max(16, 4 * factor))
+
+
+@pytest.mark.parametrize("output_padding, max_stride", [(1, 4), (0, 3), (None, 1)])
+def test_reachable_near_with_one_output_padding_agrees_with_the_brute_force(output_padding, max_stride):
+    space = search_space(1, output_padding=output_padding, max_stride=max_stride, max_kernel=6)[0]
+    for length in (1, 4, 9):
+        reachable = {transpose_length(length, x.kernel_size, x.stride, x.padding, x.dilation, x.output_padding)
+                     for x in space.layers()} - set(range(-200, 1))
+        for target in range(1, max(reachable) + 5):
+            below, above = reachable_near(length, target, space)
+            assert below == max((t for t in reachable if t < target), default=None)
+            assert above == min((t for t in reachable if t > target), default=None)
+
+
+def test_stages_whose_space_is_too_big_are_left_out_and_named():
+    found = stage_search((80,), (300,), 2, max_factor=64)
+    assert found.too_big == ((50,), (60,))
+    assert {c.factors for c in found.chains} == {((a,), (300 // a,)) for a in (10, 12, 15, 20, 25, 30)}
+    with pytest.raises(ConfigError, match="10,368,000 layers per dim"):
+        factor_space((60,))
+
+
+@pytest.mark.parametrize("size, target, stages", [((7,), (64,), 3), ((7, 7), (64, 64), 2), ((3,), (100,), 2),
+                                                   ((5, 6), (20, 25), 2), ((7,), (64,), 1)])
+def test_a_target_no_multiple_of_size_gets_its_odd_stage_first(size, target, stages):
+    found = stage_search_to(size, target, stages)
+    assert found.factor is None and found.target == target
+    expected = set()
+    for rest in itertools.product(*[[f for f in range(1, t + 1) if t % f == 0] for t in target]):
+        if any(len(set(f for f, t2 in zip(rest, target) if t2 == t)) > 1 for t in target):
+            continue  # dims alike share their design
+        middle = tuple(t // f for f, t in zip(rest, target))
+        if not search(size, middle).total:
+            continue
+        distinct = sorted(set(rest))
+        for combo in itertools.product(*[factorizations(f, stages - 1, 32) for f in distinct]):
+            of = dict(zip(distinct, combo))
+            split = tuple(tuple(of[f][i] for f in rest) for i in range(stages - 1))
+            if all(any(f > 1 for f in stage) for stage in split):
+                expected.add((None, *split))
+    assert {chain.factors for chain in found.chains} == expected
+    keys = [chain.key() for chain in found.chains]
+    assert keys == sorted(keys)
+    for chain in found.chains:
+        first = chain.stages[0]
+        assert chain.layers[0].params == search(size, first.target).solutions(1)[0].params
+        n = size
+        for layer in chain.layers:
+            n = spatial_output(layer.params, n)
+        assert n == target == chain.sizes[-1]
+
+
+def test_a_whole_multiple_is_a_factor_split():
+    assert stage_search_to((80,), (24000,), 2).chains == stage_search((80,), (300,), 2).chains
