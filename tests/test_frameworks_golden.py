@@ -1,0 +1,70 @@
+"""Every framework's goldens (tests/golden/frameworks_NAME.json, made by make_golden_frameworks.py
+in each framework itself) reproduced from the pasted code: accepted or refused with the
+framework's own words, output size and start crop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from convtool.errors import ConfigError
+from convtool.frameworks import NAMES
+from convtool.frameworks.base import FrameworkError, Given
+from convtool.frameworks.paste import read
+
+GOLDEN = Path(__file__).parent / "golden"
+FILES = {name: GOLDEN / f"frameworks_{name}.json" for name in NAMES if name != "torch"}
+
+
+def cases() -> list:
+    params = []
+    for name, path in FILES.items():
+        for index, case in enumerate(json.loads(path.read_text())["cases"]):
+            params.append(pytest.param(name, case, id=f"{name}-{index}"))
+    return params
+
+
+def outcome(name: str, case: dict) -> tuple:
+    """(output, windows' begins) or the refusal's words, as convtool computes them."""
+    from convtool.frameworks import get
+
+    given = Given(kernel_size=tuple(case["kernel_size"]) if "kernel_size" in case else None,
+                  in_channels=case.get("in_channels"), out_channels=case.get("out_channels"))
+    framework = get(name)
+    layer = read(case["code"], name if name == "megengine" else None, given)
+    spatial = tuple(case["input"])
+    if "output_size" in case:
+        padding, _ = framework.output_padding_for(layer, spatial, tuple(case["output_size"]))  # type: ignore[attr-defined]
+        layer = layer.replace(output_padding=padding)
+    result = framework.apply(layer, spatial)
+    begins = None if result.windows is None else [w.begin for w in result.windows]
+    return list(result.output), begins, layer
+
+
+@pytest.mark.parametrize(("name", "case"), cases())
+def test_golden(name: str, case: dict) -> None:
+    if case["ok"]:
+        output, begins, layer = outcome(name, case)
+        assert output == case["output"]
+        if case.get("crop") is not None:
+            assert begins == case["crop"]
+        if "weight_shape" in case:
+            from convtool.frameworks import get
+
+            assert list(get(name).weight_shape(layer)) == case["weight_shape"]
+            bias = get(name).bias_shape(layer)
+            assert (list(bias) if bias else None) == case["bias_shape"]
+    else:
+        with pytest.raises(ConfigError) as caught:
+            outcome(name, case)
+        words = caught.value.words if isinstance(caught.value, FrameworkError) else caught.value.message
+        assert words.split(": ", 1)[-1] in case["error"], (words, case["error"])
+
+
+def test_every_framework_has_enough_goldens() -> None:
+    for name, path in FILES.items():
+        doc = json.loads(path.read_text())
+        refused = sum(not c["ok"] for c in doc["cases"])
+        assert len(doc["cases"]) >= 200 and 0 < refused < len(doc["cases"]), name
