@@ -32,7 +32,7 @@ def stretched_pads(padding: Any, k_eff: int, s: int, consistent: bool) -> tuple[
     """(lo, hi) padding of the stretched input for one dim (strings checked by the caller).
 
     >>> stretched_pads("SAME", 3, 2, False), stretched_pads("VALID", 3, 2, False)
-    ((2, 1), (2, 3))
+    ((2, 1), (2, 2))
     """
     if padding == "SAME":
         total = k_eff + s - 2

@@ -112,7 +112,12 @@ class Keras(Framework):
         try:
             asked = TF.apply(layer.replace(padding=layer.padding.upper(), output_shape=out), spatial)
         except FrameworkError as error:
-            raise self.refuse(error.words, hint=error.hint) from None
+            hint = error.hint
+            if layer.padding == "same" and layer.output_padding is not None:
+                hint = ("with 'same' and output_padding Keras asks TensorFlow for (I-1)*strides + k_eff % 2 + "
+                        "output_padding rows, which TensorFlow's SAME rule refuses here; drop output_padding "
+                        "or use 'valid'")
+            raise self.refuse(error.words, hint=hint) from None
         warnings = []
         if layer.padding == "same" and any(i * s != o for i, s, o in zip(spatial, layer.stride, out)):
             warnings.append("with padding='same' and output_padding the output is not input * strides")

@@ -177,8 +177,13 @@ def port(layer: Layer, spatial: Spatial, to: str, *, in_channels: int | None = N
     note = _note(source, target, result, chosen, after)
     answer = Ported(result, chosen, after, weight, bias, note, 0.0)
     if check:
-        error = verify(answer)
-        answer = Ported(result, chosen, after, weight, bias, note, error)
+        # the same port with at most 2 input and 3 output channels per group: the windows and the
+        # axis steps do not depend on the channel counts, and the check stays cheap
+        g = geometry.groups
+        small = (g * min(cin // g, 2), g * min(cout // g, 3))
+        rehearsal = answer if small == (cin, cout) else port(
+            layer.replace(in_channels=small[0], out_channels=small[1]), spatial, to, check=False)
+        answer = Ported(result, chosen, after, weight, bias, note, verify(rehearsal))
     return answer
 
 
