@@ -251,7 +251,7 @@ def render_steps(steps: Sequence[Step], name: str) -> str:
     """The steps as one Python expression on the array `name`.
 
     >>> render_steps([Step("transpose", (2, 3, 0, 1)), Step("flip", (0, 1))], "w")
-    'w.transpose(2, 3, 0, 1)[::-1, ::-1]'
+    'w.transpose(2, 3, 0, 1)[::-1, ::-1].copy()'
     """
     text = name
     for step in steps:
@@ -262,6 +262,8 @@ def render_steps(steps: Sequence[Step], name: str) -> str:
             text += "[" + ", ".join("::-1" if a in step.arg else ":" for a in range(last + 1)) + "]"
         else:
             text += f".reshape({', '.join(map(str, step.arg))})"
+    if any(step.kind == "flip" for step in steps):
+        text += ".copy()"  # a flipped view has negative strides, which torch.from_numpy refuses
     return text
 
 

@@ -76,6 +76,8 @@ class MegEngine(Framework):
         )
 
     def apply(self, layer: Layer, spatial: Spatial) -> Result:
+        if layer.ndim == 3 and layer.groups != 1:
+            raise self.refuse("ConvTranspose3d supports groups=1 only")
         op = layer.output_padding or (0,) * layer.ndim
         used = any(op) if layer.ndim == 3 else op[0] != 0  # 2-D tests the height twice (sic)
         warnings: list[str] = []

@@ -193,8 +193,9 @@ class Onnx(Framework):
         begins, ends, extra = [], [], []
         for w, full in zip(geometry.windows, geometry.full):
             end = w.end_crop(full)
-            begins.append(max(w.begin, 0))
-            ends.append(max(end, 0))
+            begin = min(max(w.begin, 0), full - 1)  # keep at least one row: the rest is the after-statement's
+            begins.append(begin)
+            ends.append(max(0, min(end, full - begin - 1)))
             extra.append(max(-end, 0))
         pads = tuple(zip(begins, ends))
         if any(extra):

@@ -157,12 +157,14 @@ def port(layer: Layer, spatial: Spatial, to: str, *, in_channels: int | None = N
         raise PortError(f"{source.title}'s layer returns an empty output for this input: nothing to port")
     geometry = Geometry(spatial, layer.kernel_size, layer.stride, layer.dilation, layer.groups, cin, cout,
                         layer.bias, result.windows)
+    if geometry.ndim not in target.dims:
+        raise PortError(f"{target.title} has no {geometry.ndim}-D transposed convolution")
     if geometry.groups != 1 and not target.has_groups:
         raise PortError(f"{target.title} has no grouped transposed convolution (groups={geometry.groups}); "
                         "a grouped layer would be one layer per group and a concatenation")
-    chosen, exact = _choose(target, geometry, spatial)
+    chosen, exact, refusal = _choose(target, geometry, spatial)
     if chosen is None:
-        raise PortError(_impossible(target, geometry))
+        raise PortError(_impossible(target, geometry, refusal))
     after = None if exact else _after(geometry, chosen, target)
     if after is not None and (after.pads != ((0, 0),) * geometry.ndim) and geometry.bias:
         chosen = get(to).apply(chosen.layer.replace(bias=False), spatial)
@@ -187,19 +189,21 @@ def port(layer: Layer, spatial: Spatial, to: str, *, in_channels: int | None = N
     return answer
 
 
-def _choose(target: Framework, geometry: Geometry, spatial: Spatial) -> tuple[Result | None, bool]:
-    """The first candidate with the same windows, else the first whose windows keep every computed row."""
-    covering = None
+def _choose(target: Framework, geometry: Geometry, spatial: Spatial) -> tuple[Result | None, bool, str | None]:
+    """The first candidate with the same windows, else the first whose windows keep every computed
+    row; with the last refusal's words, for when there is neither."""
+    covering, refusal = None, None
     for candidate in target.candidates(geometry):
         try:
             result = target.apply(candidate, spatial)
-        except ConfigError:
+        except ConfigError as error:
+            refusal = error.message
             continue
         if result.windows == geometry.windows:
-            return result, True
+            return result, True, None
         if covering is None and result.windows is not None and _covers(geometry, result.windows):
             covering = result
-    return covering, False
+    return covering, False, refusal
 
 
 def _covers(geometry: Geometry, windows: tuple[Window, ...]) -> bool:
@@ -217,16 +221,18 @@ def _after(geometry: Geometry, chosen: Result, target: Framework, bias: bool = F
         start = w.begin - t.begin
         first, stop = max(start, 0), min(start + w.length, t.length)
         stop = max(stop, first)
-        before = first - start
+        before = min(first - start, w.length)
         slices.append((first, stop))
         pads.append((before, w.length - before - (stop - first)))
     return After(tuple(slices), tuple(pads), bias, target.channels_last, chosen.output)
 
 
-def _impossible(target: Framework, geometry: Geometry) -> str:
+def _impossible(target: Framework, geometry: Geometry, refusal: str | None) -> str:
     if any(d > 1 for d in geometry.dilation) and target.name in ("tf", "keras"):
         return (f"{target.title} on CPU (its default) refuses dilation > 1 in a transposed convolution, "
                 "so no layer of it computes this one")
+    if refusal is not None:
+        return f"no layer of {target.title} computes this one: {refusal}"
     return f"no layer of {target.title} keeps every row this layer computes ({LIMITS[target.name]})"
 
 
@@ -259,9 +265,18 @@ def verify(answer: Ported, seed: int = 0) -> float:
 
     from .base import apply_steps
 
+    from .base import Given
+    from .paste import read
+
     rng = np.random.default_rng(seed)
     src_layer, tgt_layer = answer.source.layer, answer.target.layer
     source, target = get(src_layer.framework), get(tgt_layer.framework)
+    # the target as its printed code builds it, so that the code is what is checked
+    printed = read(target.code(tgt_layer, answer.target.spatial), target.name, Given(
+        kernel_size=tgt_layer.kernel_size, in_channels=tgt_layer.in_channels, out_channels=tgt_layer.out_channels))
+    windows = target.apply(printed, answer.target.spatial).windows
+    if (printed.bias, windows) != (tgt_layer.bias, answer.target.windows):
+        raise ConvtoolError(f"port check failed: the printed {target.title} code is not the layer checked")
     x = rng.standard_normal((2, src_layer.in_channels, *answer.source.spatial))
     w_source = rng.standard_normal(source.weight_shape(src_layer))
     bias_shape = source.bias_shape(src_layer) or ((src_layer.out_channels,) if src_layer.bias else None)

@@ -51,7 +51,11 @@ class TensorFlow(Framework):
 
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:
         bound = bind(func, SIGNATURE, args, kwargs)
-        output_shape = literal("output_shape", bound["output_shape"])
+        output_shape = bound["output_shape"]
+        if isinstance(output_shape, (list, tuple)) and len(output_shape) == ndim + 2:
+            # the batch entry does not shape the layer (`x.shape[0]` is fine there)
+            output_shape = [0, *literal("output_shape", list(output_shape[1:]))]
+        output_shape = literal("output_shape", output_shape)
         strides = literal("strides", bound["strides"])
         padding = literal("padding", bound["padding"])
         dilations = literal("dilations", bound["dilations"])

@@ -74,7 +74,11 @@ class Torch(Framework):
     @staticmethod
     def params(layer: Layer) -> ConvParams:
         params = layer.options.get("params")
-        if params is None:
+        fields = (layer.kernel_size, layer.stride, layer.padding, layer.output_padding, layer.dilation, layer.groups,
+                  layer.in_channels, layer.out_channels, layer.bias)
+        if params is None or fields != (params.kernel_size, params.stride, params.padding, params.output_padding,
+                                        params.dilation, params.groups, params.in_channels, params.out_channels,
+                                        params.bias):
             params = ConvParams.conv_transpose(
                 layer.kernel_size, layer.stride, layer.padding, layer.output_padding or 0, layer.groups, layer.bias,
                 layer.dilation, in_channels=layer.in_channels, out_channels=layer.out_channels, ndim=layer.ndim,
