@@ -11,7 +11,9 @@ from typing import Any
 
 from ..params import ConvParams
 from ..shape import spatial_output
-from .base import REQUIRED, Framework, Geometry, Given, Layer, Result, Spatial, Step, Window, bind, literal
+from .base import (
+    REQUIRED, Framework, Geometry, Given, Layer, PortError, Result, Spatial, Step, Window, bind, literal,
+)
 
 TRANSPOSE_SIGNATURE = (
     ("in_channels", REQUIRED), ("out_channels", REQUIRED), ("kernel_size", REQUIRED), ("stride", 1),
@@ -87,6 +89,9 @@ class Torch(Framework):
 
     def apply(self, layer: Layer, spatial: Spatial) -> Result:
         params = self.params(layer)
+        if not params.transposed:
+            raise PortError(f"nn.{params.class_name} is an ordinary convolution: convtool ports transposed "
+                            "convolutions (`convtool shape` works it out)")
         out = spatial_output(params, spatial)
         return Result(layer, spatial, tuple(Window(p, o) for p, o in zip(params.padding, out)), out)
 
