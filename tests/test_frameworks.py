@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from convtool.errors import ConfigError
 from convtool.frameworks import NAMES, get
 from convtool.frameworks.base import (
-    Geometry, Given, PasteError, PortError, Step, Window, apply_steps, render_steps, simplify,
+    Geometry,
+    Given,
+    PasteError,
+    PortError,
+    Window,
+    apply_steps,
+    render_steps,
+    simplify,
 )
 from convtool.frameworks.paste import parse_r, read
 from convtool.frameworks.port import port, scatter_window

@@ -13,7 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from .base import (
-    REQUIRED, Framework, Geometry, Given, Layer, PasteError, Result, Spatial, Step, bind, is_int, literal, per_dim,
+    REQUIRED,
+    Framework,
+    Geometry,
+    Given,
+    Layer,
+    PasteError,
+    Result,
+    Spatial,
+    Step,
+    bind,
+    is_int,
+    literal,
+    per_dim,
 )
 from .jax import FRAMEWORK as JAX
 from .jax import read_padding

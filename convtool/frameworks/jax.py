@@ -15,7 +15,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from .base import (
-    REQUIRED, Framework, Geometry, Given, Layer, PasteError, Result, Spatial, Step, Window, bind, is_int, literal,
+    REQUIRED,
+    Framework,
+    Geometry,
+    Given,
+    Layer,
+    PasteError,
+    Result,
+    Spatial,
+    Step,
+    Window,
+    bind,
+    is_int,
+    literal,
     per_dim,
 )
 

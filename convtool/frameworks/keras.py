@@ -13,11 +13,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from .base import (
-    REQUIRED, Framework, FrameworkError, Geometry, Given, Layer, PasteError, Result, Spatial, Step, Window, bind, is_int, literal,
+    REQUIRED,
+    Framework,
+    FrameworkError,
+    Geometry,
+    Given,
+    Layer,
+    PasteError,
+    Result,
+    Spatial,
+    Step,
+    bind,
+    is_int,
+    literal,
     per_dim,
 )
 from .tf import FRAMEWORK as TF
-from .tf import forward_size
 
 SIGNATURE = (
     ("filters", REQUIRED), ("kernel_size", REQUIRED), ("strides", 1), ("padding", "valid"),

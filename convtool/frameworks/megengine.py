@@ -13,7 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from .base import (
-    REQUIRED, Framework, Geometry, Given, Layer, Result, Spatial, Step, Window, bind, is_int, literal, per_dim,
+    REQUIRED,
+    Framework,
+    Geometry,
+    Given,
+    Layer,
+    Result,
+    Spatial,
+    Step,
+    Window,
+    bind,
+    is_int,
+    literal,
+    per_dim,
 )
 from .torch import _tuple
 

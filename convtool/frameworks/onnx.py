@@ -14,7 +14,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from .base import (
-    Framework, Geometry, Given, Layer, PasteError, Result, Spatial, Step, Window, is_int, literal, per_dim,
+    Framework,
+    Geometry,
+    Given,
+    Layer,
+    PasteError,
+    Result,
+    Spatial,
+    Step,
+    Window,
+    is_int,
+    literal,
+    per_dim,
 )
 from .tf import trunc_div
 

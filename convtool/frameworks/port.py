@@ -68,7 +68,8 @@ class After:
         import numpy as np
 
         index = tuple(slice(a, c) for a, c in self.slices)
-        y = y[(slice(None), *index, slice(None))] if self.channels_last else y[(slice(None), slice(None), *index)]
+        where = (slice(None), *index, slice(None)) if self.channels_last else (slice(None), slice(None), *index)
+        y = y[where]
         widths = [(0, 0), *self.pads, (0, 0)] if self.channels_last else [(0, 0), (0, 0), *self.pads]
         y = np.pad(y, widths)
         if self.bias:
@@ -263,9 +264,7 @@ def verify(answer: Ported, seed: int = 0) -> float:
     the largest difference, or a ConvtoolError when they differ."""
     import numpy as np
 
-    from .base import apply_steps
-
-    from .base import Given
+    from .base import Given, apply_steps
     from .paste import read
 
     rng = np.random.default_rng(seed)
@@ -277,9 +276,9 @@ def verify(answer: Ported, seed: int = 0) -> float:
     windows = target.apply(printed, answer.target.spatial).windows
     if (printed.bias, windows) != (tgt_layer.bias, answer.target.windows):
         raise ConvtoolError(f"port check failed: the printed {target.title} code is not the layer checked")
-    x = rng.standard_normal((2, src_layer.in_channels, *answer.source.spatial))
-    w_source = rng.standard_normal(source.weight_shape(src_layer))
-    bias_shape = source.bias_shape(src_layer) or ((src_layer.out_channels,) if src_layer.bias else None)
+    x = rng.standard_normal((2, src_layer.in_channels or 1, *answer.source.spatial))
+    w_source = rng.standard_normal(source.weight_shape(src_layer) or ())
+    bias_shape = source.bias_shape(src_layer) or ((src_layer.out_channels or 1,) if src_layer.bias else None)
     b_source = rng.standard_normal(bias_shape) if bias_shape is not None else None
     b_torch = None if b_source is None else apply_steps(source.bias_to_torch(src_layer), b_source)
     y_source = scatter_window(x, apply_steps(source.weight_to_torch(src_layer), w_source), b_torch,
@@ -323,7 +322,8 @@ def scatter_window(x: Any, w: Any, bias: Any, stride: Spatial, dilation: Spatial
         hi = max(hi, lo)
         src.append(slice(lo, hi))
         dst.append(slice(lo - win.begin, hi - win.begin))
-    out[(slice(None), slice(None), *dst)] = full[(slice(None), slice(None), *src)]
+    into, out_of = (slice(None), slice(None), *dst), (slice(None), slice(None), *src)
+    out[into] = full[out_of]
     if bias is not None:
         out += np.asarray(bias).reshape(1, -1, *[1] * nd)
     return out
@@ -352,6 +352,7 @@ def full_scatter(x: Any, w: Any, stride: Spatial, dilation: Spatial, groups: int
         index = tuple(slice(t * d, t * d + (i - 1) * s + 1, s) for t, i, s, d in zip(tap, spatial, stride, dilation))
         for g in range(groups):
             xs = x[:, g * cin_g:(g + 1) * cin_g]
-            ws = w[(slice(g * cin_g, (g + 1) * cin_g), slice(None), *tap)]
-            out[(slice(None), slice(g * cout_g, (g + 1) * cout_g), *index)] += np.einsum("nc...,co->no...", xs, ws)
+            taps = (slice(g * cin_g, (g + 1) * cin_g), slice(None), *tap)
+            where = (slice(None), slice(g * cout_g, (g + 1) * cout_g), *index)
+            out[where] += np.einsum("nc...,co->no...", xs, w[taps])
     return out

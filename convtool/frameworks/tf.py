@@ -14,7 +14,19 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import (
-    REQUIRED, Framework, Geometry, Given, Layer, PasteError, Result, Spatial, Step, Window, bind, is_int, literal,
+    REQUIRED,
+    Framework,
+    Geometry,
+    Given,
+    Layer,
+    PasteError,
+    Result,
+    Spatial,
+    Step,
+    Window,
+    bind,
+    is_int,
+    literal,
     per_dim,
 )
 

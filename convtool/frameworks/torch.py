@@ -12,7 +12,18 @@ from typing import Any
 from ..params import ConvParams
 from ..shape import spatial_output
 from .base import (
-    REQUIRED, Framework, Geometry, Given, Layer, PortError, Result, Spatial, Step, Window, bind, literal,
+    REQUIRED,
+    Framework,
+    Geometry,
+    Given,
+    Layer,
+    PortError,
+    Result,
+    Spatial,
+    Step,
+    Window,
+    bind,
+    literal,
 )
 
 TRANSPOSE_SIGNATURE = (
