@@ -319,3 +319,39 @@ def test_port_to_torch_runs_in_torch(source: str, data: st.DataObject) -> None:
         exec(doc["target"]["after"], scope)  # noqa: S102
         y = scope["y"]
     np.testing.assert_allclose(y, expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("target", [n for n in NAMES if n != "torch"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_port_from_torch_matches_torch_itself(target: str, data: st.DataObject) -> None:
+    """PyTorch's layer run in torch equals the target's layer (converted weights, then after)."""
+    torch = pytest.importorskip("torch")
+    drawn = data.draw(sources("torch"))
+    if drawn is None:
+        return
+    layer, spatial = drawn
+    windows = get("torch").apply(layer, spatial).windows
+    if impossible(layer, windows, target):
+        return
+    answer = port(layer, spatial, target)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, layer.in_channels, *spatial))
+    module = eval(get("torch").code(layer), {"nn": torch.nn}).double()  # noqa: S307 - the printed code
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x)).numpy()
+    w_source = module.weight.detach().numpy()
+    b_source = None if module.bias is None else module.bias.detach().numpy()
+    w_target = apply_steps(answer.weight, w_source)
+    b_target = None if answer.bias is None else apply_steps(answer.bias, b_source)
+    framework, t = get(target), answer.target.layer
+    b_layer = apply_steps(framework.bias_to_torch(t), b_target) if t.bias and framework.bias_in_layer else None
+    y = scatter_window(x, apply_steps(framework.weight_to_torch(t), w_target), b_layer, t.stride, t.dilation,
+                       t.groups, answer.target.windows)
+    if framework.channels_last:
+        y = np.moveaxis(y, 1, -1)
+    if answer.after is not None:
+        y = answer.after.apply(y, b_target)
+    if framework.channels_last:
+        y = np.moveaxis(y, -1, 1)
+    np.testing.assert_allclose(y, expected, atol=1e-10)

@@ -68,3 +68,22 @@ def test_every_framework_has_enough_goldens() -> None:
         doc = json.loads(path.read_text())
         refused = sum(not c["ok"] for c in doc["cases"])
         assert len(doc["cases"]) >= 200 and 0 < refused < len(doc["cases"]), name
+
+
+def onnx_same_cases() -> list:
+    doc = json.loads(FILES["onnx"].read_text())
+    return [pytest.param(case, id=f"onnx-{index}") for index, case in enumerate(doc["cases"])
+            if case["ok"] and "SAME_" in case["code"] and "output_shape" not in case["code"] and case.get("inferred")]
+
+
+@pytest.mark.parametrize("case", onnx_same_cases())
+def test_onnx_shape_inference_disagreement(case: dict) -> None:
+    """SAME_* without output_shape: what ONNX shape inference predicts, as onnx itself inferred it."""
+    from convtool.frameworks import get
+
+    onnx = get("onnx")
+    layer = read(case["code"], None, Given(in_channels=case["in_channels"], out_channels=case["out_channels"]))
+    spatial = tuple(case["input"])
+    assert list(onnx.inferred(layer, spatial)) == case["inferred"]
+    warned = any("shape inference" in w for w in onnx.apply(layer, spatial).warnings)
+    assert warned == (case["inferred"] != case["output"])

@@ -157,15 +157,18 @@ class Onnx(Framework):
         out = tuple(w.length for w in windows)
         return Result(layer, spatial, tuple(windows), out, tuple(self._inference_warning(layer, spatial, out)))
 
-    def _inference_warning(self, layer: Layer, spatial: Spatial, out: Spatial) -> list[str]:
-        """ONNX shape inference leaves output_padding out of SAME's total padding."""
-        auto_pad = layer.options.get("auto_pad")
-        if layer.output_shape is not None or auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
-            return []
+    def inferred(self, layer: Layer, spatial: Spatial) -> Spatial | None:
+        """What ONNX shape inference predicts for SAME_UPPER/SAME_LOWER without output_shape: it
+        leaves output_padding out of the total padding (None for the other modes)."""
+        if layer.output_shape is not None or layer.options.get("auto_pad") not in ("SAME_UPPER", "SAME_LOWER"):
+            return None
         op = layer.output_padding or (0,) * layer.ndim
-        inferred = tuple(s * (i - 1) + o + e - max(e - s, 0)
-                         for i, s, o, e in zip(spatial, layer.stride, op, layer.kernel_extent))
-        if inferred == out:
+        return tuple(s * (i - 1) + o + e - max(e - s, 0)
+                     for i, s, o, e in zip(spatial, layer.stride, op, layer.kernel_extent))
+
+    def _inference_warning(self, layer: Layer, spatial: Spatial, out: Spatial) -> list[str]:
+        inferred = self.inferred(layer, spatial)
+        if inferred is None or inferred == out:
             return []
         return [f"ONNX shape inference predicts {list(inferred)} for this node, but onnxruntime returns {list(out)}"]
 
