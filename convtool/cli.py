@@ -167,6 +167,14 @@ def shape(
 ) -> None:
     """Work out one layer: output size, valid output_size range, params, MACs, overlap.
 
+    LAYER, when given, is one layer pasted as code from PyTorch, R torch, MegEngine,
+    TensorFlow/Keras, ONNX or JAX/Flax (read, never run; --framework megengine reads a
+    bare nn./M. call as MegEngine's). For another framework's layer convtool prints its
+    code, weight and bias shapes in its layout, how it crops the transposed
+    convolution, its own words when it refuses the layer, and PyTorch's exact
+    equivalent. --framework with -k/-s/-p/... (--pads, --auto-pad, --output-shape)
+    describes such a layer without pasting it.
+
     \b
     Examples:
       convtool shape --input-shape 20,16,50,100 --out-channels 33 -k 3 -s 2

@@ -247,7 +247,7 @@ def impossible(source_layer, result_windows, target: str) -> bool:
 
 @pytest.mark.parametrize("target", NAMES)
 @pytest.mark.parametrize("source", NAMES)
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_port_reproduces_the_source(source: str, target: str, data: st.DataObject) -> None:
     drawn = data.draw(sources(source))
