@@ -87,3 +87,36 @@ def test_onnx_shape_inference_disagreement(case: dict) -> None:
     assert list(onnx.inferred(layer, spatial)) == case["inferred"]
     warned = any("shape inference" in w for w in onnx.apply(layer, spatial).warnings)
     assert warned == (case["inferred"] != case["output"])
+
+
+def value_cases() -> list:
+    params = []
+    for name, path in FILES.items():
+        for index, case in enumerate(json.loads(path.read_text())["cases"]):
+            if "values" in case:
+                params.append(pytest.param(name, case, id=f"{name}-{index}"))
+    return params
+
+
+@pytest.mark.parametrize(("name", "case"), value_cases())
+def test_values_through_the_weight_layout(name: str, case: dict) -> None:
+    """The framework's own output for its own weight and bias arrays equals the scatter reference fed
+    with convtool's conversion of those arrays to PyTorch's layout: the layouts are right."""
+    np = pytest.importorskip("numpy")
+    from convtool.frameworks import get
+    from convtool.frameworks.base import apply_steps
+    from convtool.frameworks.port import scatter_window
+
+    framework = get(name)
+    _, _, layer = outcome(name, case)
+    result = framework.apply(layer, tuple(case["input"]))
+    if result.windows is None:
+        pytest.skip("not a crop of the scatter (circular)")
+    arrays = case["values"]
+    x, w, y = (np.array(arrays[key]) for key in ("x", "w", "y"))
+    layer = layer.replace(in_channels=x.shape[1], out_channels=y.shape[1])
+    assert w.shape == framework.weight_shape(layer)
+    b = None if arrays["b"] is None else apply_steps(framework.bias_to_torch(layer), np.array(arrays["b"]))
+    expected = scatter_window(x, apply_steps(framework.weight_to_torch(layer), w), b, layer.stride, layer.dilation,
+                              layer.groups, result.windows)
+    np.testing.assert_allclose(expected, y, rtol=1e-4, atol=1e-4)

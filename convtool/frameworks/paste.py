@@ -154,9 +154,7 @@ def parse_r(text: str) -> Call:
                 if key in kwargs:
                     raise PasteError(f"Error in {name}: formal argument \"{key}\" matched by multiple actual arguments")
                 kwargs[key] = reader.expression()
-            else:
-                if kwargs:
-                    pass  # R allows positions after names; they fill the remaining formals in order
+            else:  # R allows positions after names: they fill the remaining formals in order
                 args.append(reader.expression())
             if reader.peek("punct", ")"):
                 break
