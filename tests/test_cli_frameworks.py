@@ -153,6 +153,8 @@ def test_port_without_bias_has_no_bias_statement() -> None:
                       "--in-channels", "2"], 1, "not a crop", id="port-circular"),
         pytest.param(["port", "nn.Conv2d(4, 6, 3)", "--input", "5", "--to", "keras"], 1, "transposed",
                      id="port-ordinary-conv"),
+        pytest.param(["port", "nn.ConvTranspose2d(4, 6, 100000000000)", "--input", "5", "--to", "keras"], 1,
+                     "too large to check numerically", id="port-huge"),
         pytest.param(["port", "layers.Conv2DTranspose(6, 3, strides=2, output_padding=2)", "--input", "5", "--to",
                       "torch", "--in-channels", "4"], 1, "strictly less than", id="port-source-refused"),
     ],

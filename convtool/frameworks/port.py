@@ -13,6 +13,8 @@ from ..errors import ConfigError, ConvtoolError
 from . import get
 from .base import Framework, Geometry, Layer, PortError, Result, Spatial, Step, Window, render_steps, simplify
 
+CHECK_LIMIT = 50_000_000  # array elements the numeric check may allocate (float64: 400 MB)
+
 # What each framework's layer cannot do, said once (the reason an after-statement is needed).
 LIMITS = {
     "torch": "PyTorch crops both ends by the same `padding`, and output_padding can only extend the end "
@@ -264,9 +266,18 @@ def verify(answer: Ported, seed: int = 0) -> float:
     the largest difference, or a ConvtoolError when they differ."""
     import numpy as np
 
+    from math import prod
+
     from .base import Given, apply_steps
     from .paste import read
 
+    src = answer.source.layer
+    elements = 2 * (src.out_channels or 1) * prod(src.full(answer.source.spatial)) + prod(src.kernel_size) * (
+        src.in_channels or 1) * (src.out_channels or 1)
+    if elements > CHECK_LIMIT:
+        raise PortError(f"this layer is too large to check numerically ({elements:,} array elements, convtool's "
+                        f"limit is {CHECK_LIMIT:,}), and convtool prints no answer it has not checked: port it "
+                        "for a smaller input of the same kind")
     rng = np.random.default_rng(seed)
     src_layer, tgt_layer = answer.source.layer, answer.target.layer
     source, target = get(src_layer.framework), get(tgt_layer.framework)
