@@ -112,6 +112,8 @@ def test_values_through_the_weight_layout(name: str, case: dict) -> None:
     result = framework.apply(layer, tuple(case["input"]))
     if result.windows is None:
         pytest.skip("not a crop of the scatter (circular)")
+    if 0 in case["output"]:
+        pytest.skip("an empty output holds no values")
     arrays = case["values"]
     x, w, y = (np.array(arrays[key]) for key in ("x", "w", "y"))
     layer = layer.replace(in_channels=x.shape[1], out_channels=y.shape[1])

@@ -103,7 +103,7 @@ values_left = [VALUES_PER_FRAMEWORK]
 def values(case: dict, x, w, b, y) -> None:
     """Keep the arrays of the first small accepted cases: input (N, C, ...), the weight and bias in
     the framework's own layout, and its output (N, C, ...), so the tests can check the layouts."""
-    if values_left[0] <= 0 or y.size > 600 or w.size > 600:
+    if values_left[0] <= 0 or y.size > 600 or w.size > 600 or y.size == 0:  # (JSON keeps no empty shapes)
         return
     values_left[0] -= 1
     case["values"] = {"x": np.asarray(x, "float64").tolist(), "w": np.asarray(w, "float64").tolist(),
