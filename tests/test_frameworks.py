@@ -355,3 +355,52 @@ def test_port_from_torch_matches_torch_itself(target: str, data: st.DataObject) 
     if framework.channels_last:
         y = np.moveaxis(y, -1, 1)
     np.testing.assert_allclose(y, expected, atol=1e-10)
+
+
+CALL_NAMES = ["nn.ConvTranspose2d", "nn_conv_transpose2d", "layers.Conv2DTranspose", "tf.nn.conv2d_transpose",
+              "jax.lax.conv_transpose", "nn.ConvTranspose", "helper.make_node", "megengine.module.ConvTranspose2d"]
+ARGUMENTS = st.lists(
+    st.one_of(st.integers(-3, 5).map(str), st.sampled_from(["(3, 5)", "c(3, 5)", "'same'", "'SAME'", "TRUE", "None",
+                                                          "x", "w", "[1, 10, 10, 6]", "((1, 2), (1, 2))", "-1",
+                                                          "'ConvTranspose'", "['X', 'W']", "2.5", "'ü'"])),
+    max_size=6,
+)
+KEYWORDS = st.lists(st.tuples(st.sampled_from(["stride", "strides", "padding", "groups", "dilation", "bias",
+                                               "output_padding", "kernel_shape", "pads", "auto_pad", "use_bias",
+                                               "padding_mode", "transpose_kernel"]),
+                              st.sampled_from(["2", "0", "-1", "(1, 2)", "'same'", "'valid'", "[1, 1, 1, 1]",
+                                               "'SAME_UPPER'", "True", "c(2, 1)", "k"])), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(CALL_NAMES), args=ARGUMENTS, keywords=KEYWORDS, r_style=st.booleans(),
+       size=st.integers(1, 6))
+def test_any_pasted_call_is_a_layer_or_one_sentence(name, args, keywords, r_style, size) -> None:
+    """Random calls of every known name: a layer with an answer, or a ConvtoolError (no other exception)."""
+    from convtool.errors import ConvtoolError
+
+    joiner = " = " if r_style else "="
+    text = f"{name}({', '.join([*args, *(f'{k}{joiner}{v}' for k, v in keywords)])})"
+    try:
+        layer = read(text, None, Given(kernel_size=3, in_channels=2, out_channels=2))
+        get(layer.framework).apply(layer, (size,) * layer.ndim)
+    except ConvtoolError as error:
+        assert error.message and "\n" not in error.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(tail=st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
+       head=st.sampled_from(["", "nn.ConvTranspose2d(", "nn_conv_transpose2d(", "layers.Conv2DTranspose(", "("]))
+def test_any_text_is_a_layer_or_one_sentence(head: str, tail: str) -> None:
+    from convtool.errors import ConvtoolError
+
+    try:
+        read(head + tail)
+    except ConvtoolError as error:
+        assert error.message
+
+
+@pytest.mark.parametrize("text", ["nn.ConvTranspose2d(\x00)", "(" * 500 + ")" * 500, "nn_conv_transpose2d(c(" * 1500, "nn_conv_transpose2d(" + "c(" * 2000, "x" * 20000])
+def test_hostile_text_is_one_sentence(text: str) -> None:
+    with pytest.raises(PasteError):
+        read(text)

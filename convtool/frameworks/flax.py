@@ -46,6 +46,8 @@ class Flax(Framework):
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:
         bound = bind("ConvTranspose", SIGNATURE, args, kwargs, open_kwargs=True)
         kernel = literal("kernel_size", bound["kernel_size"])
+        if not is_int(kernel) and not (isinstance(kernel, (list, tuple)) and kernel and all(is_int(k) for k in kernel)):
+            raise PasteError(f"kernel_size must be an int or a tuple of ints, but got {kernel!r}")
         nd = 1 if is_int(kernel) else len(kernel)  # Flax reads an int kernel_size as 1-D
         return self.build(nd, dict(
             features=literal("features", bound["features"]), kernel_size=kernel,

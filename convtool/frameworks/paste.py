@@ -29,6 +29,9 @@ KNOWN = ("nn.ConvTranspose{1,2,3}d, nn.Conv{1,2,3}d, megengine.module.ConvTransp
          "jax.lax.conv_transpose, nn.ConvTranspose (Flax), helper.make_node('ConvTranspose', ...)")
 
 
+MAX_TEXT = 10_000  # one layer's call; far longer text is not a pasted layer
+
+
 @dataclass(frozen=True)
 class Call:
     """A pasted call: its dotted name, positional and keyword arguments (literals or NonLiteral)."""
@@ -47,6 +50,8 @@ def read(text: str, framework: str | None = None, given: Given | None = None) ->
     (3, 5)
     """
     given = given or Given()
+    if len(text) > MAX_TEXT:
+        raise PasteError(f"a pasted layer is at most {MAX_TEXT:,} characters (got {len(text):,})")
     match = R_CALL.match(text)
     if match:
         call = parse_r(text)
@@ -83,6 +88,8 @@ def parse_python(text: str) -> Call:
         tree = ast.parse(text.strip(), mode="exec")
     except SyntaxError as error:
         raise PasteError(f"cannot read the pasted layer as Python: {error.msg} (column {error.offset})") from None
+    except (ValueError, RecursionError, MemoryError) as error:  # null bytes, absurd nesting
+        raise PasteError(f"cannot read the pasted layer as Python: {error}") from None
     if len(tree.body) != 1:
         raise PasteError("paste one layer: one call such as nn.ConvTranspose2d(16, 33, 3, stride=2)")
     statement = tree.body[0]
@@ -141,7 +148,14 @@ def parse_r(text: str) -> Call:
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind), match.start(kind)))
         position = match.end()
-    reader = _RReader(tokens, stripped)
+    try:
+        return _read_r_call(_RReader(tokens, stripped))
+    except RecursionError:
+        raise PasteError("cannot read the pasted R call: it nests too deeply") from None
+
+
+def _read_r_call(reader: _RReader) -> Call:
+    tokens = reader.tokens
     name = reader.expect("name")
     reader.expect("punct", "(")
     args: list[Any] = []

@@ -264,9 +264,9 @@ def _note(source: Framework, target: Framework, src: Result, tgt: Result, after:
 def verify(answer: Ported, seed: int = 0) -> float:
     """Run the source and the target (converted weights, then `after`) on one random input;
     the largest difference, or a ConvtoolError when they differ."""
-    import numpy as np
-
     from math import prod
+
+    import numpy as np
 
     from .base import Given, apply_steps
     from .paste import read

@@ -87,6 +87,11 @@ class TensorFlow(Framework):
             spatial_out = tuple(output_shape)
         else:
             raise PasteError(f"output_shape must have {ndim + 2} entries (N, spatial..., C), but got {list(output_shape)}")
+        pairs_given = isinstance(padding, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(is_int(v) for v in p) for p in padding)
+        if not isinstance(padding, str) and not pairs_given:
+            raise PasteError(f"padding must be 'SAME', 'VALID' or [[0, 0], [top, bottom], [left, right], [0, 0]], "
+                             f"but got {padding!r}")
         if isinstance(padding, (list, tuple)):
             if ndim != 2:
                 raise self.refuse(f"Value for attr 'padding' of {padding!r} is not in the list of allowed values")

@@ -3,12 +3,12 @@ transposed-convolution layers, executed in that framework.
 
 Each framework runs in a virtual environment of its own, outside the repository:
 
-    python -m venv /work/venvs/fw && /work/venvs/fw/bin/pip install tensorflow-cpu keras jax jaxlib \
+    python -m venv ../venvs/fw && ../venvs/fw/bin/pip install tensorflow-cpu keras jax jaxlib \
         flax onnx onnxruntime
-    /work/venvs/fw/bin/python tests/golden/make_golden_frameworks.py tf keras jax flax onnx
+    ../venvs/fw/bin/python tests/golden/make_golden_frameworks.py tf keras jax flax onnx
 
-    python3.10 -m venv /work/venvs/mge && /work/venvs/mge/bin/pip install megengine "numpy<1.24"
-    /work/venvs/mge/bin/python tests/golden/make_golden_frameworks.py megengine
+    python3.10 -m venv ../venvs/mge && ../venvs/mge/bin/pip install megengine "numpy<1.24"  # wheels up to 3.10
+    ../venvs/mge/bin/python tests/golden/make_golden_frameworks.py megengine
 
     python tests/golden/make_golden_frameworks.py r     # needs torch: R torch's rules, see below
 
