@@ -204,3 +204,26 @@ def test_shape_of_other_frameworks_never_imports_numpy(args: list[str]) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stderr.strip().endswith("False")
+
+
+@pytest.mark.parametrize("command", ["shape", "port"])
+def test_random_layers_through_the_cli_never_crash(command: str) -> None:
+    """Random calls of every known name through the command line: exit 0, 1 or 2, never a traceback."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from test_frameworks import ARGUMENTS, CALL_NAMES, KEYWORDS
+
+    @settings(max_examples=60, deadline=None)
+    @given(name=st.sampled_from(CALL_NAMES), args=ARGUMENTS, keywords=KEYWORDS, size=st.integers(1, 6),
+           target=st.sampled_from(["torch", "keras", "onnx", "jax", "megengine", "tf", "flax", "r"]))
+    def check(name, args, keywords, size, target):
+        text = f"{name}({', '.join([*args, *(f'{k}={v}' for k, v in keywords)])})"
+        extra = ["-k", "3", "--in-channels", "2", "--out-channels", "2"]
+        argv = ["shape", text, str(size), *extra] if command == "shape" else \
+            ["port", text, "--input", str(size), "--to", target, *extra]
+        result = run(*argv)
+        assert result.exit_code in (0, 1, 2), (argv, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (argv, result.exception)
+
+    check()
