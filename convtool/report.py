@@ -516,6 +516,8 @@ if TYPE_CHECKING:
 
 def framework_shape_json(shape: FrameworkShape) -> dict[str, Any]:
     """`shape --json` for another framework's layer: the shape keys plus framework, code, crop, torch."""
+    from math import prod
+
     from .frameworks import get
 
     result = shape.result
@@ -531,9 +533,12 @@ def framework_shape_json(shape: FrameworkShape) -> dict[str, Any]:
         "code": shape.code,
         "data_layout": framework.data_layout(layer.ndim),
         "input": {"spatial": list(result.spatial), "shape": _framework_tensor(shape, result.spatial, layer.in_channels)},
+        "params": layer.to_dict(),
         "output": {"spatial": list(result.output), "shape": _framework_tensor(shape, result.output, layer.out_channels)},
         "weight_shape": _list(shape.weight_shape),
         "bias_shape": _list(shape.bias_shape),
+        "param_count": None if shape.weight_shape is None else prod(shape.weight_shape) + (
+            prod(shape.bias_shape) if shape.bias_shape else 0),
         "crop": crop,
         "torch": None if shape.torch_code is None else {"code": shape.torch_code, "after": shape.torch_after},
         "torch_missing": shape.torch_reason,

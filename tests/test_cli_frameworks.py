@@ -62,6 +62,8 @@ def test_shape_json_framework_keys() -> None:
     assert doc["output"] == {"spatial": [10, 10], "shape": [1, 10, 10, 6]}
     assert doc["weight_shape"] == [3, 3, 6, 4] and doc["bias_shape"] == [6]
     assert doc["crop"] == {"begin": [0, 0], "end": [1, 1]}
+    assert doc["params"]["padding"] == "same" and doc["params"]["out_channels"] == 6
+    assert doc["param_count"] == 3 * 3 * 6 * 4 + 6
     assert doc["torch"] == {"code": "nn.ConvTranspose2d(4, 6, kernel_size=3, stride=2)", "after": "y = y[..., 0:10, 0:10]"}
 
 

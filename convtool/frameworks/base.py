@@ -162,6 +162,20 @@ class Layer:
         """d*(k-1) + 1 per dim."""
         return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The layer's parameters in its framework's terms, as JSON."""
+        def plain(value: Any) -> Any:
+            return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+        doc: dict[str, Any] = {
+            "kernel_size": list(self.kernel_size), "stride": list(self.stride), "dilation": list(self.dilation),
+            "padding": plain(self.padding), "output_padding": plain(self.output_padding),
+            "output_shape": plain(self.output_shape), "groups": self.groups, "in_channels": self.in_channels,
+            "out_channels": self.out_channels, "bias": self.bias,
+        }
+        doc.update({k: v for k, v in self.options.items() if k != "params"})
+        return doc
+
     def full(self, spatial: Spatial) -> Spatial:
         """The uncropped scatter length per dim: (I-1)*s + d*(k-1) + 1."""
         return tuple((i - 1) * s + e for i, s, e in zip(spatial, self.stride, self.kernel_extent))

@@ -35,7 +35,7 @@ AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
 class Onnx(Framework):
     name = "onnx"
-    title = "ONNX (onnxruntime)"
+    title = "ONNX"
 
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:
         op_type = args[0] if args else kwargs.get("op_type")
