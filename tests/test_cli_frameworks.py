@@ -213,7 +213,6 @@ def test_random_layers_through_the_cli_never_crash(command: str) -> None:
     """Random calls of every known name through the command line: exit 0, 1 or 2, never a traceback."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
-
     from test_frameworks import ARGUMENTS, CALL_NAMES, KEYWORDS
 
     @settings(max_examples=60, deadline=None)
