@@ -123,11 +123,12 @@ class Keras(Framework):
         try:
             asked = TF.apply(layer.replace(padding=layer.padding.upper(), output_shape=out), spatial)
         except FrameworkError as error:
-            hint = error.hint
-            if layer.padding == "same" and layer.output_padding is not None:
-                hint = ("with 'same' and output_padding Keras asks TensorFlow for (I-1)*strides + k_eff % 2 + "
-                        "output_padding rows, which TensorFlow's SAME rule refuses here; drop output_padding "
-                        "or use 'valid'")
+            hint = "convtool answers for Keras on TensorFlow on CPU (the default); on the JAX or torch backend "
+            if any(d > 1 for d in layer.dilation):
+                hint += "Keras runs this dilated layer"
+            else:
+                hint += ("Keras runs this size: with 'same' and output_padding it asks for (I-1)*strides + "
+                         "k_eff % 2 + output_padding rows, which TensorFlow's SAME rule refuses here")
             raise self.refuse(error.words, hint=hint) from None
         warnings = []
         if layer.padding == "same" and any(i * s != o for i, s, o in zip(spatial, layer.stride, out)):
