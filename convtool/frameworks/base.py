@@ -294,6 +294,8 @@ class Framework:
     has_groups = True
     bias_in_layer = True  # False: the op takes no bias (tf.nn, lax); port adds it after
     dims: tuple[int, ...] = (1, 2, 3)
+    dilates = True  # False: refuses dilation > 1 (where it runs by default)
+    limits = ""  # what its layer cannot express, said once (why a port needs an after-statement)
 
     # reading
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:

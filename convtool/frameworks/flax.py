@@ -40,6 +40,7 @@ SIGNATURE = (
 class Flax(Framework):
     name = "flax"
     title = "Flax"
+    limits = "explicit pairs reach any window"
     channels_last = True
     has_groups = False
 

@@ -85,6 +85,7 @@ def read_padding(name: str, padding: Any, ndim: int) -> Any:
 class Jax(Framework):
     name = "jax"
     title = "JAX"
+    limits = "explicit pairs reach any window"
     channels_last = True
     has_groups = False
     bias_in_layer = False

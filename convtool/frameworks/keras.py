@@ -56,6 +56,9 @@ def keras_length(i: int, k_eff: int, s: int, padding: str, op: int | None) -> in
 class Keras(Framework):
     name = "keras"
     title = "Keras"
+    limits = ("Keras offers only 'same' (the odd crop at the end) and 'valid' (no crop), with output_padding "
+              "below the stride")
+    dilates = False  # with its default backend, TensorFlow, on CPU
     channels_last = True
     has_groups = False
 

@@ -39,6 +39,8 @@ SIGNATURE = (
 class MegEngine(Framework):
     name = "megengine"
     title = "MegEngine"
+    limits = ("MegEngine crops both ends by the same `padding`, and output_padding only extends the end, "
+              "by less than the stride")
     dims = (2, 3)
 
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:

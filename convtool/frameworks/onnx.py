@@ -36,6 +36,8 @@ AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 class Onnx(Framework):
     name = "onnx"
     title = "ONNX"
+    limits = ("onnxruntime's pads cannot be negative (no zeros before the first row) and output_padding "
+              "stays below the stride")
 
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:
         op_type = args[0] if args else kwargs.get("op_type")

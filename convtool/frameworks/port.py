@@ -15,23 +15,6 @@ from .base import Framework, Geometry, Layer, PortError, Result, Spatial, Step, 
 
 CHECK_LIMIT = 50_000_000  # array elements the numeric check may allocate (float64: 400 MB)
 
-# What each framework's layer cannot do, said once (the reason an after-statement is needed).
-LIMITS = {
-    "torch": "PyTorch crops both ends by the same `padding`, and output_padding can only extend the end "
-             "(by less than max(stride, dilation))",
-    "r": "R torch crops both ends by the same `padding`, and output_padding can only extend the end "
-         "(by less than max(stride, dilation))",
-    "megengine": "MegEngine crops both ends by the same `padding`, and output_padding only extends the end, "
-                 "by less than the stride",
-    "onnx": "onnxruntime's pads cannot be negative (no zeros before the first row) and output_padding stays "
-            "below the stride",
-    "tf": "TensorFlow's output_shape must map back to the input under the forward size rule, and only "
-          "conv2d_transpose takes explicit padding",
-    "keras": "Keras offers only 'same' (the odd crop at the end) and 'valid' (no crop), with output_padding "
-             "below the stride",
-    "jax": "explicit pairs reach any window",
-    "flax": "explicit pairs reach any window",
-}
 
 
 @dataclass(frozen=True)
@@ -231,12 +214,12 @@ def _after(geometry: Geometry, chosen: Result, target: Framework, bias: bool = F
 
 
 def _impossible(target: Framework, geometry: Geometry, refusal: str | None) -> str:
-    if any(d > 1 for d in geometry.dilation) and target.name in ("tf", "keras"):
+    if any(d > 1 for d in geometry.dilation) and not target.dilates:
         return (f"{target.title} on CPU (its default) refuses dilation > 1 in a transposed convolution, "
                 "so no layer of it computes this one")
     if refusal is not None:
         return f"no layer of {target.title} computes this one: {refusal}"
-    return f"no layer of {target.title} keeps every row this layer computes ({LIMITS[target.name]})"
+    return f"no layer of {target.title} keeps every row this layer computes ({target.limits})"
 
 
 def _note(source: Framework, target: Framework, src: Result, tgt: Result, after: After | None) -> str:
@@ -253,7 +236,7 @@ def _note(source: Framework, target: Framework, src: Result, tgt: Result, after:
     if after is None:
         return f"{said}; {target.title}'s layer keeps the same rows: same size and values."
     if after.crops or any(a or b for a, b in after.pads):
-        return (f"{said}; {LIMITS[target.name]}, so the nearest layer is followed by `after`, which "
+        return (f"{said}; {target.limits}, so the nearest layer is followed by `after`, which "
                 "makes it exact.")
     return f"{said}; {target.title}'s op takes no bias, so `after` adds it."
 

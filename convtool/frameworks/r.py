@@ -40,6 +40,8 @@ def r_value(value: Any) -> str:
 class R(Torch):
     name = "r"
     title = "R torch"
+    limits = ("R torch crops both ends by the same `padding`, and output_padding can only extend the end "
+              "(by less than max(stride, dilation))")
 
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:
         bound = bind(func, SIGNATURE, args, kwargs, r_style=True)

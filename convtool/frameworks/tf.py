@@ -57,6 +57,9 @@ def forward_size(out: int, k_eff: int, s: int, padding: Any) -> int:
 class TensorFlow(Framework):
     name = "tf"
     title = "TensorFlow"
+    limits = ("TensorFlow's output_shape must map back to the input under the forward size rule, and only "
+              "conv2d_transpose takes explicit padding")
+    dilates = False  # on CPU, its default device
     channels_last = True
     has_groups = False
     bias_in_layer = False

@@ -47,6 +47,8 @@ def _tuple(value: Any) -> Any:
 class Torch(Framework):
     name = "torch"
     title = "PyTorch"
+    limits = ("PyTorch crops both ends by the same `padding`, and output_padding can only extend the end "
+              "(by less than max(stride, dilation))")
 
     def from_call(self, func: str, ndim: int, args: list[Any], kwargs: dict[str, Any], given: Given) -> Layer:
         transposed = "Transpose" in func
