@@ -63,6 +63,36 @@ SHAPE = IntList(minimum=1, separators=",")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document (SPEC §6).")
 
 
+class PastedLayer(str):
+    """A layer pasted as code (`nn.ConvTranspose2d(...)`), read by convtool.frameworks.paste."""
+
+
+class SizeOrLayer(IntList):
+    """SIZE (`50x100`), or a layer pasted from a program (anything with a parenthesis)."""
+
+    name = "SIZE|LAYER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "(" in value:
+            return PastedLayer(value)
+        return super().convert(value, param, ctx)
+
+
+def framework_options(command: Any) -> Any:
+    """--framework and the options that only other frameworks' layers take."""
+    from .frameworks import NAMES
+
+    for option in reversed((
+        click.option("--framework", type=click.Choice(NAMES), help="Read the layer in this framework's terms."),
+        click.option("--pads", type=IntList(0, separators=","), help="ONNX pads: all begins, then all ends."),
+        click.option("--auto-pad", type=click.Choice(["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]),
+                     help="ONNX auto_pad."),
+        click.option("--output-shape", type=SIZE, help="The output size tf.nn and ONNX are given: 10x10."),
+    )):
+        command = option(command)
+    return command
+
+
 class Main(click.Group):
     """The command group. Every way a command can end is decided here, in one place:
     a ConvtoolError is one sentence (and a hint) on stderr and exit 1; a usage error is
@@ -217,12 +247,13 @@ dims_option = click.option(
 
 
 @main.command()
-@click.argument("size", type=SIZE, required=False)
-@click.option("-k", "--kernel-size", type=IntList(1), required=True, help="Kernel size: 3 or 3,5.")
+@click.argument("size", type=SizeOrLayer(minimum=1), required=False, metavar="[LAYER] SIZE")
+@click.argument("layer_size", type=SIZE, required=False, metavar="")
+@click.option("-k", "--kernel-size", type=IntList(1), help="Kernel size: 3 or 3,5 (required without a LAYER).")
 @click.option("-s", "--stride", type=STEP, default=1, show_default=True)
 @click.option(
-    "-p", "--padding", type=IntList(0, allow=("same", "valid")), default=0, show_default=True,
-    help="Ints; --op conv also takes 'same' or 'valid'.",
+    "-p", "--padding", type=IntList(0, allow=("same", "valid", "SAME", "VALID")), default=0, show_default=True,
+    help="Ints; --op conv (and --framework keras/tf/jax/flax) also take 'same' or 'valid'.",
 )
 @click.option("--output-padding", type=IntList(0), default=None, help="conv_transpose only. [default: 0]")
 @click.option("-d", "--dilation", type=STEP, default=1, show_default=True)
@@ -245,13 +276,23 @@ dims_option = click.option(
     help="The layer kind; conv_transpose and conv take their dims from SIZE, --dims or the options.",
 )
 @dims_option
+@framework_options
 @json_option
 def shape(
-    size: Any, kernel_size: Any, stride: Any, padding: Any, output_padding: Any, dilation: Any,
+    size: Any, layer_size: Any, kernel_size: Any, stride: Any, padding: Any, output_padding: Any, dilation: Any,
     groups: int, in_channels: int | None, out_channels: int | None, batch: int | None, no_bias: bool,
-    input_shape: Any, output_size: Any, op: str, dims: int | None, as_json: bool,
+    input_shape: Any, output_size: Any, op: str, dims: int | None, framework: str | None, pads: Any,
+    auto_pad: str | None, output_shape: Any, as_json: bool,
 ) -> None:
     """Work out one layer: output size, valid output_size range, params, MACs, overlap.
+
+    LAYER, when given, is one layer pasted as code from PyTorch, R torch, MegEngine,
+    TensorFlow/Keras, ONNX or JAX/Flax (read, never run; --framework megengine reads a
+    bare nn./M. call as MegEngine's). For another framework's layer convtool prints its
+    code, weight and bias shapes in its layout, how it crops the transposed
+    convolution, its own words when it refuses the layer, and PyTorch's exact
+    equivalent. --framework with -k/-s/-p/... (--pads, --auto-pad, --output-shape)
+    describes such a layer without pasting it.
 
     \b
     Examples:
@@ -262,12 +303,26 @@ def shape(
       convtool shape 100 --dims 1 -k 16 -s 8 -p 4 --in-channels 512 --out-channels 256
       convtool shape --input-shape 16,6,6 --dims 2 -k 3 -s 2     (unbatched C,H,W)
       convtool shape 8x16x16 -k 4 -s 2 -p 1 --in-channels 64 --out-channels 32
+      convtool shape 'nn_conv_transpose2d(16, 33, c(3, 5), stride = c(2, 1), padding = c(4, 2))' 50x100
+      convtool shape "layers.Conv2DTranspose(64, 3, strides=2, padding='same')" 32 --in-channels 128
+      convtool shape 32 --framework onnx -k 3 -s 2 --pads 0,0,1,1
     """
     from dataclasses import replace
 
     from .report import print_json, render_shape, shape_json
     from .shape import analyze, output_padding_for
 
+    if isinstance(size, PastedLayer) or framework is not None:
+        shape_framework(size, layer_size, framework, kernel_size, stride, padding, output_padding, dilation, groups,
+                        in_channels, out_channels, batch, no_bias, input_shape, output_size, op, dims, pads,
+                        auto_pad, output_shape, as_json)
+        return
+    if pads is not None or auto_pad is not None or output_shape is not None:
+        raise click.UsageError("--pads, --auto-pad and --output-shape read another framework's layer: add --framework")
+    if layer_size is not None:
+        raise click.UsageError("a second SIZE follows a pasted LAYER only")
+    if kernel_size is None:
+        raise click.UsageError("Missing option '-k' / '--kernel-size'.")
     if not op.startswith("conv_transpose") and (output_padding is not None or output_size is not None):
         raise click.UsageError("--output-padding and --output-size apply to --op conv_transpose only")
     if output_padding is not None and output_size is not None:
@@ -372,7 +427,7 @@ def resolve_ndim(dims: int | None, op: str | None, **values: Any) -> int | None:
     several numbers agree on; None when none of them says. A disagreement names both."""
     ctx = click.get_current_context()
     hints = {p.name: p.get_error_hint(ctx) for p in ctx.command.params}
-    labels = {p.name: p.human_readable_name if isinstance(p, click.Argument) else max(p.opts, key=len)
+    labels = {p.name: (p.name or "").upper() if isinstance(p, click.Argument) else max(p.opts, key=len)
               for p in ctx.command.params}
     said: list[tuple[str, int]] = []
     if dims is not None:
@@ -884,8 +939,8 @@ def draw(
             raise click.BadParameter(f"file '{size}' does not exist", param_hint="'ARCH.yaml'")
         if input_shape is not None and isinstance(input_shape, int):
             raise click.BadParameter("expected a full shape N,C,H,W", param_hint="--input-shape")
-        from .graph import load
         from .draw.network import network
+        from .graph import load
 
         picture = network(load(size), input_shape, batch)
         where = write_output(output, picture.svg, force=force, sources=[str(size)])
@@ -909,3 +964,130 @@ def draw(
     where = write_output(output, layer_svg(params, spatial_size, animate=animate), force=force)
     if output != "-":
         click.echo(f"wrote {where}", err=True)
+
+# -- other frameworks: pasted layers and --framework in `shape`, and `convtool port` (issue 14) --
+
+
+def read_layer(text: str, framework: str | None, given: Any) -> Any:
+    """A pasted layer, read without running it; what convtool cannot read is a usage error."""
+    from .frameworks.base import PasteError
+    from .frameworks.paste import read
+
+    try:
+        return read(text, framework, given)
+    except PasteError as error:
+        raise click.BadParameter(error.message, param_hint="'LAYER'") from None
+
+
+def explicit(name: str, value: Any) -> Any:
+    """The option's value when the command line gave it, else None (defaults differ by framework)."""
+    ctx = click.get_current_context()
+    source = ctx.get_parameter_source(name)
+    return value if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT") else None
+
+
+def shape_framework(
+    text: Any, size: Any, framework: str | None, kernel_size: Any, stride: Any, padding: Any, output_padding: Any,
+    dilation: Any, groups: int, in_channels: int | None, out_channels: int | None, batch: int | None, no_bias: bool,
+    input_shape: Any, output_size: Any, op: str, dims: int | None, pads: Any, auto_pad: str | None,
+    output_shape: Any, as_json: bool,
+) -> None:
+    """`convtool shape LAYER SIZE` and `convtool shape SIZE --framework NAME ...`."""
+    from .frameworks import get
+    from .frameworks.base import Given
+    from .frameworks.shape import analyze as analyze_framework
+    from .report import framework_shape_json, print_json, render_framework_shape, render_shape, shape_json
+    from .shape import analyze
+
+    if not isinstance(text, PastedLayer):  # the option form: the first argument is the SIZE
+        if size is not None:
+            raise click.UsageError("one SIZE: a second one follows a pasted LAYER only")
+        size, text = text, None
+    if input_shape is not None:
+        raise click.UsageError("with a pasted LAYER or --framework give SIZE (and --batch, --in-channels), "
+                               "not --input-shape")
+    if explicit("op", op) is not None:
+        raise click.UsageError("--op applies to PyTorch's own options; a pasted LAYER names its kind")
+    if size is None:
+        raise click.UsageError("give the input SIZE after the layer (e.g. 50x100)")
+    layer_options = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+                         groups=groups, pads=pads, auto_pad=auto_pad, output_shape=output_shape)
+    chosen = {name: explicit(name, value) for name, value in layer_options.items()}
+    if text is not None and any(value is not None for value in chosen.values()):
+        named = [f"--{name.replace('_', '-')}" for name, value in chosen.items() if value is not None]
+        raise click.UsageError(f"{', '.join(named)} cannot change a pasted layer: edit the LAYER")
+    given = Given(kernel_size=kernel_size, in_channels=in_channels, out_channels=out_channels,
+                  bias=False if no_bias else None, **chosen)
+    if text is not None:
+        layer = read_layer(text, framework, given)
+    else:
+        if kernel_size is None:
+            raise click.UsageError("Missing option '-k' / '--kernel-size'.")
+        nd = resolve_ndim(dims, None, size=size, kernel_size=kernel_size, stride=stride, padding=padding,
+                          dilation=dilation, output_padding=output_padding, output_shape=output_shape) or 2
+        from .frameworks.base import PasteError
+
+        try:
+            layer = get(framework or "torch").from_options(nd, given)
+        except PasteError as error:
+            raise click.UsageError(error.message) from None
+    if isinstance(size, tuple) and len(size) != layer.ndim:
+        raise click.BadParameter(f"{len(size)} sizes for a {layer.ndim}-D layer", param_hint="'SIZE'")
+    spatial_size = spatial(size, layer.ndim)
+    requested = spatial(output_size, layer.ndim) if output_size is not None else None
+    if batch is None and (layer.in_channels is not None or in_channels is not None):
+        batch = 1
+    params = layer.options.get("params")
+    if layer.framework == "torch" and params is not None:  # PyTorch's own layer: the whole shape report
+        if in_channels is not None and params.in_channels not in (None, in_channels):
+            raise click.UsageError(f"--in-channels {in_channels} contradicts the layer's {params.in_channels}")
+        report = analyze(params, spatial_size, batch=batch, output_size=requested)
+        print_json(shape_json(report)) if as_json else render_shape(report)
+        return
+    if layer.in_channels is None and in_channels is not None:
+        layer = layer.replace(in_channels=in_channels)
+    worked = analyze_framework(layer, spatial_size, batch=batch, output_size=requested)
+    print_json(framework_shape_json(worked)) if as_json else render_framework_shape(worked)
+
+
+@main.command(name="port")
+@click.argument("layer", metavar="LAYER")
+@click.option("--input", "input_size", type=SIZE, required=True, help="The input's spatial size: 32, 50x100, 8x8x8.")
+@click.option("--to", "target", type=click.Choice(["torch", "r", "megengine", "tf", "keras", "onnx", "jax", "flax"]),
+              required=True, help="The framework to translate to.")
+@click.option("--from", "source", type=click.Choice(["torch", "r", "megengine", "tf", "keras", "onnx", "jax", "flax"]),
+              help="The LAYER's framework, when its code does not say (a bare nn./M. call is PyTorch's).")
+@click.option("-k", "--kernel-size", type=IntList(1), help="Kernel size, for calls that take the kernel as an array.")
+@click.option("--in-channels", type=click.IntRange(min=1), help="Input channels, when the LAYER does not say.")
+@click.option("--out-channels", type=click.IntRange(min=1), help="Output channels, when the LAYER does not say.")
+@json_option
+def port_command(
+    layer: str, input_size: Any, target: str, source: str | None, kernel_size: Any, in_channels: int | None,
+    out_channels: int | None, as_json: bool,
+) -> None:
+    """Translate one transposed convolution to another framework, with the same size and values.
+
+    Prints the target's layer, the statement to run on its output when no single layer
+    of the target is exact (`after`: a crop or zero rows, e.g. Keras 'same' puts its odd
+    crop at the end, which PyTorch's symmetric padding cannot), the weight and bias
+    conversion as numpy code on w_source/b_source, and why. Every answer is checked by
+    running both layers on a random input with the numeric engine.
+
+    \b
+    Examples:
+      convtool port "layers.Conv2DTranspose(6, 3, strides=2, padding='same')" --input 5 --to torch --in-channels 4
+      convtool port 'nn.ConvTranspose2d(16, 33, 3, stride=2, padding=1, output_padding=1)' --input 32 --to keras
+      convtool port 'nn_conv_transpose1d(80, 512, 16, stride = 8, padding = 4)' --input 100 --to jax
+      convtool port 'M.ConvTranspose2d(4, 6, 3, 1, 0, 0, 2)' --from megengine --input 8 --to onnx
+      convtool port "tf.nn.conv2d_transpose(x, w, [1, 10, 10, 6], 2, 'SAME')" -k 3 --in-channels 4 --input 5 --to flax
+    """
+    from .frameworks.base import Given
+    from .frameworks.port import port
+    from .report import print_json, render_port
+
+    parsed = read_layer(layer, source, Given(kernel_size=kernel_size, in_channels=in_channels,
+                                             out_channels=out_channels))
+    if isinstance(input_size, tuple) and len(input_size) != parsed.ndim:
+        raise click.BadParameter(f"{len(input_size)} sizes for a {parsed.ndim}-D layer", param_hint="'--input'")
+    answer = port(parsed, spatial(input_size, parsed.ndim), target, in_channels=in_channels, out_channels=out_channels)
+    print_json(answer.to_dict()) if as_json else render_port(answer)

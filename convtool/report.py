@@ -622,3 +622,105 @@ def render_stages(found: StageSearch, top: int) -> None:
         "output pixel per (in, out) channel pair, all stages together; chains ranked by their worst stage, "
         "then cost, then larger factors first (see --help).[/]"
     )
+
+# -- other frameworks: `convtool shape` with a pasted layer or --framework, `convtool port` --
+
+if TYPE_CHECKING:
+    from .frameworks.port import Ported
+    from .frameworks.shape import FrameworkShape
+
+
+def framework_shape_json(shape: FrameworkShape) -> dict[str, Any]:
+    """`shape --json` for another framework's layer: the shape keys plus framework, code, crop, torch."""
+    from math import prod
+
+    from .frameworks import get
+
+    result = shape.result
+    layer = result.layer
+    framework = get(layer.framework)
+    full = layer.full(result.spatial)
+    crop = None
+    if result.windows is not None:
+        crop = {"begin": [w.begin for w in result.windows], "end": [w.end_crop(f) for w, f in zip(result.windows, full)]}
+    return {
+        "op": f"conv_transpose{layer.ndim}d",
+        "framework": framework.name,
+        "code": shape.code,
+        "data_layout": framework.data_layout(layer.ndim),
+        "input": {"spatial": list(result.spatial), "shape": _framework_tensor(shape, result.spatial, layer.in_channels)},
+        "params": layer.to_dict(),
+        "output": {"spatial": list(result.output), "shape": _framework_tensor(shape, result.output, layer.out_channels)},
+        "weight_shape": _list(shape.weight_shape),
+        "bias_shape": _list(shape.bias_shape),
+        "param_count": None if shape.weight_shape is None else prod(shape.weight_shape) + (
+            prod(shape.bias_shape) if shape.bias_shape else 0),
+        "crop": crop,
+        "torch": None if shape.torch_code is None else {"code": shape.torch_code, "after": shape.torch_after},
+        "torch_missing": shape.torch_reason,
+        "warnings": list(shape.warnings),
+    }
+
+
+def _framework_tensor(shape: FrameworkShape, spatial: Sequence[int], channels: int | None) -> list[int] | None:
+    """A whole tensor in the framework's layout, when batch and channels are known."""
+    from .frameworks import get
+
+    if shape.batch is None or channels is None:
+        return None
+    if get(shape.framework).channels_last:
+        return [shape.batch, *spatial, channels]
+    return [shape.batch, channels, *spatial]
+
+
+def render_framework_shape(shape: FrameworkShape) -> None:
+    """The human view of `convtool shape` for another framework's layer, PyTorch's beside it."""
+    from .frameworks import get
+
+    out = console()
+    result = shape.result
+    framework = get(shape.framework)
+    out.print(f"[bold]{escape(shape.code)}[/bold]   ({framework.title}, {framework.data_layout(result.layer.ndim)})")
+    tensor_in = _framework_tensor(shape, result.spatial, result.layer.in_channels)
+    tensor_out = _framework_tensor(shape, result.output, result.layer.out_channels)
+    out.print(f"input  {fmt_shape(tensor_in) if tensor_in else fmt_size(result.spatial)}   ->   output [bold green]"
+              f"{fmt_shape(tensor_out) if tensor_out else fmt_size(result.output)}[/]")
+    if result.windows is not None:
+        full = result.layer.full(result.spatial)
+        parts = [f"{name}: {w.begin} at the start, {w.end_crop(f)} at the end of {f}"
+                 for name, w, f in zip(_dim_names(result.layer.ndim), result.windows, full)]
+        out.print("crop of the full scatter  " + "   ".join(parts))
+    weight = fmt_shape(shape.weight_shape) if shape.weight_shape else "— (give --in-channels)"
+    bias = fmt_shape(shape.bias_shape) if shape.bias_shape else "none"
+    out.print(f"weight {weight}  bias {bias}  ({framework.title}'s layout)")
+    if shape.torch_code is not None:
+        out.print(f"PyTorch: [bold]{escape(shape.torch_code)}[/bold]"
+                  + (f"  then  {escape(shape.torch_after)}" if shape.torch_after else "  (exact: same size and values)"))
+    else:
+        out.print(f"PyTorch: no equivalent: {escape(shape.torch_reason or '')}")
+    for warning in shape.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
+
+
+def render_port(answer: Ported) -> None:
+    """The human view of `convtool port`."""
+    doc = answer.to_dict()
+    source, target = doc["source"], doc["target"]
+    out = console()
+    out.print(f"from {source['framework']}: {escape(source['code'])}   {source['data_layout']}, "
+              f"{fmt_size(source['input'])} -> {fmt_size(source['output'])}")
+    out.print(f"to   {target['framework']}: [bold]{escape(target['code'])}[/bold]   {target['data_layout']}, "
+              f"{fmt_size(target['input'])} -> {fmt_size(target['output'])}")
+    out.print(f"after:  {escape(target['after']) if target['after'] else 'nothing (exact as it is)'}")
+    out.print(f"weight: {escape(target['weight'])}")
+    out.print(f"bias:   {escape(target['bias']) if target['bias'] else 'none'}")
+    out.print(escape(doc["note"]))
+    out.print(f"[dim]checked: both run on a random input with the numeric engine; largest difference "
+              f"{doc['checked']['max_abs_difference']:.1e}[/]")
+
+
+def escape(text: str) -> str:
+    """Text for rich markup: brackets shown as they are."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)

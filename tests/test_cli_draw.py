@@ -146,7 +146,7 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
         (["missing/arch.yaml", "-o", "-"], 2, "does not exist"),
         ([UNET, "--input-shape", "5", "-o", "-"], 2, "expected a full shape"),
         (["4x4", "-k", "3,3,3", "-o", "-"], 2, "3 values, but 'SIZE|ARCH.yaml' has 2"),
-        (["4x4", "-k", "3", "--op", "conv_transpose1d", "-o", "-"], 2, "is 1-D but SIZE|ARCH.yaml 4x4 is 2-D"),
+        (["4x4", "-k", "3", "--op", "conv_transpose1d", "-o", "-"], 2, "is 1-D but SIZE 4x4 is 2-D"),
         (["--input-shape", "1,1,4,4,4", "-k", "3", "-o", "-"], 1, "convtool draws 1-D and 2-D layers"),
         (["40", "-k", "3", "-s", "2", "-o", "-"], 1, "a picture holds at most 64 cells per dim, but this one needs"),
         (["4", "-k", "3", "-p", "5", "-o", "-"], 1, "Output size is too small"),

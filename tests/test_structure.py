@@ -18,7 +18,7 @@ FLOORS = {
     "text": 1, "files": 1, "footprint": 1, "palette": 1,
     "params": 2,
     "shape": 3,
-    "design": 4, "numeric": 4,
+    "design": 4, "numeric": 4, "frameworks": 5,
     "layers": 5,
     "graph": 6,
     "export": 7, "report": 7,
