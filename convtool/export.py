@@ -143,14 +143,16 @@ def _helpers(layers: Sequence[LayerResult]) -> list[str]:
 
 
 def _forward(layers: Sequence[LayerResult]) -> list[str]:
-    """forward's body: one call per row; the outputs that skips read are kept in variables."""
-    read = {i for r in layers for i in r.skips}
-    taken = {"x", "layers", "self", "torch", "nn"}
-    variables: dict[int, str] = {}
-    lines = []
+    """forward's body: one call per row; the outputs that later rows read (other than as the
+    row just before them) are kept in variables, the input as `x_in` when it is read again."""
+    read = {i for r in layers for i in (*r.skips, *(() if r.source is None else (r.source,)))}
+    taken = {"x", "layers", "self", "torch", "nn", "x_in"}
+    variables: dict[int, str] = {-1: "x_in"}
+    lines = ["        x_in = x"] if -1 in read else []
     for r in layers:
+        first = "x" if r.source is None else variables[r.source]
         skips = "".join(f", {variables[i]}" for i in r.skips)
-        lines.append(f"        x = layers[{r.index}](x{skips})")
+        lines.append(f"        x = layers[{r.index}]({first}{skips})")
         if r.index in read:
             variables[r.index] = _identifier(r.name or f"out{r.index}", taken)
             lines.append(f"        {variables[r.index]} = x")

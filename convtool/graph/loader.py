@@ -11,7 +11,7 @@ from ..errors import ArchError
 from ..layers import KINDS, closest_type, resolve_type
 from ..layers.keys import OptionError, describe
 from ..params import Shape
-from .model import SECTIONS, TOP_KEYS, Arch, LayerSpec, Mirror
+from .model import INPUT, PREVIOUS, SECTIONS, TOP_KEYS, Arch, LayerSpec, Mirror
 from .yaml import Mark, MarkedDict, MarkedList, read_yaml
 
 
@@ -123,6 +123,7 @@ class _Loader:
                 raise self.error(f"`{section or 'layers'}:` is empty", mark, key=section or "layers")
             for item, item_mark in zip(items, items.marks):
                 specs.append(self.layer(item, item_mark, len(specs), section, names))
+        specs = _with_paths(specs)
         return Arch(
             name=name,
             input=input_shape,
@@ -130,6 +131,7 @@ class _Loader:
             file=self.file,
             sections=tuple(s for s, _, _ in sections if s is not None),
             mirrored_from=mirror,
+            outputs=self.outputs(doc, names),
         )
 
     def input_shape(self, doc: MarkedDict) -> Shape | None:
@@ -147,6 +149,32 @@ class _Loader:
                 mark, key="input", hint="e.g. input: [1, 3, 64, 64]; a latent vector is [N, features]",
             )
         return tuple(value)
+
+    def outputs(self, doc: MarkedDict, names: Mapping[str, Any]) -> tuple[str, ...]:
+        """`outputs: [NAME, ...]`: the tensors the network gives (default: the last layer)."""
+        if "outputs" not in doc:
+            return ()
+        value, mark = doc["outputs"], doc.value_marks["outputs"]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise self.error(f"key 'outputs' expects a list of layer names, but got {describe(value)}", mark,
+                             key="outputs")
+        for target in value:
+            if target != PREVIOUS and target not in names and target != INPUT:
+                raise self.unknown(target, names, mark, None, "outputs")
+        return tuple(value)
+
+    def unknown(self, target: str, names: Mapping[str, Any], mark: Mark, where: Any, key: str) -> ArchError:
+        """A name that no earlier layer has (nor the input)."""
+        near = difflib.get_close_matches(target, [INPUT, *names], n=1)
+        what = "skip target" if key == "with" else "tensor"
+        return self.error(
+            f"unknown {what} '{target}': no earlier layer has that name",
+            mark, layer=where, key=key,
+            hint=(f"did you mean '{near[0]}'? " if near else "")
+            + ("named so far: " + ", ".join(names) if names else "no layer before this one has a name"),
+        )
 
     def mirror_clause(self, items: MarkedDict, names: Mapping[str, Any], specs: list[LayerSpec]) -> Mirror:
         extra = [k for k in items if k != "mirror"]
@@ -201,7 +229,16 @@ class _Loader:
                 f"duplicate layer name '{name}' (layer {first_index} at line {first_mark[0]} has it)",
                 item.value_marks["name"], layer=where, key="name", hint="names are unique: skip connections refer to them",
             )
-        options = {k: v for k, v in item.items() if k not in ("type", "name")}
+        if name in (INPUT, PREVIOUS):
+            raise self.error(f"'{name}' names the network's input; give the layer another name",
+                             item.value_marks["name"], layer=where, key="name")
+        options = {k: v for k, v in item.items() if k not in ("type", "name", "from", "inputs")}
+        source = self.source(item, kind, names, where)
+        if kind.skip and "inputs" in item:
+            if "with" in item:
+                raise self.error("give `inputs:` or `with:`, not both", item.key_marks["inputs"], layer=where,
+                                 key="inputs")
+            options["with"] = list(item["inputs"][1:])
         merged = {**defaults, **options}
         try:
             config = kind.parse(merged)
@@ -217,20 +254,15 @@ class _Loader:
         with_: tuple[str, ...] = ()
         if kind.skip:
             with_ = config["with"]
+            key = "inputs" if "inputs" in item else "with"
             for target in with_:
                 if target == name:
                     raise self.error(
-                        f"'{target}' is this layer itself; `with:` names an earlier layer", item.value_marks["with"],
-                        layer=where, key="with",
+                        f"'{target}' is this layer itself; `{key}:` names earlier layers", item.value_marks[key],
+                        layer=where, key=key,
                     )
-                if target not in names:
-                    near = difflib.get_close_matches(target, list(names), n=1)
-                    raise self.error(
-                        f"unknown skip target '{target}': no earlier layer has that name",
-                        item.value_marks["with"], layer=where, key="with",
-                        hint=(f"did you mean '{near[0]}'? " if near else "")
-                        + ("named so far: " + ", ".join(names) if names else "no layer before this one has a name"),
-                    )
+                if target != PREVIOUS and target not in names and target != INPUT:
+                    raise self.unknown(target, names, item.value_marks[key], where, key)
         if name is not None:
             names[name] = (index, item.value_marks["name"])
         return LayerSpec(
@@ -244,4 +276,53 @@ class _Loader:
             line=mark[0],
             column=mark[1],
             marks={k: m for k, m in item.value_marks.items()},
+            source=source,
         )
+
+    def source(self, item: MarkedDict, kind: Any, names: Mapping[str, Any], where: Any) -> str | None:
+        """The tensor a layer reads first: `from: NAME`, or a merge's first `inputs:` (None: the
+        layer written before)."""
+        if "inputs" in item:
+            value, mark = item["inputs"], item.value_marks["inputs"]
+            if not kind.skip:
+                raise self.error("only merging layers take `inputs:`; this layer reads one tensor: use `from:`",
+                                 item.key_marks["inputs"], layer=where, key="inputs")
+            if "from" in item:
+                raise self.error("give `inputs:` or `from:`, not both", item.key_marks["from"], layer=where, key="from")
+            if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, str) and v for v in value):
+                raise self.error(f"key 'inputs' expects a list of two or more tensor names, but got {describe(value)}",
+                                 mark, layer=where, key="inputs", hint="e.g. inputs: [skip1, .]  (. = the layer before)")
+            target = value[0]
+        elif "from" in item:
+            target, mark = item["from"], item.value_marks["from"]
+            if not isinstance(target, str) or not target:
+                raise self.error(f"key 'from' expects a layer name, but got {describe(target)}", mark, layer=where,
+                                 key="from")
+        else:
+            return None
+        if target == PREVIOUS:
+            return None
+        if target not in names and target != INPUT:
+            raise self.unknown(target, names, mark, where, "inputs" if "inputs" in item else "from")
+        return target
+
+
+def _with_paths(specs: list[LayerSpec]) -> list[LayerSpec]:
+    """Each layer's path: its name, or its kind, numbered (conv2d_0, conv2d_1, ...) when the
+    kind occurs unnamed more than once."""
+    from dataclasses import replace
+
+    unnamed: dict[str, int] = {}
+    for spec in specs:
+        if spec.name is None:
+            unnamed[spec.type] = unnamed.get(spec.type, 0) + 1
+    seen: dict[str, int] = {}
+    paths = []
+    for spec in specs:
+        if spec.name is not None:
+            paths.append(replace(spec, path=spec.name))
+            continue
+        number = seen.get(spec.type, 0)
+        seen[spec.type] = number + 1
+        paths.append(replace(spec, path=spec.type if unnamed[spec.type] == 1 else f"{spec.type}_{number}"))
+    return paths

@@ -10,7 +10,9 @@ from ..layers import KINDS
 from ..params import Shape
 from .yaml import Mark
 
-TOP_KEYS = ("name", "input", "layers", "encoder", "decoder")
+TOP_KEYS = ("name", "input", "layers", "encoder", "decoder", "outputs")
+INPUT = "input"  # the name of the network's input
+PREVIOUS = "."  # in `inputs:`, the output of the layer written before
 SECTIONS = ("encoder", "decoder")
 
 
@@ -19,7 +21,10 @@ class LayerSpec:
     """One layer as written in the file, checked: `config` has every key, defaults filled.
 
     `options` are the keys as written (type, name and with excluded; an alias's implied
-    defaults included), `marks` the (line, column) of each written key's value.
+    defaults included), `marks` the (line, column) of each written key's value. `source` is
+    the tensor the layer reads (`from:`, or the first of a merge's `inputs:`; None: the layer
+    written before), `with_` the further tensors a merge reads, in order. `path` names the
+    layer in reports: its name, or its kind numbered when the kind occurs unnamed more than once.
     """
 
     index: int
@@ -32,6 +37,13 @@ class LayerSpec:
     line: int | None = None
     column: int | None = None
     marks: Mapping[str, Mark] = field(default_factory=dict)
+    source: str | None = None
+    path: str = ""
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every tensor name the layer reads, its first input included (. = the layer before)."""
+        return (self.source or PREVIOUS, *self.with_)
 
     @property
     def label(self) -> str:
@@ -63,11 +75,13 @@ class Arch:
     file: str = "<string>"
     sections: tuple[str, ...] = ()
     mirrored_from: Mirror | None = None  # `decoder: {mirror: encoder}`, expanded by bind()
+    outputs: tuple[str, ...] = ()  # `outputs:`; none written: the last layer
 
     def by_name(self) -> dict[str, LayerSpec]:
         return {spec.name: spec for spec in self.layers if spec.name}
 
     @property
     def referenced(self) -> frozenset[str]:
-        """Names that skip connections read."""
-        return frozenset(n for spec in self.layers for n in spec.with_)
+        """Names that some layer, or the outputs, read."""
+        read = {n for spec in self.layers for n in spec.with_} | {s.source for s in self.layers if s.source}
+        return frozenset(read | set(self.outputs))

@@ -16,7 +16,7 @@ from ..layers.base import Applied
 from ..layers.keys import SkipMismatch
 from ..params import Shape
 from ..text import fmt_shape, fmt_spatial
-from .model import Arch, LayerSpec
+from .model import INPUT, PREVIOUS, Arch, LayerSpec
 
 MAX_FIELD_POSITIONS = 2**20  # per dim; beyond it the receptive field is not computed
 ACTIVATION_BYTES = 4  # float32
@@ -38,7 +38,10 @@ class LayerResult:
     receptive_field: tuple[int, ...] | None
     notes: tuple[str, ...]
     applied: Applied
-    skips: tuple[int, ...] = ()  # concat/add: indices of the layers whose outputs join
+    skips: tuple[int, ...] = ()  # a merge: the indices of the further layers whose outputs join (-1: the input)
+    source: int | None = None  # the index of the layer whose output it reads (-1: the input); None: the one before
+    path: str = ""
+    inputs: tuple[str, ...] = ()  # the paths of the tensors it reads, in order
 
     def to_dict(self) -> dict[str, Any]:
         """The layer as in `run --json` (SPEC §6)."""
@@ -54,6 +57,8 @@ class LayerResult:
             "macs": self.macs,
             "receptive_field": list(self.receptive_field) if self.receptive_field is not None else None,
             "warnings": list(self.notes),
+            "path": self.path,
+            "inputs": list(self.inputs),
         }
 
 
@@ -79,6 +84,13 @@ class Propagation:
     output: Shape
     layers: tuple[LayerResult, ...]
     totals: Totals
+    outputs: tuple[tuple[str, Shape], ...] = ()  # (path, shape) of each network output
+
+    @property
+    def read_later(self) -> frozenset[int]:
+        """The layers (-1: the input) whose outputs some layer reads other than as the output
+        of the layer just before it: what a walk over arrays must keep."""
+        return frozenset(i for r in self.layers for i in (*r.skips, *(() if r.source is None else (r.source,))))
 
 
 @dataclass(frozen=True)
@@ -195,23 +207,26 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
         raise AssertionError("walk() takes a bound architecture: bind() expands its mirrored decoder")
     start = x
     keep = arch.referenced
-    shapes: dict[str, tuple[int, Shape]] = {}
-    prints: dict[str, Footprint] = {}
-    # work is positions x taps: not for absurd sizes, the input's included
     receptive_field = receptive_field and all(n <= MAX_FIELD_POSITIONS for n in x[2:])
     fp = (Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()) if receptive_field else Footprint.none()
+    # the tensors later layers read, by name: (producing layer index, path, shape, footprint)
+    tensors: dict[str, tuple[int, str, Shape, Footprint]] = {INPUT: (-1, INPUT, x, fp)}
+    previous = tensors[INPUT]
     results: list[LayerResult] = []
     for spec in arch.layers:
         kind = KINDS[spec.type]
-        skips = tuple(shapes[n][1] for n in spec.with_)
+        read = [previous if n == PREVIOUS else tensors[n] for n in spec.reads]
+        first, others = read[0], read[1:]
+        x, fp = first[2], first[3]
         try:
-            applied = kind.apply(spec.config, x, skips)
+            applied = kind.apply(spec.config, x, tuple(t[2] for t in others))
         except ConfigError as error:
-            raise _mismatch(arch, start, spec, x, error, tuple(results), shapes) from None
+            raise _mismatch(arch, start, spec, x, error, tuple(results), {n: (t[0], t[2]) for n, t in tensors.items()},
+                            previous[0]) from None
         if receptive_field and any(n > MAX_FIELD_POSITIONS for n in applied.output[2:]):
             receptive_field = False
         if receptive_field:
-            fp = kind.footprint(applied, x, fp, tuple(prints[n] for n in spec.with_))
+            fp = kind.footprint(applied, x, fp, tuple(t[3] for t in others))
         results.append(
             LayerResult(
                 index=spec.index,
@@ -226,20 +241,26 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
                 receptive_field=fp.field() if receptive_field else None,
                 notes=applied.notes,
                 applied=applied,
-                skips=tuple(shapes[n][0] for n in spec.with_),
+                skips=tuple(t[0] for t in others),
+                source=None if first is previous else first[0],
+                path=spec.path,
+                inputs=tuple(t[1] for t in read),
             )
         )
         x = applied.output
+        previous = (spec.index, spec.path, x, fp if receptive_field else Footprint.none())
         if spec.name in keep:
-            shapes[spec.name] = (spec.index, x)
-            if receptive_field:
-                prints[spec.name] = fp
+            tensors[spec.name] = previous
+    outputs = tuple((t[1], t[2]) for t in (tensors[n] if n != PREVIOUS else previous for n in arch.outputs))
+    if not outputs:
+        outputs = ((previous[1], previous[2]),)
     totals = Totals(
         param_count=sum(r.param_count for r in results),
         macs=sum(r.macs for r in results),
         activation_bytes=ACTIVATION_BYTES * sum(prod(r.output) for r in results),
     )
-    return Propagation(arch=arch, input=start, output=x, layers=tuple(results), totals=totals)
+    return Propagation(arch=arch, input=start, output=outputs[0][1], layers=tuple(results), totals=totals,
+                       outputs=outputs)
 
 
 def footprints(prop: Propagation) -> list[Footprint]:
@@ -252,10 +273,15 @@ def footprints(prop: Propagation) -> list[Footprint]:
     [(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (2, 2), (3, 3), (3, 3)]
     """
     x = prop.input
-    fp = Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()
+    start = Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()
     result: list[Footprint] = []
+
+    def of(index: int) -> Footprint:
+        return start if index < 0 else result[index]
+
     for layer in prop.layers:
-        fp = KINDS[layer.type].footprint(layer.applied, layer.input, fp, tuple(result[i] for i in layer.skips))
+        fp = of(layer.index - 1 if layer.source is None else layer.source)
+        fp = KINDS[layer.type].footprint(layer.applied, layer.input, fp, tuple(of(i) for i in layer.skips))
         result.append(fp)
     return result
 
@@ -274,6 +300,7 @@ def _mismatch(
     error: ConfigError,
     results: tuple[LayerResult, ...],
     shapes: Mapping[str, tuple[int, Shape]],
+    previous: int = -1,
 ) -> StackMismatch:
     """The layer `spec` cannot take `x`: the message in PyTorch's words, and the fixes the
     layer's own error carries (diagnose.explain adds the others)."""
@@ -282,7 +309,7 @@ def _mismatch(
     where = f"{arch.file}:{spec.line}:{spec.column}: " if spec.line else ""
     if isinstance(error, SkipMismatch):
         target = spec.with_[error.skip]
-        other_index, other = shapes[target]
+        other_index, other = shapes[target] if target != PREVIOUS else (previous, results[-1].output if results else start)
         skip_from = (other_index, target, other)
         producer = results[-1] if results else None
         from_text = f" from {layer_label(producer)}" if producer else " (the network input)"

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..layers import KINDS
 from ..params import Shape
 from .bind import bind
-from .model import Arch
+from .model import INPUT, PREVIOUS, Arch
 from .propagate import resolve_input
 
 # Past these, the analysis says it gave up rather than spend seconds on it.
@@ -141,14 +141,14 @@ class _Probe:
             except ConfigError:
                 return None
             self.keep.append(arch)
-        shapes: dict[str, Shape] = {}
+        shapes: dict[str, Shape] = {INPUT: x}
         outs: list[Shape] = []
         for spec in arch.layers:
-            skips = tuple(shapes[n] for n in spec.with_)
-            key = (id(spec), x, skips)
+            read = [x if n == PREVIOUS else shapes[n] for n in spec.reads]
+            key = (id(spec), read[0], tuple(read[1:]))
             if key not in self.memo:
                 try:
-                    self.memo[key] = KINDS[spec.type].apply(spec.config, x, skips).output
+                    self.memo[key] = KINDS[spec.type].apply(spec.config, read[0], tuple(read[1:])).output
                 except ConfigError:
                     self.memo[key] = None
             out = self.memo[key]

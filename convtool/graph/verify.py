@@ -47,8 +47,9 @@ def verify_bytes(prop: Propagation, baseline: int = 0) -> int:
     input and output, and the layer's own workspace (`LayerKind.workspace`), all in float32.
     The random input is drawn in float32 itself, and so are the weights (no float64 copy).
     """
-    kept = peak = 0
-    needed = {i for r in prop.layers for i in r.skips}
+    needed = prop.read_later
+    kept = prod(prop.input) if -1 in needed else 0
+    peak = 0
     for r in prop.layers:
         work = KINDS[r.type].workspace(r.applied, r.input, r.output)
         peak = max(peak, kept + prod(r.input) + prod(r.output) + work)
@@ -84,12 +85,13 @@ class NumericStack:
 
     def run(self, x: Any, *, keep_all: bool = False) -> list[Any]:
         """Every layer's output (keep_all), or only their shapes, freeing what no skip needs."""
-        keep: dict[int, Any] = {}
-        needed = {i for r in self.prop.layers for i in r.skips}
+        needed = self.prop.read_later
+        keep: dict[int, Any] = {-1: x} if -1 in needed else {}
         out: list[Any] = []
         for result, weights in zip(self.prop.layers, self.weights):
             kind = KINDS[result.type]
-            x = kind.forward(result.applied, weights, x, [keep[i] for i in result.skips])
+            first = x if result.source is None else keep[result.source]
+            x = kind.forward(result.applied, weights, first, [keep[i] for i in result.skips])
             if result.index in needed:
                 keep[result.index] = x
             out.append(x if keep_all else tuple(x.shape))

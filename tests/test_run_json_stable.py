@@ -1,0 +1,33 @@
+"""`run --json` of every config written for the first file format is byte-identical to what
+convtool printed before architecture files became graphs (tests/golden/run_json, made then),
+once the keys graphs added are set aside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from convtool.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden" / "run_json"
+ADDED = {"path", "inputs", "outputs", "blocks", "restores", "grid", "block"}  # keys graphs added
+
+
+def without_added(doc: object) -> object:
+    if isinstance(doc, dict):
+        return {k: without_added(v) for k, v in doc.items() if k not in ADDED}
+    if isinstance(doc, list):
+        return [without_added(v) for v in doc]
+    return doc
+
+
+@pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.json")), ids=lambda p: p.stem)
+def test_old_files_keep_their_json(golden: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["run", f"configs/{golden.stem}.yaml", "--json"])
+    now = json.dumps(without_added(json.loads(result.stdout)), indent=2) + "\n"
+    assert now == golden.read_text()
