@@ -18,6 +18,7 @@ nn.Conv2d(in_channels=3, out_channels=4, kernel_size=3, stride=1, padding=0, dil
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ def export(prop: Propagation) -> str:
     """
     arch = prop.arch
     name = class_name(arch.name, arch.file)
+    single = len(prop.outputs) == 1 and prop.outputs[0][0] == prop.layers[-1].index
     title = _in_docstring(arch.name or Path(arch.file).stem)
     file = _in_docstring(arch.file)
     lines = [
@@ -75,19 +77,19 @@ def export(prop: Propagation) -> str:
     lines += [
         "        ])",
         "",
-        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+        f"    def forward(self, x: torch.Tensor) -> {'torch.Tensor' if single else 'tuple[torch.Tensor, ...]'}:",
         "        layers = self.layers",
     ]
-    lines += _forward(prop.layers)
+    lines += _forward(prop.layers, [index for index, _, _ in prop.outputs])
     lines += [
-        "        return x",
         "",
         "",
         'if __name__ == "__main__":',
         f"    model = {name}().eval()",
         "    with torch.no_grad():",
         "        y = model(torch.randn(INPUT_SHAPE))",
-        '    print("output shape:", tuple(y.shape))',
+        '    print("output shape:", tuple(y.shape))' if single
+        else '    print("output shapes:", [tuple(t.shape) for t in y])',
     ]
     return "\n".join(lines) + "\n"
 
@@ -142,11 +144,12 @@ def _helpers(layers: Sequence[LayerResult]) -> list[str]:
     return ("\n" + "\n".join(blocks)).splitlines() if blocks else []
 
 
-def _forward(layers: Sequence[LayerResult]) -> list[str]:
+def _forward(layers: Sequence[LayerResult], outputs: Sequence[int] = ()) -> list[str]:
     """forward's body: one call per row; the outputs that later rows read (other than as the
     row just before them) are kept in variables, the input as `x_in` when it is read again."""
     read = {i for r in layers for i in (*r.skips, *(() if r.source is None else (r.source,)))}
-    taken = {"x", "layers", "self", "torch", "nn", "x_in"}
+    read |= set(outputs[:-1] if outputs and outputs[-1] == layers[-1].index else outputs)
+    taken = {"x", "layers", "self", "torch", "nn", "x_in", *dir(builtins)}
     variables: dict[int, str] = {-1: "x_in"}
     lines = ["        x_in = x"] if -1 in read else []
     for r in layers:
@@ -156,6 +159,11 @@ def _forward(layers: Sequence[LayerResult]) -> list[str]:
         if r.index in read:
             variables[r.index] = _identifier(r.name or f"out{r.index}", taken)
             lines.append(f"        {variables[r.index]} = x")
+    if len(outputs) > 1 or (outputs and outputs[0] != layers[-1].index):
+        variables[layers[-1].index] = "x"
+        lines.append("        return " + ", ".join(variables[i] for i in outputs))
+    else:
+        lines.append("        return x")
     return lines
 
 

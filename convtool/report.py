@@ -390,6 +390,8 @@ def run_json(
     }
     if sizes is not None and sizes.reason:
         doc["valid_input_sizes_note"] = sizes.reason
+    if prop.arch.outputs:  # a file that names its outputs: every one, with its path
+        doc["outputs"] = [{"path": path, "shape": list(shape)} for _, path, shape in prop.outputs]
     if verification is not None:
         doc["verification"] = {
             "seed": verification.seed,

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support.exported import check_against_torch
 
-from convtool.graph import Propagation, load, loads, propagate
 from convtool.cli import main
 from convtool.export import class_name, export
+from convtool.graph import Propagation, load, loads, propagate
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if p.stem != "mismatch_unet")
@@ -40,34 +41,6 @@ layers:
   - {type: unflatten, dim: 1, shape: [5, 1, 1]}
   - {type: conv_transpose2d, out_channels: 2, kernel_size: 3, stride: 2, output_size: [4, 4]}
 """
-
-
-def exported(prop: Propagation) -> dict[str, Any]:
-    """Execute the exported source as a module (not as __main__)."""
-    namespace: dict[str, Any] = {"__name__": "exported"}
-    exec(compile(export(prop), "exported.py", "exec"), namespace)
-    return namespace
-
-
-def check_against_torch(prop: Propagation, device: str = "meta") -> None:
-    torch = pytest.importorskip("torch")
-    namespace = exported(prop)
-    cls = namespace[class_name(prop.arch.name, prop.arch.file)]
-    with torch.device(device):
-        model = cls().eval()
-    assert len(model.layers) == len(prop.layers)
-    shapes: dict[int, tuple[int, ...]] = {}
-    for i, layer in enumerate(model.layers):
-        layer.register_forward_hook(lambda m, a, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
-    with torch.no_grad():
-        y = model(torch.zeros(namespace["INPUT_SHAPE"], device=device))
-    assert namespace["INPUT_SHAPE"] == prop.input
-    assert tuple(y.shape) == prop.output
-    assert [shapes[i] for i in range(len(prop.layers))] == [r.output for r in prop.layers]
-    assert [sum(p.numel() for p in layer.parameters()) for layer in model.layers] == [
-        r.param_count for r in prop.layers
-    ]
-    assert sum(p.numel() for p in model.parameters()) == prop.totals.param_count
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

@@ -147,6 +147,9 @@ def decoder_for(arch: Arch, x: Shape) -> Mirrored:
     """
     encoder_arch = encoder_of(arch)
     specs = encoder_arch.layers
+    for spec in specs:
+        if spec.source is not None:
+            raise _cannot(arch, spec, f"it reads '{spec.source}', not the layer before it: only a chain can be mirrored")
     encoder = walk(encoder_arch, x, receptive_field=False)
     layers: list[Layer] = []
     sources: list[int] = []

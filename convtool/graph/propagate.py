@@ -84,7 +84,7 @@ class Propagation:
     output: Shape
     layers: tuple[LayerResult, ...]
     totals: Totals
-    outputs: tuple[tuple[str, Shape], ...] = ()  # (path, shape) of each network output
+    outputs: tuple[tuple[int, str, Shape], ...] = ()  # (layer index (-1: the input), path, shape) of each output
 
     @property
     def read_later(self) -> frozenset[int]:
@@ -251,15 +251,13 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
         previous = (spec.index, spec.path, x, fp if receptive_field else Footprint.none())
         if spec.name in keep:
             tensors[spec.name] = previous
-    outputs = tuple((t[1], t[2]) for t in (tensors[n] if n != PREVIOUS else previous for n in arch.outputs))
-    if not outputs:
-        outputs = ((previous[1], previous[2]),)
+    outputs = tuple(t[:3] for t in (tensors[n] if n != PREVIOUS else previous for n in arch.outputs)) or (previous[:3],)
     totals = Totals(
         param_count=sum(r.param_count for r in results),
         macs=sum(r.macs for r in results),
         activation_bytes=ACTIVATION_BYTES * sum(prod(r.output) for r in results),
     )
-    return Propagation(arch=arch, input=start, output=outputs[0][1], layers=tuple(results), totals=totals,
+    return Propagation(arch=arch, input=start, output=outputs[0][2], layers=tuple(results), totals=totals,
                        outputs=outputs)
 
 

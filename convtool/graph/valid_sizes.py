@@ -265,25 +265,28 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
     arch = probe.arch
     if arch.mirrored_from is not None:
         return True  # a mirrored decoder restores the encoder's sizes; it has no skips
-    shapes = []
+    inputs, shapes = [], []
     for m in (n, n + period):
         sizes = list(held)
         sizes[axis] = m
-        outs = probe.outputs((*x[:2], *sizes))
+        inputs.append((*x[:2], *sizes))
+        outs = probe.outputs(inputs[-1])
         assert outs is not None
         shapes.append(outs)
     index = {spec.name: i for i, spec in enumerate(arch.layers) if spec.name}
+
+    def size(k: int, name: str | None, i: int) -> int:
+        """Along `axis`, in walk k: the size of tensor `name` as layer i reads it."""
+        if name in (None, PREVIOUS):
+            return shapes[k][i - 1][2 + axis] if i else inputs[k][2 + axis]
+        return inputs[k][2 + axis] if name == INPUT else shapes[k][index[name]][2 + axis]
+
     for i, spec in enumerate(arch.layers):
         if not spec.with_ or spec.config.get("crop") is None:
             continue
-        before = [shapes[k][i - 1] if i else None for k in (0, 1)]
-        if before[0] is None or before[1] is None:
-            continue
-        grow = before[1][2 + axis] - before[0][2 + axis]
-        for name in spec.with_:
-            j = index[name]
-            if shapes[1][j][2 + axis] - shapes[0][j][2 + axis] != grow:
-                return False
+        grow = size(1, spec.source, i) - size(0, spec.source, i)
+        if any(size(1, name, i) - size(0, name, i) != grow for name in spec.with_):
+            return False
     return True
 
 

@@ -1,0 +1,184 @@
+"""Architecture files as graphs: layers read any earlier tensor (`from:`), merges read several in
+order (`inputs:`), networks give several outputs; checked against the table, the exported module
+in torch, the numeric engine and brute force."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.exported import check_against_torch
+
+from convtool.cli import main
+from convtool.errors import ArchError
+from convtool.graph import load, loads, mirror, propagate, valid_input_sizes, verify
+from convtool.graph.valid_sizes import InputSizes
+
+HEADS = """
+name: two heads
+input: [1, 3, 16, 16]
+layers:
+  - {name: stem, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: down, type: conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+  - {name: up, type: conv_transpose2d, out_channels: 8, kernel_size: 4, stride: 2, padding: 1}
+  - {name: short, type: conv2d, out_channels: 8, kernel_size: 1, from: stem}
+  - {name: sum, type: add, inputs: [short, up]}
+  - {name: cat, type: concat, inputs: [input, ., stem]}
+  - {name: head, type: conv2d, out_channels: 2, kernel_size: 1}
+  - {name: side, type: conv2d, out_channels: 2, kernel_size: 1, from: down}
+  - {type: relu, from: head}
+  - {type: relu, from: side}
+outputs: [head, side, down]
+"""
+
+
+def test_data_flow() -> None:
+    prop = propagate(loads(HEADS))
+    rows = {r.path: r for r in prop.layers}
+    assert rows["short"].input == (1, 8, 16, 16) and rows["short"].inputs == ("stem",)
+    assert rows["sum"].inputs == ("short", "up") and rows["sum"].output == (1, 8, 16, 16)
+    assert rows["cat"].inputs == ("input", "sum", "stem") and rows["cat"].output == (1, 19, 16, 16)
+    assert rows["side"].input == (1, 16, 8, 8)
+    assert [r.path for r in prop.layers][-2:] == ["relu_0", "relu_1"]  # unnamed kinds are numbered
+    assert [(path, shape) for _, path, shape in prop.outputs] == [
+        ("head", (1, 2, 16, 16)), ("side", (1, 2, 8, 8)), ("down", (1, 16, 8, 8))]
+    assert prop.output == (1, 2, 16, 16)
+
+
+def test_receptive_field_follows_the_data() -> None:
+    prop = propagate(loads(HEADS))
+    rows = {r.path: r for r in prop.layers}
+    assert rows["short"].receptive_field == rows["stem"].receptive_field == (3, 3)  # read from stem, not from up
+    assert rows["cat"].receptive_field == rows["sum"].receptive_field  # the union of input, sum and stem
+
+
+def test_json_keys() -> None:
+    doc = json.loads(CliRunner().invoke(main, ["run", _file(HEADS), "--json"]).stdout)
+    assert [layer["path"] for layer in doc["layers"]][:3] == ["stem", "down", "up"]
+    assert doc["layers"][5]["inputs"] == ["input", "sum", "stem"]
+    assert doc["outputs"][2] == {"path": "down", "shape": [1, 16, 8, 8]}
+
+
+def _file(text: str) -> str:
+    import tempfile
+
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    handle.write(text)
+    handle.close()
+    return handle.name
+
+
+def test_export_builds_the_same_module() -> None:
+    check_against_torch(propagate(loads(HEADS)))
+
+
+def test_verify_runs_the_graph() -> None:
+    pytest.importorskip("numpy")
+    assert verify(propagate(loads(HEADS))).ok
+
+
+@pytest.mark.parametrize(
+    "layers, words, key",
+    [
+        ("[{type: relu}, {type: relu, from: nowhere}]", "unknown tensor 'nowhere'", "from"),
+        ("[{name: a, type: relu}, {type: relu, from: b}]", "unknown tensor 'b'", "from"),
+        ("[{type: relu, inputs: [input, input]}]", "only merging layers take `inputs:`", "inputs"),
+        ("[{name: a, type: relu}, {type: add, inputs: [a]}]", "a list of two or more tensor names", "inputs"),
+        ("[{name: a, type: relu}, {type: add, inputs: [a, .], with: a}]", "give `inputs:` or `with:`", "inputs"),
+        ("[{name: input, type: relu}]", "'input' names the network's input", "name"),
+        ("[{name: a, type: add, inputs: [input, a]}]", "'a' is this layer itself", "inputs"),
+    ],
+    ids=["unknown-from", "later-name", "inputs-on-relu", "one-input", "inputs-and-with", "named-input", "itself"],
+)
+def test_load_errors(layers: str, words: str, key: str) -> None:
+    with pytest.raises(ArchError) as caught:
+        loads(f"input: [1, 2, 4, 4]\nlayers: {layers}\n")
+    assert words in caught.value.message and caught.value.key == key and caught.value.line == 2
+
+
+def test_unknown_output() -> None:
+    with pytest.raises(ArchError, match="unknown tensor 'head'"):
+        loads("input: [1, 2, 4, 4]\nlayers: [{type: relu}]\noutputs: [head]\n")
+
+
+def test_a_branching_encoder_is_not_mirrored() -> None:
+    arch = loads("input: [1, 2, 8, 8]\nlayers: [{name: a, type: relu}, {type: relu}, {type: conv2d, "
+                 "out_channels: 2, kernel_size: 3, from: a}]\n")
+    with pytest.raises(ArchError, match="layer 2 \\(conv2d\\) cannot be mirrored: it reads 'a'"):
+        mirror(arch)
+
+
+# -- valid input sizes of generated graphs against brute force --------------------------------------
+
+
+@st.composite
+def graphs(draw: Any) -> str:
+    """Small graphs: downsampling and upsampling layers, branches read with from:, merges of
+    either order through inputs:."""
+    layers: list[dict[str, Any]] = []
+    names: list[str] = ["input"]
+    for i in range(draw(st.integers(2, 6))):
+        name = f"t{i}"
+        choice = draw(st.sampled_from(["conv", "up", "pool", "merge", "branch"]))
+        layer: dict[str, Any]
+        if choice == "conv":
+            layer = {"type": "conv2d", "out_channels": 4, "kernel_size": draw(st.integers(1, 3)),
+                     "stride": draw(st.integers(1, 2)), "padding": draw(st.integers(0, 1))}
+        elif choice == "up":
+            layer = {"type": "conv_transpose2d", "out_channels": 4, "kernel_size": draw(st.integers(2, 4)),
+                     "stride": 2, "padding": draw(st.integers(0, 1))}
+        elif choice == "pool":
+            layer = {"type": "max_pool2d", "kernel_size": 2}
+        elif choice == "merge":
+            other = draw(st.sampled_from(names))
+            order = [other, "."] if draw(st.booleans()) else [".", other]
+            layer = {"type": draw(st.sampled_from(["add", "concat"])), "inputs": order, "crop": "center"}
+            if layer["type"] == "add":
+                layer["crop"] = None
+                del layer["crop"]
+        else:
+            layer = {"type": "conv2d", "out_channels": 4, "kernel_size": 1, "from": draw(st.sampled_from(names))}
+        layer["name"] = name
+        layers.append(layer)
+        names.append(name)
+    first = {"name": "first", "type": "conv2d", "out_channels": 4, "kernel_size": 1}
+    return yaml.safe_dump({"input": [1, 4, 12, 12], "layers": [first, *layers]})
+
+
+def lines_up(arch: Any, shape: tuple[int, ...]) -> bool:
+    """Brute force: the whole propagation, at this input."""
+    try:
+        propagate(arch, shape, receptive_field=False)
+    except Exception as error:  # noqa: BLE001 - a mismatch or a layer that cannot take the tensor
+        from convtool.errors import ConvtoolError
+
+        assert isinstance(error, ConvtoolError), error
+        return False
+    return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graphs())
+def test_valid_sizes_of_graphs_equal_brute_force(text: str) -> None:
+    arch = loads(text)
+    sizes: InputSizes = valid_input_sizes(arch, (1, 4, 12, 12))
+    if sizes.dims is None:
+        return
+    for dim in sizes.dims:
+        for n in range(1, 40):
+            spatial = list(dim.held)
+            spatial[dim.axis] = n  # the other dims at the size the set holds them at
+            assert lines_up(arch, (1, 4, *spatial)) == dim.contains(n), (text, dim, n)
+
+
+def test_every_config_loads_as_a_graph() -> None:
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
+        arch = load(path)
+        assert all(spec.path for spec in arch.layers)
