@@ -102,7 +102,7 @@ def map_dims(fp: Footprint, per_dim: Callable[[int, list[tuple[int, int] | None]
     return Footprint(tuple(per_dim(axis, dim) for axis, dim in enumerate(fp.dims)), fp.cover)
 
 
-def _padded_index(j: int, size: int, mode: str) -> int | None:
+def padded_index(j: int, size: int, mode: str) -> int | None:
     """Where padded index j (0-based in the unpadded input) reads from, by padding mode."""
     if 0 <= j < size:
         return j
@@ -129,7 +129,7 @@ def window_deps(
     deps = []
     for o in range(out):
         start = o * s - before
-        idx = [_padded_index(start + t * d, size, mode) for t in range(k)]
+        idx = [padded_index(start + t * d, size, mode) for t in range(k)]
         deps.append([i for i in idx if i is not None])
     return deps
 

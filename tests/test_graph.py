@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from support.exported import check_against_torch
 
 from convtool.cli import main
-from convtool.errors import ArchError
+from convtool.errors import ArchError, ConvtoolError
 from convtool.graph import load, loads, mirror, propagate, valid_input_sizes, verify
 from convtool.graph.valid_sizes import InputSizes
 
@@ -182,3 +182,114 @@ def test_every_config_loads_as_a_graph() -> None:
     for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")):
         arch = load(path)
         assert all(spec.path for spec in arch.layers)
+
+
+PADS = """
+name: pad and crop
+input: [1, 3, 37, 37]
+layers:
+  - {name: enc, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: max_pool2d, kernel_size: 2}
+  - {name: up, type: conv_transpose2d, out_channels: 8, kernel_size: 2, stride: 2}
+  - {type: pad, to: enc}
+  - {type: concat, inputs: [enc, .]}
+  - {type: crop, cropping: [1, 2, 0, 3]}
+  - {type: pad, padding: [2, 2, 1, 1], mode: reflect}
+  - {name: small, type: crop, to: up}
+  - {name: gate, type: conv2d, out_channels: 1, kernel_size: 1, from: up}
+  - {type: mul, inputs: [small, gate]}
+  - {type: add, inputs: [., gate]}
+"""
+
+
+def test_pad_and_crop_shapes() -> None:
+    rows = propagate(loads(PADS)).layers
+    assert [r.output[2:] for r in rows] == [
+        (37, 37), (18, 18), (36, 36), (37, 37), (37, 37), (34, 34), (36, 38), (36, 36), (36, 36), (36, 36), (36, 36)]
+    assert rows[4].output[1] == 16 and rows[9].output[1] == 16  # concat of 8 + 8; mul broadcasts the 1-channel gate
+    assert rows[3].receptive_field == rows[2].receptive_field  # pad to: reads enc's size, not its values
+
+
+def test_pad_and_crop_verify_and_export() -> None:
+    pytest.importorskip("numpy")
+    prop = propagate(loads(PADS))
+    assert verify(prop).ok
+    check_against_torch(prop)
+
+
+@pytest.mark.parametrize(
+    "layer, words",
+    [
+        ("{type: pad}", "pad takes `padding:` or `to:`"),
+        ("{type: pad, padding: [1, 2, 3]}", "even-length list"),
+        ("{type: pad, padding: 9, mode: reflect}", "Padding size should be less than the corresponding input dimension"),
+        ("{type: pad, padding: -1, mode: replicate}", "negative padding crops only in constant mode"),
+        ("{type: crop, cropping: [4, 4, 4, 4]}", "leaves an empty tensor"),
+        ("{type: crop, to: big}", "crop to a tensor of spatial size [16, 16] from [8, 8]: it is larger"),
+        ("{type: pad, to: small}", "pad to a tensor of spatial size [4, 4] from [8, 8]: it is smaller"),
+    ],
+    ids=["neither", "odd-list", "reflect-too-far", "negative-replicate", "empty", "crop-to-larger", "pad-to-smaller"],
+)
+def test_pad_and_crop_errors(layer: str, words: str) -> None:
+    text = ("input: [1, 2, 8, 8]\nlayers:\n  - {name: small, type: max_pool2d, kernel_size: 2}\n"
+            "  - {name: big, type: upsample, scale_factor: 4}\n  - {type: relu, from: input}\n  - " + layer + "\n")
+    with pytest.raises((ArchError, ConvtoolError)) as caught:
+        propagate(loads(text))
+    assert words in caught.value.message
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [[1, 2], [2, 0, 1, 3], [0, 1, 2, 2], 1], ids=str)
+def test_pad_values_equal_torch(mode: str, padding: Any) -> None:
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from convtool.layers import KINDS
+
+    kind = KINDS["pad"]
+    config = kind.parse({"padding": padding, "mode": mode, "value": 0.5})
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 6))
+    flat = [padding] * 4 if isinstance(padding, int) else padding
+    try:
+        want = torch.nn.functional.pad(torch.from_numpy(x), flat, mode=mode, value=0.5 if mode == "constant" else None)
+    except NotImplementedError as error:  # torch refuses: so does convtool, in its words
+        with pytest.raises(ConvtoolError) as caught:
+            kind.apply(config, x.shape)
+        assert caught.value.message == str(error).splitlines()[0]
+        return
+    applied = kind.apply(config, x.shape)
+    got = kind.forward(applied, {}, x)
+    assert got.shape == applied.output == tuple(want.shape)
+    assert np.array_equal(got, want.numpy())
+
+
+def test_negative_constant_padding_crops_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from convtool.layers import KINDS
+
+    kind = KINDS["pad"]
+    x = np.random.default_rng(1).standard_normal((1, 2, 6, 7))
+    applied = kind.apply(kind.parse({"padding": [-1, 2, 3, -2]}), x.shape)
+    want = torch.nn.functional.pad(torch.from_numpy(x), [-1, 2, 3, -2])
+    assert np.array_equal(kind.forward(applied, {}, x), want.numpy())
+
+
+def test_crop_and_broadcasting_merges_equal_torch() -> None:
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from convtool.layers import KINDS
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 4, 9, 8))
+    crop = KINDS["crop"]
+    applied = crop.apply(crop.parse({"cropping": [1, 2, 3, 0]}), x.shape)
+    assert np.array_equal(crop.forward(applied, {}, x), torch.from_numpy(x)[:, :, 3:, 1:6].numpy())
+    gate = rng.standard_normal((2, 1, 9, 8))
+    for name, op in (("mul", torch.mul), ("add", torch.add)):
+        kind = KINDS[name]
+        merged = kind.apply(kind.parse({"with": ["g"]}), x.shape, (gate.shape,))
+        want = op(torch.from_numpy(x), torch.from_numpy(gate)).numpy()
+        assert merged.output == want.shape and np.array_equal(kind.forward(merged, {}, x, [gate]), want)

@@ -81,7 +81,7 @@ def test_layer_shape_params_macs(type_: str, options: str, shape: tuple[int, ...
 
 
 def test_every_kind_is_covered() -> None:
-    covered = {c[0] for c in CASES} | {"concat", "add"}
+    covered = {c[0] for c in CASES} | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
     assert covered == set(KINDS)
 
 

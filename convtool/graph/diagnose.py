@@ -8,7 +8,7 @@ from typing import Any
 
 from ..layers import KINDS
 from ..params import Shape
-from ..text import fmt_shape, fmt_size, fmt_spatial
+from ..text import fmt_shape, fmt_size
 from .bind import lines_up
 from .model import Arch, LayerSpec
 from .propagate import LayerResult, StackMismatch, layer_label
@@ -90,11 +90,10 @@ def explain(error: StackMismatch, arch: Arch) -> StackMismatch:
 
 
 def _skip_fixes(spec: LayerSpec, x: Shape, other: Shape, results: tuple[LayerResult, ...]) -> list[str]:
-    fixes: list[str] = []
+    merge = KINDS[spec.type]
     if len(other) != len(x) or other[2:] == x[2:]:
-        if len(other) == len(x):
-            fixes += KINDS[spec.type].merge_fixes(x, other)
-        return fixes
+        return merge.merge_fixes(spec.config, x, other, layer_label(spec)) if len(other) == len(x) else []
+    fixes: list[str] = []
     want = other[2:]
     # the layer that made the current tensor (through shape-preserving layers), if its own
     # arguments can make it the skip's size
@@ -105,9 +104,9 @@ def _skip_fixes(spec: LayerSpec, x: Shape, other: Shape, results: tuple[LayerRes
             if change is not None:
                 fixes.append(f"{change} on {layer_label(result)} ({result.config}) so that it makes {fmt_size(want)}")
             break
-    if spec.config.get("crop") != "center" and all(o >= c for o, c in zip(other[2:], x[2:])):
+    if all(o >= c for o, c in zip(want, x[2:])) and results:
         fixes.append(
-            f"add `crop: center` to {layer_label(spec)} to center-crop the skip tensor to {fmt_spatial(x)} "
-            "(as the original U-Net does)"
+            f"pad the current tensor to the skip's size: add {{type: pad, to: {spec.with_[0]}}} before "
+            f"{layer_label(spec)} (zeros around the upsampled tensor, as F.pad in the common U-Net)"
         )
-    return fixes
+    return fixes + merge.merge_fixes(spec.config, x, other, layer_label(spec))

@@ -251,18 +251,16 @@ class _Loader:
             else:
                 at = mark
             raise self.error(error.message, at, layer=where, key=key, hint=error.hint_lines) from None
-        with_: tuple[str, ...] = ()
-        if kind.skip:
-            with_ = config["with"]
-            key = "inputs" if "inputs" in item else "with"
-            for target in with_:
-                if target == name:
-                    raise self.error(
-                        f"'{target}' is this layer itself; `{key}:` names earlier layers", item.value_marks[key],
-                        layer=where, key=key,
-                    )
-                if target != PREVIOUS and target not in names and target != INPUT:
-                    raise self.unknown(target, names, item.value_marks[key], where, key)
+        with_ = kind.references(config)
+        key = "inputs" if "inputs" in item else "with" if kind.skip else "to"
+        for target in with_:
+            if target == name:
+                raise self.error(
+                    f"'{target}' is this layer itself; `{key}:` names earlier layers", item.value_marks[key],
+                    layer=where, key=key,
+                )
+            if target != PREVIOUS and target not in names and target != INPUT:
+                raise self.unknown(target, names, item.value_marks.get(key, mark), where, key)
         if name is not None:
             names[name] = (index, item.value_marks["name"])
         return LayerSpec(

@@ -282,7 +282,7 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
         return inputs[k][2 + axis] if name == INPUT else shapes[k][index[name]][2 + axis]
 
     for i, spec in enumerate(arch.layers):
-        if not spec.with_ or spec.config.get("crop") is None:
+        if not spec.with_ or not KINDS[spec.type].compares_sizes(spec.config):
             continue
         grow = size(1, spec.source, i) - size(0, spec.source, i)
         if any(size(1, name, i) - size(0, name, i) != grow for name in spec.with_):

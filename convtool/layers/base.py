@@ -109,6 +109,16 @@ class LayerKind:
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         raise NotImplementedError
 
+    def references(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """The names of the further tensors the layer reads, in order (a merge's inputs, the
+        tensor a pad or crop takes its size from); they reach `apply` as `skips`."""
+        return ()
+
+    def compares_sizes(self, config: Mapping[str, Any]) -> bool:
+        """Whether the layer lines up only when its inputs' sizes compare one way (a center crop
+        of a larger skip, a pad to a larger tensor): valid sizes check those grow alike."""
+        return False
+
     def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
         """The layers (in the file's schema) that take `y` back to `x` in a mirrored decoder;
         NoInverse says why there are none."""
@@ -119,8 +129,9 @@ class LayerKind:
         `want` (a fix for a merge that does not line up), or None."""
         return None
 
-    def merge_fixes(self, x: Shape, other: Shape) -> list[str]:
-        """For a merge: fixes when `x` and `other` differ in more than their spatial size."""
+    def merge_fixes(self, config: Mapping[str, Any], x: Shape, other: Shape, label: str) -> list[str]:
+        """For a merge (`label` names it) of `x` and `other` that do not line up: the fixes of its
+        own options."""
         return []
 
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, NoInverse
 from ..footprint import Footprint, union
 from ..params import Shape
+from ..text import fmt_size
 from .base import Applied, LayerKind
 from .keys import Key, SkipMismatch, crop_key, names_key
 
@@ -39,6 +40,19 @@ class Concat(nn.Module):
             skips = tuple(center_crop(skip, x) for skip in skips)
         return torch.cat([x, *skips], dim=1)
 '''
+MUL = '''
+class Mul(nn.Module):
+    """x * skip * ... (elementwise, broadcasting); with crop, the skips are center-cropped to x first."""
+
+    def __init__(self, crop: bool = False) -> None:
+        super().__init__()
+        self.crop = crop
+
+    def forward(self, x: torch.Tensor, *skips: torch.Tensor) -> torch.Tensor:
+        for skip in skips:
+            x = x * (center_crop(skip, x) if self.crop else skip)
+        return x
+'''
 ADD = '''
 class Add(nn.Module):
     """x + skip + ... (a residual connection); with crop, the skips are center-cropped to x first."""
@@ -54,28 +68,44 @@ class Add(nn.Module):
 '''
 
 
+def _broadcast(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Whether two sizes broadcast as PyTorch's elementwise ops do (equal, or one of them 1)."""
+    return all(m == n or 1 in (m, n) for m, n in zip(a, b))
+
+
 class Skip(LayerKind):
-    """concat (along channels, current tensor first) and add (residual), SPEC §5.3."""
+    """concat (along channels, in order), add (residual) and mul (gating): PyTorch's
+    broadcasting for add and mul; `crop: center` crops every further input to the first."""
 
     skip = True
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.keys = (Key("with", names_key, required=True), Key("crop", crop_key, None))
-        self.torch_helpers = (CENTER_CROP, CONCAT if name == "concat" else ADD)
+        self.torch_helpers = (CENTER_CROP, {"concat": CONCAT, "add": ADD, "mul": MUL}[name])
 
     def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
         crop = any(any(offsets) for offsets in applied.crops) or config.get("crop") == "center"
-        return f"{'Concat' if self.name == 'concat' else 'Add'}(crop={crop!r})"
+        return f"{self.name.capitalize()}(crop={crop!r})"
 
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         return "with " + ", ".join(config["with"])
 
-    def merge_fixes(self, x: Shape, other: Shape) -> list[str]:
-        if self.name != "add" or other[1] == x[1]:
-            return []
-        return [f"add needs equal channels ({x[1]} vs {other[1]}): project one side with a "
-                f"{{type: conv2d, kernel_size: 1, out_channels: {x[1]}}}"]
+    def references(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(config["with"])
+
+    def compares_sizes(self, config: Mapping[str, Any]) -> bool:
+        return config["crop"] is not None
+
+    def merge_fixes(self, config: Mapping[str, Any], x: Shape, other: Shape, label: str) -> list[str]:
+        fixes = []
+        if other[2:] != x[2:] and config["crop"] != "center" and all(o >= c for o, c in zip(other[2:], x[2:])):
+            fixes.append(f"add `crop: center` to {label} to center-crop the skip tensor to {fmt_size(x[2:])} "
+                         "(as the original U-Net does)")
+        if self.name != "concat" and not _broadcast(other[1:2], x[1:2]):
+            fixes.append(f"{self.name} needs equal channels ({x[1]} vs {other[1]}): project one side with a "
+                         f"{{type: conv2d, kernel_size: 1, out_channels: {x[1]}}}")
+        return fixes
 
     def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
         raise NoInverse(
@@ -95,12 +125,13 @@ class Skip(LayerKind):
                     skip=position, current=x, other=other,
                 )
             offsets = tuple(0 for _ in x[2:])
-            if other[2:] != x[2:]:
+            elementwise = self.name != "concat"
+            if other[2:] != x[2:] and not (elementwise and _broadcast(other[2:], x[2:])):
                 if config["crop"] == "center" and all(o >= c for o, c in zip(other[2:], x[2:])):
                     offsets = tuple((o - c) // 2 for o, c in zip(other[2:], x[2:]))
                 else:
                     raise SkipMismatch(self._size_message(x, other, position), skip=position, current=x, other=other)
-            if self.name == "add" and other[1] != x[1]:
+            if elementwise and not _broadcast(other[1:2], x[1:2]):
                 raise SkipMismatch(
                     f"The size of tensor a ({x[1]}) must match the size of tensor b ({other[1]}) at "
                     "non-singleton dimension 1",
@@ -108,6 +139,13 @@ class Skip(LayerKind):
                 )
             crops.append(offsets)
             channels += other[1]
+        if self.name != "concat":  # broadcasting as PyTorch: a size-1 dim takes the other's size
+            out = x
+            for other in skips:
+                spread = _broadcast(other[2:], x[2:])  # else it was cropped to x
+                out = tuple(max(a, b) if i < 2 or spread else a for i, (a, b) in enumerate(zip(out, other)))
+            cropped = any(any(c) for c in crops)
+            return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops))
         out = (x[0], channels if self.name == "concat" else x[1], *x[2:])
         cropped = any(any(c) for c in crops)
         return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops))
@@ -134,8 +172,8 @@ class Skip(LayerKind):
             if dims is None or other.dims is None:
                 continue
             dims = tuple(
-                [union(a, b) for a, b in zip(mine, theirs[off : off + len(mine)])]
-                for mine, theirs, off in zip(dims, other.dims, offsets)
+                [union(a, b) for a, b in zip(_spread(mine, n), _spread(theirs[off : off + len(mine)] or theirs, n))]
+                for mine, theirs, off, n in zip(dims, other.dims, offsets, applied.output[2:])
             )
         return Footprint(dims, cover)
 
@@ -151,7 +189,7 @@ class Skip(LayerKind):
             return np.concatenate([x, *parts], axis=1)
         total = x
         for part in parts:
-            total = total + part
+            total = total + part if self.name == "add" else total * part
         return total
 
 
@@ -161,4 +199,10 @@ class Skip(LayerKind):
 KINDS: tuple[LayerKind, ...] = (
     Skip("concat"),
     Skip("add"),
+    Skip("mul"),
 )
+
+
+def _spread(positions: list[Any], n: int) -> list[Any]:
+    """A broadcast dim of size 1 read at every one of n positions."""
+    return positions * n if len(positions) == 1 and n > 1 else positions
