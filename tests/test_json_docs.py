@@ -106,8 +106,11 @@ def undocumented(section: str, doc: dict) -> list[str]:
     missing = []
     for path, value in paths(doc):
         if path in FILE_FORMAT_LAYERS:
-            kind, _ = resolve_type(value["type"])
-            missing += [f"{path}.{k}" for k in value if k != "type" and k not in {key.name for key in kind.keys}]
+            assert isinstance(value, dict)
+            resolved = resolve_type(value["type"])
+            assert resolved is not None, value
+            keys = {key.name for key in resolved[0].keys}
+            missing += [f"{path}.{k}" for k in value if k != "type" and k not in keys]
         elif path.startswith(AS_RUN_LAYERS + "."):
             if "layers[]" + path[len(AS_RUN_LAYERS):] not in run_layers:
                 missing.append(path)

@@ -211,3 +211,14 @@ def _shell(command: str, cwd: Path) -> int:
     (bin_dir / "python").symlink_to(sys.executable)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
     return subprocess.run(["sh", "-c", command], cwd=cwd, env=env, capture_output=True, timeout=300).returncode
+
+
+def test_format_examples_validate_and_run(validator, tmp_path):
+    files = [block for block in re.findall(r"```yaml\n(.*?)```", format_md(), re.S) if "layers:" in block]
+    assert files
+    for number, text in enumerate(files):
+        assert validator.is_valid(yaml.safe_load(text)), text
+        path = tmp_path / f"example{number}.yaml"
+        path.write_text(text)
+        result = CliRunner().invoke(main, ["run", str(path)])
+        assert result.exit_code == 0, result.output

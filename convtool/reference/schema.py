@@ -120,8 +120,8 @@ def _item(key: Key, n: int) -> dict[str, Any] | None:
 
 
 def _lists(key: Key) -> list[dict[str, Any]]:
-    items = {n: _item(key, n) for n in LENGTHS}
-    lengths = [n for n, item in items.items() if item is not None]
+    items = {n: item for n in LENGTHS if (item := _item(key, n)) is not None}
+    lengths = list(items)
     if not lengths:
         return []
     if lengths == list(LENGTHS) and all(items[n] == items[1] for n in lengths):
