@@ -222,3 +222,11 @@ def test_format_examples_validate_and_run(validator, tmp_path):
         path.write_text(text)
         result = CliRunner().invoke(main, ["run", str(path)])
         assert result.exit_code == 0, result.output
+
+
+def test_the_command_writes_every_generated_file(tmp_path):
+    subprocess.run([sys.executable, "-m", "convtool.reference", str(tmp_path)], check=True, capture_output=True,
+                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outputs())
+    for name, make in outputs().items():
+        assert (tmp_path / name).read_text(encoding="utf-8") == make()
