@@ -38,8 +38,12 @@ def schema_text(schema: dict[str, Any]) -> str:
     if kind == "array":
         count = (f"{schema['minItems']}" if schema.get("maxItems") == schema["minItems"]
                  else f"{schema['minItems']} or more")
-        once = " (at most one of them {})".format(schema_text(schema["contains"])) if "contains" in schema else ""
-        return f"a list of {count} {_plural(schema_text(schema['items']))}{once}"
+        once = " (at most one {})".format(schema_text(schema["contains"])) if "contains" in schema else ""
+        items = schema["items"]
+        if "anyOf" in items:
+            each = " or ".join(schema_text(s) for s in items["anyOf"])
+            return f"a list of {count} values, each {each}{once}"
+        return f"a list of {count} {_plural(schema_text(items))}{once}"
     if kind == "string":
         return "a number written as a string" if "pattern" in schema else "a string"
     words = {"integer": "int", "number": "number", "boolean": "`true`/`false`", "null": "`null`"}[kind]
@@ -66,6 +70,8 @@ def _plural(text: str) -> str:
 def _default(value: object) -> str:
     if value is None:
         return "—"
+    if isinstance(value, str):
+        return f"`{value}`"
     if isinstance(value, tuple):
         value = list(value)
     return f"`{json.dumps(value)}`"
