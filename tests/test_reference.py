@@ -230,3 +230,15 @@ def test_the_command_writes_every_generated_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outputs())
     for name, make in outputs().items():
         assert (tmp_path / name).read_text(encoding="utf-8") == make()
+
+
+def test_a_new_top_level_key_brings_its_prose_and_schema(monkeypatch):
+    """The template and the schema may describe a key before the loader takes it: it shows once it does."""
+    import convtool.reference as reference
+    import convtool.reference.schema as schema
+
+    assert "### `outputs:`" not in format_md() or "outputs" in TOP_KEYS
+    monkeypatch.setattr(reference, "TOP_KEYS", (*TOP_KEYS, "outputs"))
+    monkeypatch.setattr(schema, "TOP_KEYS", (*TOP_KEYS, "outputs"))
+    assert "### `outputs:`" in format_md() and "- [`outputs:`](#outputs)" in format_md()
+    assert "outputs" in architecture_schema()["properties"]

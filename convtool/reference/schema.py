@@ -184,7 +184,7 @@ def type_names(name: str) -> list[str]:
 
 
 def top_schemas() -> dict[str, dict[str, Any]]:
-    """The value of every top-level key this schema describes."""
+    """The value of every top-level key this schema describes (the schema keeps those in TOP_KEYS)."""
     layers = {"$ref": "#/$defs/layers"}
     return {
         "name": {"type": "string", "description": "a title for the table and the export"},
@@ -194,6 +194,11 @@ def top_schemas() -> dict[str, dict[str, Any]]:
         },
         "layers": layers,
         "encoder": layers,
+        "outputs": {
+            "anyOf": [{"type": "string", "minLength": 1},
+                      {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}],
+            "description": "the layers whose outputs the network gives (default: the last layer)",
+        },
         "decoder": {"anyOf": [layers, {
             "type": "object", "properties": {"mirror": {"const": "encoder"}}, "required": ["mirror"],
             "additionalProperties": False,
