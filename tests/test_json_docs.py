@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 JSON_MD = ROOT / "docs" / "json.md"
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
 MISMATCH = "mismatch_unet.yaml"  # the one config that does not line up
-BAD_FILE = "input: [1, 3, 64, 64]\nlayers:\n  - {type: conv2d, out_channels: 8, kernel_size: 3, strides: 2}\n"
+# Files the cases read from a temporary directory, by name.
+FILES = {"bad.yaml": "input: [1, 3, 64, 64]\nlayers:\n  - {type: conv2d, out_channels: 8, kernel_size: 3, strides: 2}\n"}
 
 CASES = [
     ("shape", "shape 50x100 -k 3 -s 2 --in-channels 16 --out-channels 33"),
@@ -91,10 +92,12 @@ def paths(doc: object, prefix: str = "") -> list[tuple[str, object]]:
 
 def run(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.chdir(ROOT)
-    if "bad.yaml" in command:
-        (tmp_path / "bad.yaml").write_text(BAD_FILE)
-        command = command.replace("bad.yaml", str(tmp_path / "bad.yaml"))
-    result = CliRunner().invoke(main, [*shlex.split(command), "--json"])
+    args = shlex.split(command)
+    for name, text in FILES.items():
+        if name in args:
+            (tmp_path / name).write_text(text)
+            args[args.index(name)] = str(tmp_path / name)
+    result = CliRunner().invoke(main, [*args, "--json"])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return json.loads(result.stdout)
 
