@@ -26,7 +26,7 @@ from convtool.graph import loads
 from convtool.graph.model import TOP_KEYS
 from convtool.layers import KINDS
 from convtool.reference import REGENERATE, TEMPLATE, cli_md, format_md, outputs
-from convtool.reference.schema import accepts, architecture_schema, key_schema
+from convtool.reference.schema import GRAPH_KEYS, accepts, architecture_schema, key_schema
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -242,3 +242,14 @@ def test_a_new_top_level_key_brings_its_prose_and_schema(monkeypatch):
     monkeypatch.setattr(schema, "TOP_KEYS", (*TOP_KEYS, "outputs"))
     assert "### `outputs:`" in format_md() and "- [`outputs:`](#outputs)" in format_md()
     assert "outputs" in architecture_schema()["properties"]
+
+
+@pytest.mark.parametrize("key", list(GRAPH_KEYS))
+def test_the_schema_takes_a_graph_key_when_the_loader_does(key, validator):
+    text = "input: [1, 1, 4, 4]\n" + GRAPH_KEYS[key][2]
+    try:
+        loads(text)
+        taken = True
+    except ConvtoolError:
+        taken = False
+    assert validator.is_valid(yaml.safe_load(text)) == taken

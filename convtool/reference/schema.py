@@ -27,6 +27,15 @@ LAYER_KEYS = {
     "type": "the layer kind: snake_case or PyTorch's class name",
     "name": "a unique name that skip connections (`with:`) refer to",
 }
+# Keys the loader reads on some layers, each with a file that uses it: the schema has a key
+# once the loader takes that file.
+GRAPH_KEYS = {
+    "from": ("the tensor the layer reads: an earlier layer's name, or `input`", {"type": "string", "minLength": 1},
+             "layers: [{name: a, type: relu}, {type: relu}, {type: relu, from: a}]"),
+    "inputs": ("a merge's tensors, in order: names, `.` (the layer before) or `input`",
+               {"type": "array", "minItems": 2, "items": {"type": "string", "minLength": 1}},
+               "layers: [{name: a, type: relu}, {type: relu}, {type: add, inputs: [a, .]}]"),
+}
 
 
 def accepts(key: Key, value: object) -> bool:
@@ -161,11 +170,26 @@ def key_schema(key: Key) -> dict[str, Any]:
     return choices[0] if len(choices) == 1 else {"anyOf": choices}
 
 
+def graph_keys() -> dict[str, dict[str, Any]]:
+    """The GRAPH_KEYS the loader takes, each with its schema; for a merge only ('inputs') or any layer."""
+    from ..graph import loads
+
+    taken = {}
+    for key, (words, schema, text) in GRAPH_KEYS.items():
+        try:
+            loads("input: [1, 1, 4, 4]\n" + text)
+        except ConvtoolError:
+            continue
+        taken[key] = {**schema, "description": words}
+    return taken
+
+
 def kind_schema(name: str) -> dict[str, Any]:
     kind = KINDS[name]
     properties: dict[str, Any] = {
         "type": {"enum": type_names(name)},
         "name": {"type": "string", "minLength": 1, "description": LAYER_KEYS["name"]},
+        **{key: schema for key, schema in graph_keys().items() if key != "inputs" or kind.skip},
     }
     for key in kind.keys:
         properties[key.name] = key_schema(key)
