@@ -15,7 +15,7 @@ from typing import Any
 
 from ..graph.model import TOP_KEYS
 from ..layers import ALIASES, KINDS
-from .schema import architecture_schema, key_schema, type_names
+from .schema import architecture_schema, graph_keys, key_schema, type_names
 
 TEMPLATE = Path(__file__).with_name("format.md")
 REGENERATE = "python -m convtool.reference"
@@ -111,11 +111,18 @@ def kinds_keys() -> str:
     return "\n\n".join(parts)
 
 
+def layer_graph_keys() -> str:
+    """A bullet for each key that says which tensors a layer reads, once the loader takes it."""
+    return "".join(f"- `{key}:` (optional) {schema['description']}.\n" for key, schema in graph_keys().items())
+
+
 def top_keys() -> str:
     return "\n".join(f"- [`{key}:`](#{key})" for key in TOP_KEYS)
 
 
-PARTS: dict[str, Callable[[], str]] = {"top_keys": top_keys, "kinds_table": kinds_table, "kinds_keys": kinds_keys}
+PARTS: dict[str, Callable[[], str]] = {
+    "top_keys": top_keys, "graph_keys": layer_graph_keys, "kinds_table": kinds_table, "kinds_keys": kinds_keys,
+}
 
 
 TOP_KEY_SECTION = re.compile(r"^### `(\w+):`\n.*?(?=^#)", re.M | re.S)
