@@ -197,6 +197,10 @@ def kind_schema(name: str) -> dict[str, Any]:
             properties[key.name]["default"] = list(key.default) if isinstance(key.default, tuple) else key.default
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     required = [key.name for key in kind.keys if key.required]
+    if "inputs" in properties and "with" in required:  # a merge names its tensors one way or the other
+        required.remove("with")
+        schema["oneOf"] = [{"required": ["with"]}, {"required": ["inputs"]}]
+        schema["not"] = {"required": ["inputs", "from"]}
     if required:
         schema["required"] = required
     return schema
