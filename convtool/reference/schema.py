@@ -3,8 +3,9 @@
 A key's checker is a function, not a declaration, so its type is found by asking it: each
 checker is probed with sample values (ints around its minimum, numbers, booleans, null,
 strings its own error message names, lists of each length) and the schema allows what it
-accepted. The tests compare the schema and the checkers on the same samples, so the schema
-cannot drift from what the loader does.
+accepted. The tests compare the schema and the checkers on other values than these probes,
+and the configs and known-bad files against both. Numbers written as strings are allowed in
+the plain spellings only (`1e-5`, not `inf` or `1_000`, which Python's float() also reads).
 """
 
 from __future__ import annotations
