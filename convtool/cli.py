@@ -60,7 +60,7 @@ STEP = IntList(minimum=1, maximum=256)
 SHAPE = IntList(minimum=1, separators=",")
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document (SPEC §6).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document (keys: docs/json.md).")
 
 
 class PastedLayer(str):
@@ -750,7 +750,7 @@ def run(
       convtool run configs/unet_original.yaml
       convtool run configs/autoencoder_28.yaml --verify
       convtool run configs/unet_padded.yaml --input-shape 1,3,320,480
-      convtool run configs/mismatch_unet.yaml      # does not line up: the fix
+      convtool run configs/mismatch_unet.yaml      # exits 1: does not line up, prints the fixes
       convtool run configs/dcgan_generator.yaml --batch 64 --json
       convtool run configs/unet_original.yaml --html unet.html
     """

@@ -1,4 +1,4 @@
-"""PyTorch export (SPEC §4.4): a propagated stack as a self-contained PyTorch source file.
+"""PyTorch export (`convtool export`): a propagated stack as a self-contained PyTorch source file.
 
 Pure Python: it writes code for torch and never imports it. The file defines one
 `nn.Module` subclass. `__init__` builds every row of the `convtool run` table, in table

@@ -301,7 +301,7 @@ class ConvParams:
         return tuple((p, p) for p in self.padding)
 
     def to_dict(self) -> dict[str, object]:
-        """The parameters as JSON (SPEC §6): per-dim lists, channels, bias."""
+        """The parameters as JSON (docs/json.md): per-dim lists, channels, bias."""
         padding: object = self.padding_string or list(self.padding)
         doc: dict[str, object] = {
             "kernel_size": list(self.kernel_size),

@@ -1,4 +1,4 @@
-"""Renderers: JSON documents (SPEC §6) and rich tables built from engine results.
+"""Renderers: JSON documents (docs/json.md) and rich tables built from engine results.
 
 rich is imported inside the rendering functions only, so `--json` and the import of this
 module stay fast.
@@ -78,7 +78,7 @@ def fmt_count(n: int | None) -> str:
 
 
 def shape_json(report: LayerReport) -> dict[str, Any]:
-    """The `shape --json` document of SPEC §6."""
+    """The `shape --json` document (docs/json.md)."""
     p = report.params
     doc: dict[str, Any] = {
         "op": p.op,
@@ -242,7 +242,7 @@ def _tuple(values: Sequence[int]) -> str:
 
 
 def invert_json(inverse: ConvInverse) -> dict[str, Any]:
-    """The first-form `invert --json` document of SPEC §6 (plus code and output_size reach)."""
+    """The first-form `invert --json` document of docs/json.md (plus code and output_size reach)."""
     return {
         "conv": {**inverse.conv.to_dict(), "input": list(inverse.size), "output": list(inverse.conv_output)},
         "transpose": inverse.transpose.to_dict(),
@@ -297,7 +297,7 @@ def render_invert(inverse: ConvInverse) -> None:
 
 
 def search_json(found: Search, best: Sequence[Solution]) -> dict[str, Any]:
-    """The `invert --to --json` document of SPEC §6 (plus size, target, total and nearest)."""
+    """The `invert --to --json` document of docs/json.md (plus size, target, total and nearest)."""
     return {
         "size": list(found.size),
         "target": list(found.target),
@@ -339,7 +339,7 @@ def render_search(found: Search, best: Sequence[Solution]) -> None:
         notes = _search_notes(solution)
         out.print(" " * (width + 2) + " · ".join(details) + (f" · [yellow]{notes}[/]" if notes else ""))
     out.print(
-        "[dim]overlap: kernel taps per output position, by position mod stride (SPEC §2.5); "
+        "[dim]overlap: kernel taps per output position, by position mod stride; "
         "cost: MACs per output pixel per (in, out) channel pair; ranked: no checkerboard, "
         "no output_padding, smaller kernel, dilation 1, smaller padding (see --help).[/]"
     )
@@ -377,7 +377,7 @@ RUN_FOOTER = (
 def run_json(
     prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None
 ) -> dict[str, Any]:
-    """The `run --json` document of SPEC §6."""
+    """The `run --json` document (docs/json.md)."""
     doc: dict[str, Any] = {
         "name": prop.arch.name,
         "file": prop.arch.file,

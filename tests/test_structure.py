@@ -23,7 +23,7 @@ FLOORS = {
     "graph": 6,
     "export": 7, "report": 7,
     "draw": 8,
-    "cli": 9, "console": 10, "__main__": 11, "__init__": 11,
+    "cli": 9, "console": 10, "reference": 10, "__main__": 11, "__init__": 11,
 }
 
 
