@@ -221,7 +221,7 @@ def test_pad_and_crop_verify_and_export() -> None:
     "layer, words",
     [
         ("{type: pad}", "pad takes `padding:` or `to:`"),
-        ("{type: pad, padding: [1, 2, 3]}", "even-length list"),
+        ("{type: pad, padding: [1, 2, 3]}", "a list of 2, 4 or 6 ints"),
         ("{type: pad, padding: 9, mode: reflect}", "Padding size should be less than the corresponding input dimension"),
         ("{type: pad, padding: -1, mode: replicate}", "negative padding crops only in constant mode"),
         ("{type: crop, cropping: [4, 4, 4, 4]}", "leaves an empty tensor"),

@@ -23,7 +23,10 @@ JSON_MD = ROOT / "docs" / "json.md"
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
 MISMATCH = "mismatch_unet.yaml"  # the one config that does not line up
 # Files the cases read from a temporary directory, by name.
-FILES = {"bad.yaml": "input: [1, 3, 64, 64]\nlayers:\n  - {type: conv2d, out_channels: 8, kernel_size: 3, strides: 2}\n"}
+FILES = {"graph.yaml": "input: [1, 3, 16, 16]\nlayers:\n  - {name: a, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
+                        "  - {type: relu}\n  - {name: b, type: conv2d, out_channels: 4, kernel_size: 1, from: a}\n"
+                        "  - {type: add, inputs: [b, a]}\noutputs: [a, .]\n",
+         "bad.yaml": "input: [1, 3, 64, 64]\nlayers:\n  - {type: conv2d, out_channels: 8, kernel_size: 3, strides: 2}\n"}
 
 CASES = [
     ("shape", "shape 50x100 -k 3 -s 2 --in-channels 16 --out-channels 33"),
@@ -45,6 +48,7 @@ CASES = [
     *[("invert ARCH.yaml", f"invert configs/{name}") for name in CONFIGS],
     *[("run", f"run configs/{name}") for name in CONFIGS if name != MISMATCH],
     ("run", "run configs/autoencoder_28.yaml --verify"),
+    ("run", "run graph.yaml"),
     ("port", "port 'nn.ConvTranspose2d(16, 33, 3, stride=2, padding=1, output_padding=1)' --input 32 --to keras"),
     ("port", "port \"layers.Conv2DTranspose(6, 3, strides=2, padding='same')\" --input 5 --to torch --in-channels 4"),
     ("port", "port 'nn_conv_transpose1d(80, 512, 16, stride = 8, padding = 4)' --input 100 --to jax"),

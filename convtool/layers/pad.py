@@ -77,10 +77,10 @@ def amounts_key(key: str, value: object) -> object:
     """Per-side amounts as F.pad takes them: (left, right, top, bottom, ...), last dim first."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if (isinstance(value, list) and value and len(value) % 2 == 0
+    if (isinstance(value, list) and len(value) in (2, 4, 6)
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         return tuple(value)
-    raise OptionError(f"key '{key}' expects an int or an even-length list of ints (F.pad's order: last dim "
+    raise OptionError(f"key '{key}' expects an int or a list of 2, 4 or 6 ints (F.pad's order: last dim "
                       f"first, before then after), but got {describe(value)}", key=key)
 
 

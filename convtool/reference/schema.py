@@ -20,7 +20,7 @@ from ..layers.keys import Key
 
 SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 INT_PROBES = (-(2**31), -2, -1, 0, 1, 2)
-LENGTHS = (1, 2, 3, 4, 5)
+LENGTHS = (1, 2, 3, 4, 5, 6)  # lists up to three spatial dims of (before, after) pairs
 HUGE = 10**18  # past any bound a key sets
 NUMERIC_STRING = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 # Keys every layer takes beside its kind's keys (the loader reads them itself).
