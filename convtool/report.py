@@ -126,9 +126,11 @@ def wrap_lines(text: str, width: int, indent: str = "") -> list[str]:
 
 
 def say(text: str) -> None:
-    """A plain message (no markup) on stderr: one line, wrapped only on a terminal (a log or a
-    program reading it gets each message whole)."""
-    width = screen_width(sys.stderr) if _isatty(sys.stderr) else 0
+    """A plain message (no markup) on stderr, wrapped on a terminal or to COLUMNS; otherwise (a
+    log, a program reading it) each message stays one line."""
+    import os
+
+    width = screen_width(sys.stderr) if _isatty(sys.stderr) or "COLUMNS" in os.environ else 0
     indent = " " * (len(text) - len(text.lstrip(" ")) + HANG)  # under the line's own start
     sys.stderr.write("".join(line + "\n" for line in (wrap_lines(text, width, indent) if width else [text])))
 
