@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConvtoolError
 from .params import ConvParams
@@ -548,7 +548,7 @@ class Label(NamedTuple):
 
 
 Cell = tuple[str, str]  # (text, rich style)
-Row = Union[list[Cell], Label]
+Row = list[Cell] | Label
 SECTION_RULE: list[Cell] = []
 SEPARATOR = 3  # " │ "
 
@@ -806,8 +806,9 @@ def _print_file_table(
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["section", *headers])
-        for row in rows:  # counts without separators, for a program
+        for row in rows:  # counts without separators and no dash for "none", for a program
             row[7:9] = [text.replace(",", "") for text in row[7:9]]
+            row[9] = "" if row[9] == "—" else row[9]
             writer.writerow(row)
         return
     cell = lambda text: text.replace("|", "\\|")  # noqa: E731  (a bar would end the cell)
