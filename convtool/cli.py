@@ -60,7 +60,7 @@ STEP = IntList(minimum=1, maximum=256)
 SHAPE = IntList(minimum=1, separators=",")
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead (nothing else on stdout).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document (SPEC §6).")
 
 
 class PastedLayer(str):

@@ -310,6 +310,8 @@ def render_shape(report: LayerReport) -> None:
         )
     for warning in report.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
+    if report.weight_shape is not None:
+        out.print("[dim]MACs: multiply-accumulates for the whole batch, bias excluded.[/]")
 
 
 def _overlap_grid(overlaps: Sequence[Overlap]) -> Any:
@@ -490,6 +492,13 @@ RUN_TERMS = (
     "widest span of input positions any one output position reads; none once flattened.",
 )
 RUN_FOOTER = " ".join(RUN_TERMS)
+
+
+def _run_terms(layers: Sequence[LayerResult | FailedLayer]) -> tuple[str, ...]:
+    """The footer's paragraphs: the conventions, and what overlap means when a note speaks of it."""
+    if any("overlap" in note for layer in layers for note in getattr(layer, "notes", ())):
+        return (*RUN_TERMS, SEARCH_TERMS[0])
+    return RUN_TERMS
 
 
 def run_json(
@@ -765,7 +774,7 @@ def render_run(
     if verification is not None:
         colour = "green" if verification.ok else "red"
         out.print(f"[{colour}]{_markup(_verified(verification))}[/]")
-    for paragraph in RUN_TERMS:
+    for paragraph in _run_terms(prop.layers):
         out.print(f"[dim]{paragraph}[/]")
 
 
@@ -821,7 +830,7 @@ def _print_file_table(
     for row in rows + ([["", *(text for text, _ in total)]] if total else []):
         out.append("| " + " | ".join(cell(text) for text in (row if sections else row[1:])) + " |")
     out += ["", *lines] if lines else []
-    out += ["", *RUN_TERMS] if total else []
+    out += ["", *_run_terms(layers)] if total else []
     sys.stdout.write("".join(line + "\n" for line in out))
 
 

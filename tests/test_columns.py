@@ -355,3 +355,27 @@ def test_real_80_column_terminal(tmp_path: Path) -> None:
     assert "…" not in screen_text
     assert "columns not shown at 80 columns" in screen_text
     assert "(1, 1024, 28, 28)" in screen_text and "Error: configs/mismatch_unet.yaml:18:5:" in screen_text
+
+
+# -- the terms on screen are explained under it --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, terms, absent",
+    [(["run", "configs/autoencoder_28.yaml"], ["RF: receptive field", "MACs: multiply-accumulates",
+                                               "overlap: how many kernel taps land on each output position"], []),
+     (["run", "configs/unet_original.yaml"], ["RF: receptive field", "MACs: multiply-accumulates"],
+      ["overlap: how many"]),  # no note speaks of overlap
+     (["shape", "50x100", "-k", "3", "-s", "2", "--in-channels", "16", "--out-channels", "33"],
+      ["overlap (taps per output position", "MACs: multiply-accumulates"], []),
+     (["shape", "50x100", "-k", "3", "-s", "2"], ["overlap (taps per output position"], ["MACs: multiply"]),
+     (["invert", "7", "--to", "28"], ["overlap: how many kernel taps", "cost: MACs (multiply-accumulates) per output"],
+      []),
+     (["invert", "100", "--factor", "300", "--stages", "2", "--dims", "1"], ["cost: MACs (multiply-accumulates)"], [])],
+    ids=["run-overlap", "run", "shape", "shape-no-channels", "search", "stages"],
+)
+def test_terms_are_explained(args: list[str], terms: list[str], absent: list[str]) -> None:
+    out, _ = screen(args, 80)
+    text = joined(out)
+    assert all(term in text for term in terms), [term for term in terms if term not in text]
+    assert not any(term in text for term in absent)
