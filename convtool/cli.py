@@ -107,7 +107,8 @@ class Main(click.Group):
 
     def main(self, args: Any = None, *rest: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        self.wants_json = "--json" in argv
+        self.wants_json = "--json" in argv or "--format=json" in argv or any(
+            a == "--format" and b == "json" for a, b in zip(argv, argv[1:]))
         if not standalone_mode:
             return super().main(argv, *rest, standalone_mode=False, **kwargs)
         if sys.stdout is None:  # started with stdout closed (`>&-`): fail where output is written
@@ -732,10 +733,13 @@ class ByteSize(click.ParamType):
 @click.option("--html", "html", metavar="FILE.html",
               help="Also write one self-contained page: the table, the network diagram, the overlap pictures.")
 @click.option("--force", is_flag=True, help="--html: replace an existing file.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv"]),
+              help="table (default: fitted to the screen), json (= --json), or markdown or csv: every "
+                   "column, one line per layer, exact counts (to keep and diff).")
 @json_option
 def run(
     arch: str, input_shape: Any, batch: int | None, check: bool, max_memory: int, seed: int, html: str | None,
-    force: bool, as_json: bool,
+    force: bool, fmt: str | None, as_json: bool,
 ) -> None:
     """Propagate an architecture file layer by layer: shapes, params, MACs, receptive field.
 
@@ -752,6 +756,7 @@ def run(
       convtool run configs/unet_padded.yaml --input-shape 1,3,320,480
       convtool run configs/mismatch_unet.yaml      # exits 1: does not line up, prints the fixes
       convtool run configs/dcgan_generator.yaml --batch 64 --json
+      convtool run configs/unet_original.yaml --format markdown > unet.md
       convtool run configs/unet_original.yaml --html unet.html
     """
     from .errors import MismatchError
@@ -762,6 +767,9 @@ def run(
         raise click.BadParameter("expected a full shape N,C,H,W (or N,F)", param_hint="--input-shape")
     if html == "-":
         raise click.BadParameter("the page goes to a file (stdout is the table)", param_hint="--html")
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError("give --json or --format, not both")
+    fmt = "json" if as_json else fmt or "table"
     stack = load(arch)
     try:
         result = propagate(stack, input_shape, batch)
@@ -770,8 +778,8 @@ def run(
             from .draw.html import mismatch_page
 
             write_page(html, force, arch, mismatch_page(stack, error))
-        if not as_json:
-            render_mismatch(error)
+        if fmt != "json":
+            render_mismatch(error, fmt)
         raise
     from .graph import valid_input_sizes
 
@@ -783,10 +791,10 @@ def run(
 
         line = describe(sizes, result.input[2:]) if sizes is not None else None
         write_page(html, force, arch, run_page(run_json(result, checked, sizes), result, line))
-    if as_json:
+    if fmt == "json":
         print_json(run_json(result, checked, sizes))
     else:
-        render_run(result, checked, sizes)
+        render_run(result, checked, sizes, fmt)
     if checked is not None and not checked.ok:
         raise MismatchError(
             "the numeric engine's shapes differ from the table at layers "
@@ -855,14 +863,12 @@ def export(arch: str, input_shape: Any, output: str | None, force: bool) -> None
         click.echo(source, nl=False)
         return
     write_text(output, source, force=force, reads=[arch])
+    from .report import say
     from .text import escape_controls
 
     shown = escape_controls(output)
-    click.echo(
-        f"wrote {shown}: class {class_name(prop.arch.name, prop.arch.file)}, {len(prop.layers)} layers, "
-        f"{prop.totals.param_count:,} parameters; run it with `python {shown}`",
-        err=True,
-    )
+    say(f"wrote {shown}: class {class_name(prop.arch.name, prop.arch.file)}, {len(prop.layers)} layers, "
+        f"{prop.totals.param_count:,} parameters; run it with `python {shown}`")
 
 
 # -- pictures ---------------------------------------------------------------------------------

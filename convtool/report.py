@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConvtoolError
 from .params import ConvParams
@@ -17,21 +18,121 @@ from .shape import LayerReport, Overlap, taps_grid
 from .text import escape_controls, fmt_shape, fmt_size
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from .design import ConvInverse, Search, Solution, StageSearch
 
 
-def console(stderr: bool = False) -> Console:
-    """A rich console bound to the current stdout/stderr (late, so CliRunner captures it)."""
+PIPED_WIDTH = 160  # output that goes to a file or a pipe, when COLUMNS does not say otherwise
+NARROWEST = 20  # below this no layout reads; lines may then run over
+
+
+def screen_width(stream: Any = None) -> int:
+    """The width human output is laid out for: COLUMNS, else the terminal's, else PIPED_WIDTH."""
     import os
 
-    from rich.console import Console
+    stream = sys.stdout if stream is None else stream
+    value = os.environ.get("COLUMNS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return max(int(value), NARROWEST)
+    try:
+        if stream.isatty():
+            return max(os.get_terminal_size(stream.fileno()).columns, NARROWEST)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's buffer), or closed
+        pass
+    return PIPED_WIDTH
 
-    stream = sys.stderr if stderr else sys.stdout
-    # Piped output is not cut to rich's default of 80 columns; a terminal's width is its own.
-    wide = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(file=stream, highlight=False, soft_wrap=True, width=160 if wide else None)
+
+class Screen:
+    """Human output laid out for the screen's width: each line of text wraps at spaces (a shape
+    only after a comma, a number never), its continuation lines indented under it; nothing is
+    cut. Tables and pictures (rich renderables) are printed as they were laid out."""
+
+    def __init__(self, stream: Any) -> None:
+        from rich.console import Console
+
+        self.width = screen_width(stream)
+        self.console = Console(file=stream, highlight=False, width=self.width, soft_wrap=True)
+
+    def print(self, item: Any, indent: int = 0) -> None:
+        """`item`: rich markup (wrapped, its lines indented by `indent`) or a rich renderable."""
+        from rich.text import Text
+
+        if not isinstance(item, str):
+            self.console.print(item)
+            return
+        lead = Text(" " * indent)
+        for paragraph in Text.from_markup(item).split("\n", allow_blank=True):
+            paragraph.rstrip()
+            inner = len(paragraph.plain) - len(paragraph.plain.lstrip(" ")) + HANG
+            pieces = _breaks(paragraph.plain, self.width - indent, self.width - indent - inner)
+            for n, (a, b) in enumerate(pieces):
+                self.console.print(lead + (Text(" " * inner) if n else Text()) + paragraph[a:b])
+
+
+HANG = 2  # how far a wrapped line's continuation is indented
+
+
+def console(stderr: bool = False) -> Screen:
+    """The screen on the current stdout/stderr (late, so CliRunner captures it)."""
+    return Screen(sys.stderr if stderr else sys.stdout)
+
+
+def _breaks(text: str, first: int, rest: int) -> list[tuple[int, int]]:
+    """Where `text` breaks into lines of at most `first` (then `rest`) characters: at spaces only,
+    at the shallowest parenthesis depth that fits (a shape or a call stays whole where it can,
+    and breaks only after a comma where it cannot); a word longer than a line stays whole.
+
+    >>> _breaks("in (1, 64, 570, 570)", 14, 18)
+    [(0, 2), (3, 20)]
+    >>> _breaks("in (1, 64, 570, 570)", 14, 12)
+    [(0, 2), (3, 15), (16, 20)]
+    """
+    import re
+
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    if not words:
+        return [(0, len(text))]
+    depth, level, at = [], 0, 0
+    for begin, _ in words:
+        level += text.count("(", at, begin) + text.count("[", at, begin)
+        level -= text.count(")", at, begin) + text.count("]", at, begin)
+        depth.append(max(level, 0))
+        at = begin
+    lines: list[tuple[int, int]] = []
+    start, i = 0, 0
+    while True:
+        limit = rest if lines else first
+        j = i
+        while j + 1 < len(words) and words[j + 1][1] - start <= limit:
+            j += 1
+        if j == len(words) - 1:
+            lines.append((start, words[j][1]))
+            return lines
+        best = min(range(i, j + 1), key=lambda k: (depth[k + 1], -k))  # break before word k + 1
+        lines.append((start, words[best][1]))
+        start, i = words[best + 1][0], best + 1
+
+
+def wrap_lines(text: str, width: int, indent: str = "") -> list[str]:
+    """`text` in lines of at most `width` characters, broken at spaces only (a word longer than
+    the line stays whole), continuation lines indented by `indent`.
+
+    >>> wrap_lines("shapes (1, 64, 570, 570) and (1, 64, 568, 568)", 24, "  ")
+    ['shapes (1, 64, 570, 570)', '  and (1, 64, 568, 568)']
+    """
+    if len(text) <= width:
+        return [text]
+    pieces = _breaks(text, width, width - len(indent))
+    return [(indent if n else "") + text[a:b] for n, (a, b) in enumerate(pieces)]
+
+
+def say(text: str) -> None:
+    """A plain message (no markup) on stderr, wrapped on a terminal or to COLUMNS; otherwise (a
+    log, a program reading it) each message stays one line."""
+    import os
+
+    width = screen_width(sys.stderr) if _isatty(sys.stderr) or "COLUMNS" in os.environ else 0
+    indent = " " * (len(text) - len(text.lstrip(" ")) + HANG)  # under the line's own start
+    sys.stderr.write("".join(line + "\n" for line in (wrap_lines(text, width, indent) if width else [text])))
 
 
 def _markup(text: str) -> str:
@@ -50,9 +151,16 @@ def print_error(error: ConvtoolError, as_json: bool) -> None:
     """One clear sentence on stderr (plus a hint); with --json also the error document on stdout."""
     if as_json:
         print_json({"error": error.to_dict()})
-    sys.stderr.write(f"Error: {escape_controls(error.message)}\n")
+    say(f"Error: {escape_controls(error.message)}")
     for i, line in enumerate(error.hint_lines):
-        sys.stderr.write(f"{'Hint: ' if i == 0 else ''}{escape_controls(line)}\n")
+        say(f"{'Hint: ' if i == 0 else ''}{escape_controls(line)}")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (ValueError, AttributeError):
+        return False
 
 
 SHOWN = 64  # rows of a long list that the human view prints
@@ -143,11 +251,11 @@ def render_shape(report: LayerReport) -> None:
             f"{_tuple(report.output_padding_from_size)} (what forward(x, output_size=...) picks)"
         )
 
-    columns = [("dim", "left"), ("formula", "left")]
+    columns = [Column("dim"), Column("formula", wrap=True, squeeze=24)]
     if report.output_size_range is not None:
-        columns.append(("valid output_size (output_padding)", "left"))
+        columns.append(Column("valid output_size (output_padding)", wrap=True, squeeze=24))
     if report.ignored is not None:
-        columns.append(("never read", "right"))
+        columns.append(Column("never read", "right", wrap=True))
     rows: list[list[Cell]] = []
     for axis, name in enumerate(dims):
         row = [name, formula(p, axis, report.input_spatial[axis], report.output_spatial[axis])]
@@ -162,7 +270,7 @@ def render_shape(report: LayerReport) -> None:
             row.append(str(report.ignored[axis]))
         rows.append([(text, "") for text in row])
     out.print("Output size per dim")
-    out.print(_grid(rows, columns))
+    _table(out, rows, columns, "use --json")
     if report.output_size_range is not None and any(d > s for s, d in zip(p.stride, p.dilation)):
         out.print(
             "* only through an explicit output_padding (below max(stride, dilation)): "
@@ -202,6 +310,8 @@ def render_shape(report: LayerReport) -> None:
         )
     for warning in report.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
+    if report.weight_shape is not None:
+        out.print("[dim]MACs: multiply-accumulates for the whole batch, bias excluded.[/]")
 
 
 def _overlap_grid(overlaps: Sequence[Overlap]) -> Any:
@@ -291,7 +401,9 @@ def render_invert(inverse: ConvInverse) -> None:
     for alt in inverse.alternatives[:SHOWN]:
         reach = f"up(x, output_size={_tuple(alt.size)})" if alt.output_size_reachable else "no (output_padding >= stride)"
         rows.append([(fmt_size(alt.size), ""), (_tuple(alt.output_padding), ""), (reach, "")])
-    out.print(_grid(rows, (("size", "left"), ("output_padding", "left"), ("or forward(x, output_size=...)", "left"))))
+    columns = (Column("size", wrap=True), Column("output_padding", wrap=True),
+               Column("or forward(x, output_size=...)", wrap=True, squeeze=24))
+    _table(out, rows, columns, "use --json")
     if len(inverse.alternatives) > SHOWN:
         out.print(f"... and {len(inverse.alternatives) - SHOWN} more (--json lists them all)")
 
@@ -338,11 +450,17 @@ def render_search(found: Search, best: Sequence[Solution]) -> None:
         details = [f"overlap {pattern}", f"cost {solution.cost:.3g}"]
         notes = _search_notes(solution)
         out.print(" " * (width + 2) + " · ".join(details) + (f" · [yellow]{notes}[/]" if notes else ""))
-    out.print(
-        "[dim]overlap: kernel taps per output position, by position mod stride; "
-        "cost: MACs per output pixel per (in, out) channel pair; ranked: no checkerboard, "
-        "no output_padding, smaller kernel, dilation 1, smaller padding (see --help).[/]"
-    )
+    for paragraph in SEARCH_TERMS:
+        out.print(f"[dim]{paragraph}[/]")
+    out.print("[dim]Ranked: no checkerboard, no output_padding, smaller kernel, dilation 1, smaller "
+              "padding (see --help).[/]")
+
+
+SEARCH_TERMS = (
+    "overlap: how many kernel taps land on each output position, for positions 0, 1, ... stride - 1 "
+    "(the pattern repeats every stride positions); unequal counts make checkerboard artifacts.",
+    "cost: MACs (multiply-accumulates) per output pixel per (in, out) channel pair.",
+)
 
 
 def _search_notes(solution: Solution) -> str:
@@ -362,16 +480,25 @@ def _search_notes(solution: Solution) -> str:
 # -- convtool run (issue 5) -------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from .graph import InputSizes, LayerResult, Propagation, StackMismatch, Verification
+    from .graph import FailedLayer, InputSizes, LayerResult, Propagation, StackMismatch, Verification
 
-RUN_FOOTER = (
-    "Shapes are (N, C, H, W) as in PyTorch. MACs: multiply-accumulates for the whole batch, bias "
+RUN_TERMS = (
+    "Shapes are (N, C, H, W) as in PyTorch: batch, channels, then the spatial sizes.",
+    "params: the layer's weights and biases. MACs: multiply-accumulates for the whole batch, bias "
     "excluded, transposed layers counted per input pixel (= torch.utils.flop_counter FLOPs / 2); "
     "only conv and linear layers count, every other layer is 0. Memory: MiB (2^20 bytes) of float32 "
-    "activations, every layer's output (the input excluded). RF: receptive field in input pixels "
-    "(H x W), exact: the widest span of input positions any one output position depends on; "
-    "none once flattened."
+    "activations, every layer's output (the input excluded).",
+    "RF: receptive field, how many input pixels (H x W) one output pixel depends on, exact: the "
+    "widest span of input positions any one output position reads; none once flattened.",
 )
+RUN_FOOTER = " ".join(RUN_TERMS)
+
+
+def _run_terms(layers: Sequence[LayerResult | FailedLayer]) -> tuple[str, ...]:
+    """The footer's paragraphs: the conventions, and what overlap means when a note speaks of it."""
+    if any("overlap" in note for layer in layers for note in getattr(layer, "notes", ())):
+        return (*RUN_TERMS, SEARCH_TERMS[0])
+    return RUN_TERMS
 
 
 def run_json(
@@ -401,13 +528,6 @@ def run_json(
     return doc
 
 
-def _run_console() -> Console:
-    """Never wraps the table's lines: a narrow terminal soft-wraps them instead."""
-    from rich.console import Console
-
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
-
-
 def _mib(n: int) -> str:
     """`1,136.5 MiB` (tenths, integer arithmetic: sizes may exceed a float's range)."""
     tenths = (n * 10 + 2**19) // 2**20
@@ -418,126 +538,302 @@ def _field(field: Sequence[int] | None) -> str:
     return "—" if field is None else "x".join(map(str, field))
 
 
-RUN_COLUMNS = (
-    ("#", "right"), ("name", "left"), ("type", "left"), ("config", "left"), ("input", "left"),
-    ("output", "left"), ("params", "right"), ("MACs", "right"), ("RF", "right"), ("notes", "left"),
-)
+@dataclass(frozen=True)
+class Column:
+    """One column of a hand-laid table: how it is justified, whether it may wrap, and when it
+    gives way to the others on a narrow screen."""
+
+    header: str
+    justify: str = "left"  # "left" | "right"
+    wrap: bool = False  # at spaces: a shape only after a comma, a number never
+    squeeze: int | None = None  # the width it is narrowed to before a column is dropped (None: whole)
+    drop: int = 0  # 0: always shown; else dropped when the screen is too narrow, the highest first
+    below: bool = False  # dropped, its text goes on its own lines under the row instead
+
+
+class Label(NamedTuple):
+    """A row that is one label across the table (a section's name)."""
+
+    text: str
+    style: str
+
+
 Cell = tuple[str, str]  # (text, rich style)
+Row = list[Cell] | Label
 SECTION_RULE: list[Cell] = []
+SEPARATOR = 3  # " │ "
 
 
-def _grid(rows: Sequence[list[Cell]], columns: Sequence[tuple[str, str]] = RUN_COLUMNS) -> Any:
-    """A table as rich Text, laid out here: rich's Table measures every cell (seconds for a
-    1,000-layer stack) and costs its import on every `shape`; this is linear and keeps rich's look.
-    columns: (header, "left" | "right")."""
+def _grid(
+    rows: Sequence[Row], columns: Sequence[Column], width: int
+) -> tuple[Any, list[str]]:
+    """A table as rich Text at most `width` columns wide, and the headers of the columns it left
+    out. Laid out here: rich's Table measures every cell (seconds for a 1,000-layer stack) and
+    costs its import on every `shape`; this is linear and keeps rich's look. Columns are dropped
+    by their `drop` rank, then narrowed (cells wrap onto more lines, never cut)."""
     from rich.text import Text
 
-    widths = [len(header) for header, _ in columns]
-    for row in rows:
-        for i, (text, _) in enumerate(row):
-            widths[i] = max(widths[i], len(text))
-    last = len(columns) - 1
+    kept, widths, full = _layout(rows, columns, width)
+    shown = [columns[i] for i in kept]
+    below = [i for i, c in enumerate(columns) if c.below and i not in kept]
+    dropped = [c.header for i, c in enumerate(columns) if i not in kept and not c.below and i in full]
+    last = len(kept) - 1
+    indent = widths[0] + SEPARATOR if len(kept) > 1 else 0
 
-    def line(cells: Sequence[Cell], sep: str) -> Text:
-        out = Text()
-        for i, (text, style) in enumerate(cells):
-            justify = columns[i][1]
-            pad = widths[i] - len(text)
-            if i:
-                out.append(sep)
-            if justify == "right":
-                out.append(" " * pad)
-            out.append(text, style=style or None)
-            if justify == "left" and i < last:
-                out.append(" " * pad)
-        out.rstrip()
+    def lines(cells: Sequence[Cell], sep: str) -> list[Text]:
+        split = [_cell_lines(cells[i][0] if i < len(cells) else "", w, c.wrap)
+                 for i, c, w in zip(kept, shown, widths)]
+        out = []
+        for n in range(max(len(parts) for parts in split)):
+            text = Text()
+            for j, (parts, column, w) in enumerate(zip(split, shown, widths)):
+                piece = parts[n] if n < len(parts) else ""
+                if j:
+                    text.append(sep)
+                if column.justify == "right":
+                    text.append(" " * (w - len(piece)))
+                style = cells[kept[j]][1] if kept[j] < len(cells) else ""
+                text.append(piece, style=style or None)
+                if column.justify == "left" and j < last:
+                    text.append(" " * (w - len(piece)))
+            text.rstrip()
+            out.append(text)
+        for i in below if sep == " │ " else ():  # (a header's own name is in the "not shown" line)
+            if i < len(cells) and cells[i][0]:
+                for piece in wrap_lines(cells[i][0], max(width - indent, 1)):
+                    out.append(Text(" " * indent) + Text(piece, style=cells[i][1] or ""))
         return out
 
-    def rule(cross: str, horizontal: str) -> Text:
-        return Text(cross.join(horizontal * (w + (1 if i == 0 or i == last else 2))
-                               for i, w in enumerate(widths)))
+    def label(row: Label) -> list[Text]:
+        bar = " " * widths[0] + " │ " if len(kept) > 1 else ""
+        return [Text(bar) + Text(piece, style=row.style or "")
+                for piece in wrap_lines(row.text, max(width - len(bar), 1))]
 
-    lines = [line([(h, "bold") for h, _ in columns], " ┃ "), rule("╇", "━")]
+    def rule(cross: str, horizontal: str) -> Text:
+        return Text(cross.join(horizontal * (w + (1 if j == 0 or j == last else 2))
+                               for j, w in enumerate(widths)))
+
+    out = lines([(c.header, "bold") for c in columns], " ┃ ")
+    out.append(rule("╇", "━"))
     for row in rows:
         if row is SECTION_RULE:
-            lines.append(rule("┼", "─"))
+            out.append(rule("┼", "─"))
+        elif isinstance(row, Label):
+            out.extend(label(row))
         else:
-            padded = row + [("", "")] * (len(columns) - len(row))
-            lines.append(line(padded, " │ "))
-    return Text("\n").join(lines)
+            out.extend(lines(row, " │ "))
+    return Text("\n").join(out), dropped
 
 
-def _layer_rows(layers: Sequence[LayerResult], rows: list[list[Cell]]) -> str | None:
+def _layout(
+    rows: Sequence[Row], columns: Sequence[Column], width: int
+) -> tuple[list[int], list[int], set[int]]:
+    """Which columns a table shows within `width`, how wide each is, and which have any text."""
+    natural = [len(c.header) for c in columns]
+    narrowest = [max(map(len, c.header.split())) if c.wrap else len(c.header) for c in columns]
+    filled = [False] * len(columns)
+    for row in rows:
+        if isinstance(row, Label):
+            continue
+        for i, (text, _) in enumerate(row):
+            filled[i] = filled[i] or bool(text)
+            if len(text) > natural[i]:
+                natural[i] = len(text)
+            if columns[i].wrap and len(text) > narrowest[i]:
+                narrowest[i] = max(narrowest[i], *map(len, text.split()))
+            elif not columns[i].wrap:
+                narrowest[i] = natural[i]
+    wanted = [min(n, max(low, c.squeeze)) if c.squeeze is not None else n
+              for c, n, low in zip(columns, natural, narrowest)]
+
+    def total(widths: dict[int, int]) -> int:
+        return sum(widths.values()) + SEPARATOR * (len(widths) - 1)
+
+    chosen = {i: w for i, w in enumerate(wanted) if filled[i] or not columns[i].drop}  # empty: not worth a word
+    while total(chosen) > width and any(columns[i].drop for i in chosen):
+        del chosen[max((i for i in chosen if columns[i].drop), key=lambda i: columns[i].drop)]
+    for i in chosen:  # room left: wrapped columns widen back, the most important first
+        chosen[i] += max(0, min(natural[i] - chosen[i], width - total(chosen)))
+    while total(chosen) > width:  # still too wide: narrow the widest column that can wrap
+        i = max((i for i in chosen if chosen[i] > narrowest[i]), key=lambda i: chosen[i], default=None)
+        if i is None:
+            break  # nothing narrows further: the screen is narrower than any reading of the table
+        chosen[i] -= 1
+    kept = sorted(chosen)
+    return kept, [chosen[i] for i in kept], {i for i in range(len(columns)) if filled[i]}
+
+
+def _cell_lines(text: str, width: int, wrap: bool) -> list[str]:
+    return wrap_lines(text, width) if wrap else [text]
+
+
+def _table(out: Screen, rows: Sequence[Row], columns: Sequence[Column], more: str) -> None:
+    """Print a table laid out for the console's width, then say once what it left out."""
+    grid, dropped = _grid(rows, columns, out.width)
+    out.print(grid)
+    if dropped:
+        out.print(f"[dim]columns not shown at {out.width} columns: {', '.join(dropped)}; "
+                  f"widen the terminal or {more}[/]")
+
+
+RUN_COLUMNS = (
+    Column("#", "right"),
+    Column("name", wrap=True, squeeze=12, drop=6),
+    Column("type"),
+    Column("config", wrap=True, drop=3),
+    Column("input", wrap=True),
+    Column("output", wrap=True),
+    Column("params", "right", drop=4),
+    Column("MACs", "right", drop=5),
+    Column("RF", "right", drop=7),
+    Column("notes", wrap=True, squeeze=24, drop=8, below=True),
+)
+
+
+def _layer_cells(layer: LayerResult, exact: bool = False) -> list[Cell]:
+    """One layer's row: counts in short (`187.1M`) on screen, exact in files (`exact`)."""
+    count = (lambda n: f"{n:,}") if exact else fmt_count
+    return [
+        (str(layer.index), ""), (escape_controls(layer.name or ""), ""), (layer.type, ""), (layer.config, ""),
+        (fmt_shape(layer.input), ""), (fmt_shape(layer.output), ""),
+        (count(layer.param_count) if layer.param_count else "0", ""),
+        (count(layer.macs) if layer.macs else "0", ""), (_field(layer.receptive_field), ""),
+        (escape_controls("; ".join(layer.notes)), "yellow"),
+    ]
+
+
+def _failed_cells(failed: FailedLayer) -> list[Cell]:
+    """The row of the layer where the stack stops lining up (its input column a shape only, so
+    that the column keeps the width of the others)."""
+    reason = failed.reason
+    if failed.skip_from is not None:
+        index, name, _ = failed.skip_from
+        reason += f"; '{name}' is the output of layer {index}"
+    return [
+        (str(failed.index), "bold red"), (escape_controls(failed.name or ""), "bold red"), (failed.type, ""),
+        (failed.config, ""), (fmt_shape(failed.input), ""), ("does not line up", "bold red"),
+        ("", ""), ("", ""), ("", ""), (escape_controls(reason), "red"),
+    ]
+
+
+def _total_cells(prop: Propagation, exact: bool = False) -> list[Cell]:
+    """The totals row ("total" under type, which every screen shows; the memory is on the line
+    under the table)."""
+    t = prop.totals
+    count = (lambda n: f"{n:,}") if exact else fmt_count
+    return [
+        ("", ""), ("", ""), ("total", "bold"), ("", ""), ("", ""), (fmt_shape(prop.output), ""),
+        (count(t.param_count), "bold"), (count(t.macs), "bold"), ("", ""), ("", ""),
+    ]
+
+
+def _sections(layers: Sequence[LayerResult | FailedLayer]) -> list[Row]:
+    """The rows of `layers`, a rule and the section's name where a new section starts."""
+    from .graph import FailedLayer
+
+    rows: list[Row] = []
     section = None
     for layer in layers:
         if layer.section != section:
             if section is not None:
                 rows.append(SECTION_RULE)
             section = layer.section
-            rows.append([("", ""), (section or "", "bold cyan")])
-        rows.append([
-            (str(layer.index), ""), (escape_controls(layer.name or ""), ""), (layer.type, ""), (layer.config, ""),
-            (fmt_shape(layer.input), ""), (fmt_shape(layer.output), ""),
-            (fmt_count(layer.param_count) if layer.param_count else "0", ""),
-            (fmt_count(layer.macs) if layer.macs else "0", ""), (_field(layer.receptive_field), ""),
-            (escape_controls("; ".join(layer.notes)), "yellow"),
-        ])
-    return section
+            if section:
+                rows.append(Label(escape_controls(section), "bold cyan"))
+        rows.append(_failed_cells(layer) if isinstance(layer, FailedLayer) else _layer_cells(layer))
+    return rows
+
+
+RUN_MORE = "use --format markdown"  # what prints every column
 
 
 def render_run(
-    prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None
+    prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None,
+    fmt: str = "table",
 ) -> None:
-    """The human view of `convtool run`: the per-layer table, totals and conventions."""
-    out = _run_console()
-    out.print(f"[bold]{_markup(prop.arch.name or prop.arch.file)}[/]  {fmt_shape(prop.input)} -> {fmt_shape(prop.output)}")
-    rows: list[list[Cell]] = []
-    _layer_rows(prop.layers, rows)
+    """The human view of `convtool run` (`fmt` table), or the table as markdown or csv."""
+    lines = []
     t = prop.totals
-    rows.append(SECTION_RULE)
-    rows.append([
-        ("", ""), ("total", "bold"), ("", ""), ("", ""), ("", ""), (fmt_shape(prop.output), ""),
-        (fmt_count(t.param_count), "bold"), (fmt_count(t.macs), "bold"), ("", ""),
-        (f"activations {_mib(t.activation_bytes)}", ""),
-    ])
-    out.print(_grid(rows))
-    out.print(f"params {t.param_count:,}   MACs {t.macs:,}   activation memory {_mib(t.activation_bytes)}")
+    lines.append(f"params {t.param_count:,}   MACs {t.macs:,}   activation memory {_mib(t.activation_bytes)}")
     if sizes is not None:
         from .graph.valid_sizes import describe as describe_sizes
 
-        out.print(f"valid input sizes: {describe_sizes(sizes, prop.input[2:])}")
+        lines.append(f"valid input sizes: {describe_sizes(sizes, prop.input[2:])}")
+    title = escape_controls(prop.arch.name or prop.arch.file)
+    shapes = f"{fmt_shape(prop.input)} -> {fmt_shape(prop.output)}"
+    if fmt != "table":
+        if verification is not None:
+            lines.append(_verified(verification))
+        _print_file_table(fmt, title, shapes, prop.layers, _total_cells(prop, exact=True), lines)
+        return
+    out = console()
+    out.print(f"[bold]{_markup(prop.arch.name or prop.arch.file)}[/]  {shapes}")
+    rows = _sections(prop.layers)
+    rows += [SECTION_RULE, _total_cells(prop)]
+    _table(out, rows, RUN_COLUMNS, RUN_MORE)
+    for line in lines:
+        out.print(line)
     if verification is not None:
-        if verification.ok:
-            out.print(
-                f"[green]verified:[/] the numeric engine (seed {verification.seed}, estimated "
-                f"{_mib(verification.estimated_bytes)}) gives every layer the shape in the table"
-            )
-        else:
-            out.print(f"[red]numeric shapes differ at layers {list(verification.mismatches)}[/]")
-    out.print(f"[dim]{RUN_FOOTER}[/]")
+        colour = "green" if verification.ok else "red"
+        out.print(f"[{colour}]{_markup(_verified(verification))}[/]")
+    for paragraph in _run_terms(prop.layers):
+        out.print(f"[dim]{paragraph}[/]")
 
 
-def render_mismatch(error: StackMismatch) -> None:
+def _verified(verification: Verification) -> str:
+    if verification.ok:
+        return (f"verified: the numeric engine (seed {verification.seed}, estimated "
+                f"{_mib(verification.estimated_bytes)}) gives every layer the shape in the table")
+    return f"numeric shapes differ at layers {list(verification.mismatches)}"
+
+
+def render_mismatch(error: StackMismatch, fmt: str = "table") -> None:
     """The table up to the layer where the stack stops lining up, that layer marked."""
-    out = _run_console()
-    out.print(f"[bold]{_markup(error.file or '')}[/]  input {fmt_shape(error.input_shape)}")
-    rows: list[list[Cell]] = []
-    section = _layer_rows(error.layers, rows)
-    failed = error.failed
-    if failed.section != section:
-        if section is not None:
-            rows.append(SECTION_RULE)
-        rows.append([("", ""), (failed.section or "", "bold cyan")])
-    other = ""
-    if failed.skip_from is not None:
-        index, name, shape = failed.skip_from
-        other = f" + layer {index} '{escape_controls(name or '')}' {fmt_shape(shape)}"
-    rows.append([
-        (str(failed.index), "bold red"), (escape_controls(failed.name or ""), "bold red"), (failed.type, ""),
-        (failed.config, ""), (fmt_shape(failed.input) + other, ""), ("does not line up", "bold red"),
-        ("", ""), ("", ""), ("", ""), (escape_controls(failed.reason), "red"),
-    ])
-    out.print(_grid(rows))
+    title = escape_controls(error.file or "")
+    shapes = f"input {fmt_shape(error.input_shape)}"
+    if fmt != "table":
+        _print_file_table(fmt, title, shapes, [*error.layers, error.failed], None, [])
+        return
+    out = console()
+    out.print(f"[bold]{_markup(error.file or '')}[/]  {shapes}")
+    _table(out, _sections([*error.layers, error.failed]), RUN_COLUMNS, RUN_MORE)
+
+
+def _print_file_table(
+    fmt: str, title: str, shapes: str, layers: Sequence[LayerResult | FailedLayer],
+    total: list[Cell] | None, lines: Sequence[str],
+) -> None:
+    """`run --format markdown|csv`: every column, exact counts, one line per row, never wrapped,
+    so that a table can be kept in a repository and diffed."""
+    from .graph import FailedLayer
+
+    headers = [c.header for c in RUN_COLUMNS]
+    rows = []
+    for layer in layers:
+        cells = _failed_cells(layer) if isinstance(layer, FailedLayer) else _layer_cells(layer, exact=True)
+        rows.append([layer.section or "", *(text for text, _ in cells)])
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["section", *headers])
+        for row in rows:  # counts without separators and no dash for "none", for a program
+            row[7:9] = [text.replace(",", "") for text in row[7:9]]
+            row[9] = "" if row[9] == "—" else row[9]
+            writer.writerow(row)
+        return
+    cell = lambda text: text.replace("|", "\\|")  # noqa: E731  (a bar would end the cell)
+    sections = any(row[0] for row in rows)
+    shown = ["section", *headers] if sections else headers
+    out = [f"**{cell(title)}**  {shapes}", "", "| " + " | ".join(shown) + " |",
+           "|" + "|".join("---:" if c.justify == "right" else "---" for c in RUN_COLUMNS[:len(shown)]) + "|"]
+    if sections:
+        out[-1] = "|---" + out[-1]
+    for row in rows + ([["", *(text for text, _ in total)]] if total else []):
+        out.append("| " + " | ".join(cell(text) for text in (row if sections else row[1:])) + " |")
+    out += ["", *lines] if lines else []
+    out += ["", *_run_terms(layers)] if total else []
+    sys.stdout.write("".join(line + "\n" for line in out))
 
 
 # -- convtool invert --factor / --stages ------------------------------------------------------
@@ -620,9 +916,9 @@ def render_stages(found: StageSearch, top: int) -> None:
                 + (f"  [dim]next: {more} ({stage.total:,} in all)[/]" if more else "")
             )
     out.print(
-        "[dim]Each stage: its best layer (ranked as `invert --to`), then the next ones; cost: kernel taps per "
-        "output pixel per (in, out) channel pair, all stages together; chains ranked by their worst stage, "
-        "then cost, then larger factors first (see --help).[/]"
+        "[dim]Each stage: its best layer (ranked as `invert --to`), then the next ones. cost: MACs "
+        "(multiply-accumulates) per output pixel per (in, out) channel pair, all stages together. Chains "
+        "ranked by their worst stage, then cost, then larger factors first (see --help).[/]"
     )
 
 # -- other frameworks: `convtool shape` with a pasted layer or --framework, `convtool port` --
