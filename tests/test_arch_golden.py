@@ -16,7 +16,10 @@ import pytest
 from convtool.graph import LayerResult, StackMismatch, load, propagate
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+# configs whose PyTorch module is written from its source in tests/golden/make_golden_networks.py
+# (graphs that make_golden_arch.py, which builds a module from a chain, cannot read): test_networks.py
+WRITTEN = {p.stem for p in (ROOT / "tests" / "golden" / "networks").glob("*.json")}
+CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.yaml") if p.stem not in WRITTEN)
 GOLDEN = ROOT / "tests" / "golden"
 
 
