@@ -1,4 +1,4 @@
-"""Wall time of `convtool shape` end to end, as a ratio to `python -c pass` (SPEC §7: at most 3x).
+"""Wall time of `convtool shape` end to end, as a ratio to `python -c pass` (at most 3x).
 
     python benchmarks/bench_cli.py [--repeat 30]
 
@@ -54,7 +54,7 @@ def main() -> None:
     write_section(
         "cli",
         f"## CLI latency (`benchmarks/bench_cli.py`)\n\n{machine()}; {args.repeat} interleaved runs, "
-        f"medians, bytecode cached. Bar (SPEC §7): `convtool shape` at most 3x `python -c pass`.\n\n{table}\n",
+        f"medians, bytecode cached. Bar: `convtool shape` at most 3x `python -c pass`.\n\n{table}\n",
     )
 
 

@@ -1,4 +1,4 @@
-"""The numeric engine against PyTorch, float32 on 2 threads (SPEC §7).
+"""The numeric engine against PyTorch, float32 on 2 threads.
 
     python benchmarks/bench_numeric.py [--rounds 7] [--only dcgan] [--strategies] [--no-write]
 
@@ -311,7 +311,7 @@ def main() -> None:
         f"{np.__version__}, torch {torch.__version__}, float32, {THREADS} threads for both; "
         f"{args.rounds} interleaved rounds, medians. Ratio = convtool's time / torch's time "
         f"(below 1 is faster). GFLOP/s = 2·MACs / time; x bare GEMM = convtool's time / one numpy "
-        f"matrix product of the same FLOPs in the layer's own shape. Bar (SPEC §7): geometric mean ≤ 0.8x, "
+        f"matrix product of the same FLOPs in the layer's own shape. Bar: geometric mean ≤ 0.8x, "
         f"no layer above 1.5x. The machine is shared: before each timed group the script waits "
         f"(up to {QUIET_WAIT:.0f} s) for the cores to go idle, and it times a group again when the "
         f"hypervisor took the cores meanwhile; {busy}.\n\n{text}\n\n{summary(cases)}\n",

@@ -1,4 +1,4 @@
-"""Time of `convtool run` on a generated 1,000-layer file (SPEC §7: under 1 s end to end).
+"""Time of `convtool run` on a generated 1,000-layer file (under 1 s end to end).
 
     python benchmarks/bench_run.py [--repeat 9] [--layers 1000]
 
@@ -118,7 +118,7 @@ def main() -> None:
     section = (
         "## `convtool run` on a generated 1,000-layer file (`benchmarks/bench_run.py`)\n\n"
         f"{machine()}; {args.repeat} interleaved runs, medians, bytecode cached. File: a residual U-Net on 1x16x256x256 "
-        f"({args.layers} layers, {len(prop.layers)} propagated, output {list(prop.output)}). Bar (SPEC §7): "
+        f"({args.layers} layers, {len(prop.layers)} propagated, output {list(prop.output)}). Bar: "
         f"under {BAR * 1000:.0f} ms end to end; slowest median {worst * 1000:.0f} ms ({verdict}).\n\n"
         + "\n".join(rows)
     )

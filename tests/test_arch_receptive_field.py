@@ -1,4 +1,4 @@
-"""The exact receptive field (SPEC §2.6) against two brute-force computations.
+"""The exact receptive field against two brute-force computations.
 
 1. An independent per-dim dependency computation written here from the definitions
    (transposed layers in their scatter form), for every file in configs/ at its real size.
@@ -241,7 +241,7 @@ def test_footprints_match_perturbation(shape: str, layers: list[str]) -> None:
 
 
 def test_two_k3_s2_upsamplers_give_a_field_of_two() -> None:
-    """SPEC §2.6: the textbook additive formula would say 3 after the second layer."""
+    """The textbook additive formula would say 3 after the second layer."""
     arch = loads(
         "input: [1, 1, 6, 6]\nlayers:\n"
         + "  - {type: conv_transpose2d, out_channels: 1, kernel_size: 3, stride: 2}\n" * 2

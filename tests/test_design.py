@@ -105,7 +105,7 @@ def test_inverse_refuses(conv, size, message):
 
 
 def brute_force(length: int, target: int, max_kernel=16, max_stride=8, max_dilation=3):
-    """Every (k, s, p, op, d) of SPEC §4.2's space mapping length to target, straight from §2.1."""
+    """Every (k, s, p, op, d) of the default search space mapping length to target, from the formula."""
     found = set()
     for s in range(1, max_stride + 1):
         for k in range(1, max_kernel + 1):
@@ -226,7 +226,7 @@ def test_space_rejects_mismatched_and_illegal_constraints():
 
 def test_cost_is_macs_per_output_pixel_per_channel_pair():
     for sol in search((7, 9), (14, 19)).solutions(20, in_channels=3, out_channels=5):
-        macs = 3 * 5 * sol.params.kernel_size[0] * sol.params.kernel_size[1] * 7 * 9  # SPEC §2.6
+        macs = 3 * 5 * sol.params.kernel_size[0] * sol.params.kernel_size[1] * 7 * 9
         assert sol.cost == pytest.approx(macs / (3 * 5) / (14 * 19))
 
 

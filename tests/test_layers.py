@@ -1,4 +1,4 @@
-"""Every layer kind of SPEC §5.2/§5.3: shape, params and MACs (a table made with torch, and
+"""Every layer kind: shape, params and MACs (a table made with torch, and
 live against torch), numeric rules against torch, PyTorch's messages for invalid inputs."""
 
 from __future__ import annotations

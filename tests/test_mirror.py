@@ -1,4 +1,4 @@
-"""Mirrored decoders (SPEC §5.5): `decoder: {mirror: encoder}` and `convtool invert ARCH.yaml`.
+"""Mirrored decoders: `decoder: {mirror: encoder}` and `convtool invert ARCH.yaml`.
 
 Tables of single-layer inverses, the order of copied layers, hypothesis-generated encoders
 (strided, padded, dilated, grouped convolutions and pools, ceil_mode, odd sizes) whose

@@ -1,4 +1,4 @@
-"""The shape engine: tables of known answers and hypothesis properties (SPEC §2, §8)."""
+"""The shape engine: tables of known answers and hypothesis properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Valid input sizes (SPEC §5.4) against brute force: every config, and generated U-Nets."""
+"""Valid input sizes against brute force: every config, and generated U-Nets."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from .valid_sizes import valid_input_sizes
 
 
 def _nearest_valid(arch: Arch, input_shape: Shape) -> list[Shape]:
-    """The valid inputs nearest to `input_shape`, from the exact set of SPEC §5.4 where it
+    """The valid inputs nearest to `input_shape`, from the exact set of valid input sizes where it
     exists (square inputs stay square), else from a search nearby."""
     sizes = valid_input_sizes(arch, input_shape)
     if sizes.dims is None:

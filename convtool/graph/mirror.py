@@ -1,4 +1,4 @@
-"""Mirroring (SPEC §5.5): the decoder that restores an encoder's input shape exactly.
+"""Mirroring: the decoder that restores an encoder's input shape exactly.
 
 One function, `decoder_for`, serves both `decoder: {mirror: encoder}` (through `bind`, which
 calls `expand`) and `convtool invert ARCH.yaml`.
@@ -60,7 +60,7 @@ from .model import Arch, LayerSpec
 from .propagate import LayerResult, Propagation, walk
 from .yaml import plain_value, yaml_value
 
-Layer = dict[str, Any]  # one layer in the file schema of SPEC §5: {"type": ..., options}
+Layer = dict[str, Any]  # one layer as an architecture file writes it: {"type": ..., options}
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Mirrored:
         return self.decoder.output
 
     def to_dict(self) -> dict[str, Any]:
-        """`invert ARCH.yaml --json` (SPEC §6)."""
+        """`invert ARCH.yaml --json` (docs/json.md)."""
         return {"input": list(self.input), "decoder": [dict(layer) for layer in self.layers],
                 "restores": list(self.restores)}
 

@@ -44,7 +44,7 @@ class LayerResult:
     inputs: tuple[str, ...] = ()  # the paths of the tensors it reads, in order
 
     def to_dict(self) -> dict[str, Any]:
-        """The layer as in `run --json` (SPEC §6)."""
+        """The layer as in `run --json` (docs/json.md)."""
         return {
             "index": self.index,
             "name": self.name,

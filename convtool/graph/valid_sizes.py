@@ -1,4 +1,4 @@
-"""The input sizes a whole stack accepts (SPEC §5.4): an exact periodic set per spatial dim.
+"""The input sizes a whole stack accepts: an exact periodic set per spatial dim.
 
 Why the set is periodic. Along one dim every layer maps its input length n to a
 non-decreasing function of n, and is valid from some length on (conv, pool: n + 2p >= the
@@ -162,7 +162,7 @@ class _Probe:
 
 
 def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSizes:
-    """The exact set of input sizes per spatial dim for which the stack lines up (SPEC §5.4).
+    """The exact set of input sizes per spatial dim for which the stack lines up.
 
     >>> from convtool.graph import loads
     >>> arch = loads('''

@@ -99,7 +99,7 @@ class LayerKind:
 
     def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
         """Per spatial dim, the factor the layer divides sizes by (a stride, a downscale):
-        the valid input sizes of a stack repeat with the product of these (SPEC §5.4)."""
+        the valid input sizes of a stack repeat with the product of these."""
         return (1, 1)
 
     # numeric rule: parameters (seeded, PyTorch's init) and forward

@@ -257,6 +257,3 @@ def crop_key(key: str, value: object) -> object:
         f"key 'crop' must be 'center' (center-crop the skip tensors to the current size), but got {describe(value)}",
         key=key,
     )
-
-
-# -- footprints (exact receptive field, SPEC §2.6) ------------------------------------------

@@ -146,7 +146,7 @@ COPIED = {"batch_norm2d", "BatchNorm2d", "relu", "ReLU", "leaky_relu", "LeakyReL
 
 
 def mirror(specs: list[dict[str, Any]], built: list[nn.Module], inputs: list[torch.Size]) -> list[tuple[dict[str, Any], Any]]:
-    """The decoder of `decoder: {mirror: encoder}` (SPEC §5.5), independently of convtool:
+    """The decoder of `decoder: {mirror: encoder}`, independently of convtool:
     every conv2d/pool becomes a ConvTranspose2d called with forward(x, output_size=the
     encoder layer's input size), so that torch itself picks the output_padding; runs of
     shape-preserving layers go to their mirror position in their own order (convtool.graph.mirror).
