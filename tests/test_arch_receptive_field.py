@@ -71,7 +71,20 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
                 if src > i0 and i0 + 1 < size_in:
                     out[o] |= previous[i0 + 1]
         return out
-    if kind in ("concat", "add"):
+    if kind in ("pad", "crop"):  # a shift by the amount before (and, padding, edges reflected or repeated)
+        flat = a["padding"] if kind == "pad" else a["cropping"]
+        before = flat[2 * (len(layer.input) - 3 - axis)]
+        mode = a.get("mode", "constant")
+        for o in range(size_out):
+            j = o - before if kind == "pad" else o + before
+            if not 0 <= j < size_in:
+                if mode in ("constant", "zeros"):
+                    continue
+                j = (0 if j < 0 else size_in - 1) if mode == "replicate" else j % size_in if mode == "circular" \
+                    else (abs(j) if j < 0 else 2 * (size_in - 1) - j)
+            out[o] = previous[j]
+        return out
+    if kind in ("concat", "add", "mul"):
         out = previous.copy()
         for other, offsets in zip(skips, layer.applied.crops):
             out |= other[offsets[axis] : offsets[axis] + size_out]
@@ -86,11 +99,13 @@ def brute_fields(prop: Propagation) -> list[tuple[int, ...] | None]:
     if len(prop.input) < 3:
         return [None] * len(prop.layers)
     current = [np.eye(n, dtype=bool) for n in prop.input[2:]]
-    saved: dict[int, list[np.ndarray]] = {}
+    saved: dict[int, list[np.ndarray]] = {-1: current}
     fields: list[tuple[int, ...] | None] = []
     for layer in prop.layers:
+        reads = current if layer.source is None else saved[layer.source]
+        skips = [] if layer.type in ("pad", "crop") else layer.skips  # they read another tensor's size only
         current = [
-            layer_matrix(layer, axis, current[axis], [saved[i][axis] for i in layer.skips])
+            layer_matrix(layer, axis, reads[axis], [saved[i][axis] for i in skips])
             for axis in range(len(current))
         ]
         saved[layer.index] = current
@@ -265,3 +280,23 @@ def test_config_footprints_match_perturbation(name: str) -> None:
     prop = propagate(load(ROOT / "configs" / f"{name}.yaml"))
     for layer, fp, brute in zip(prop.layers, footprints(prop), perturbation(prop)):
         assert fp.dims is not None and [list(d) for d in fp.dims] == brute, (layer.index, layer.type)
+
+
+GRAPH = """
+input: [1, 2, 21, 19]
+layers:
+  - {name: a, type: conv2d, out_channels: 3, kernel_size: 3, stride: 2}
+  - {type: pad, padding: [2, 1, 3, 0], mode: MODE}
+  - {name: b, type: conv_transpose2d, out_channels: 3, kernel_size: 3, stride: 2, padding: 1}
+  - {type: crop, cropping: [1, 0, 2, 1]}
+  - {name: c, type: conv2d, out_channels: 3, kernel_size: 1, from: a}
+  - {type: pad, to: b}
+  - {type: add, inputs: [b, .]}
+  - {type: mul, inputs: [c, .], crop: center}
+"""
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_graph_receptive_fields_match_brute_force(mode: str) -> None:
+    prop = propagate(loads(GRAPH.replace("MODE", mode)))
+    assert [r.receptive_field for r in prop.layers] == brute_fields(prop)
