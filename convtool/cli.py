@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .design import MAX_STAGES, MAX_TOP
+from .limits import MAX_STAGES, MAX_TOP
 from .errors import ConvtoolError
 
 # -- option types (syntax and ranges are checked here: exit 2, the option named) ----------

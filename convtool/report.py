@@ -6,7 +6,6 @@ module stay fast.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,8 @@ def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Piped output is not cut to rich's default of 80 columns; a terminal's width is its own.
     wide = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(file=stream, highlight=False, soft_wrap=True, width=160 if wide else None)
+    # emoji=False: a name like `:smile:` in a file prints as written (and rich's emoji table never loads).
+    return Console(file=stream, highlight=False, soft_wrap=True, width=160 if wide else None, emoji=False)
 
 
 def _markup(text: str) -> str:
@@ -43,6 +43,8 @@ def _markup(text: str) -> str:
 
 def print_json(doc: Any) -> None:
     """Print one JSON document on stdout."""
+    import json  # here, not at the top: the tables never need it
+
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 
@@ -400,10 +402,10 @@ def run_json(
 
 
 def _run_console() -> Console:
-    """Never wraps the table's lines: a narrow terminal soft-wraps them instead."""
+    """Never wraps the table's lines: a narrow terminal soft-wraps them instead (emoji off as in console())."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _mib(n: int) -> str:
