@@ -6,8 +6,11 @@ The public names load on first use (`convtool.analyze` imports the shape engine 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+# Not `from typing import TYPE_CHECKING`: this module runs before console.main can catch Ctrl-C,
+# so it imports nothing (type checkers read any constant of this name as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
@@ -27,6 +30,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'convtool' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value
     return value

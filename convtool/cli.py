@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from . import __version__
-from .design import MAX_STAGES, MAX_TOP
 from .errors import ConvtoolError
+from .limits import MAX_STAGES, MAX_TOP
 
 # -- option types (syntax and ranges are checked here: exit 2, the option named) ----------
 
@@ -407,6 +407,12 @@ class ArchFile(click.ParamType):
             self.fail(error.message, param, ctx)
         return str(value)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        """Tab completes file names (the shell's own completion of paths)."""
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type="file")]
+
 
 class SizeOrArch(IntList):
     """SIZE (`28`, `50x100`), or the path of an architecture file."""
@@ -421,6 +427,10 @@ class SizeOrArch(IntList):
         ):
             return Path(ArchFile().convert(value, param, ctx))
         return super().convert(value, param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        """A size is typed; a file name is completed."""
+        return ArchFile().shell_complete(ctx, param, incomplete)
 
 
 def resolve_ndim(dims: int | None, op: str | None, **values: Any) -> int | None:

@@ -40,6 +40,7 @@ from functools import cached_property, lru_cache
 from math import comb, gcd, prod
 
 from .errors import ConfigError
+from .limits import MAX_STAGES
 from .params import ConvParams, Spatial
 from .shape import Overlap, invert_conv, overlap, spatial_output, transpose_length
 
@@ -47,10 +48,8 @@ DEFAULT_MAX_KERNEL = 16
 DEFAULT_MAX_STRIDE = 8
 DEFAULT_MAX_DILATION = 3
 MAX_SPACE = 3_000_000  # layers per dim: a search of about a second at most on this project's machines
-MAX_TOP = 1000  # layers (or chains) one answer lists: more is a file to grep, not an answer
 KERNEL_PER_FACTOR = 4  # a factor search tries kernels up to 4 * factor (4 taps per output)
 DEFAULT_MAX_STAGE_FACTOR = 32  # --stages: the largest factor of one stage (x512 = 16 * 32)
-MAX_STAGES = 12
 NARROW = "fix -k, -s or -d, or lower --max-kernel, --max-stride or --max-dilation"
 MAX_SPLITS = 20_000  # ways to split the factors over the stages, all dims together
 

@@ -6,7 +6,6 @@ module stay fast.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +49,8 @@ class Screen:
         from rich.console import Console
 
         self.width = screen_width(stream)
-        self.console = Console(file=stream, highlight=False, width=self.width, soft_wrap=True)
+        # emoji=False: a name like `:smile:` in a file prints as written (and rich's emoji table never loads)
+        self.console = Console(file=stream, highlight=False, width=self.width, soft_wrap=True, emoji=False)
 
     def print(self, item: Any, indent: int = 0) -> None:
         """`item`: rich markup (wrapped, its lines indented by `indent`) or a rich renderable."""
@@ -60,7 +60,7 @@ class Screen:
             self.console.print(item)
             return
         lead = Text(" " * indent)
-        for paragraph in Text.from_markup(item).split("\n", allow_blank=True):
+        for paragraph in Text.from_markup(item, emoji=False).split("\n", allow_blank=True):
             paragraph.rstrip()
             inner = len(paragraph.plain) - len(paragraph.plain.lstrip(" ")) + HANG
             pieces = _breaks(paragraph.plain, self.width - indent, self.width - indent - inner)
@@ -144,6 +144,8 @@ def _markup(text: str) -> str:
 
 def print_json(doc: Any) -> None:
     """Print one JSON document on stdout."""
+    import json  # here, not at the top: the tables never need it
+
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
 
 

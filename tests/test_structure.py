@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "convtool"
 # Lower floors never import higher ones. A new module gets a floor here.
 FLOORS = {
     "errors": 0,
-    "text": 1, "files": 1, "footprint": 1, "palette": 1,
+    "text": 1, "files": 1, "limits": 1, "footprint": 1, "palette": 1,
     "params": 2,
     "shape": 3,
     "design": 4, "numeric": 4, "frameworks": 5,

@@ -4,8 +4,10 @@ output length per dim): one module per framework, found here by name."""
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from .base import Framework
+if TYPE_CHECKING:  # the command line reads NAMES at start-up: the frameworks load on first use
+    from .base import Framework
 
 NAMES = ("torch", "r", "megengine", "tf", "keras", "onnx", "jax", "flax")
 
