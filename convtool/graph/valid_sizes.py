@@ -46,14 +46,17 @@ class ValidSizes:
     period: int
     smallest: tuple[int, ...]
     held: tuple[int, ...]  # the spatial input the other dims were held at
+    also: tuple[int, ...] = ()  # sizes below the periodic set that line up too (a merge broadcasting a size 1)
 
     def contains(self, n: int) -> bool:
-        return any(n >= s and (n - s) % self.period == 0 for s in self.smallest)
+        return n in self.also or any(n >= s and (n - s) % self.period == 0 for s in self.smallest)
 
     def nearest(self, n: int) -> tuple[int | None, int]:
         """The valid lengths nearest to n: the largest <= n and the smallest >= n."""
         below = [s + (n - s) // self.period * self.period for s in self.smallest if s <= n]
+        below += [a for a in self.also if a <= n]
         above = [s if s >= n else s + -(-(n - s) // self.period) * self.period for s in self.smallest]
+        above += [a for a in self.also if a >= n]
         return (max(below) if below else None, min(above))
 
     def formula(self, name: str) -> str:
@@ -71,10 +74,14 @@ class ValidSizes:
                 parts.append(f"{name} = {self.period}·n, n >= {first}")
             else:
                 parts.append(f"{name} = {self.period}·n + {r}, n >= {first}")
-        return parts[0] + (" (or " + "; ".join(p.split(" = ", 1)[1] for p in parts[1:]) + ")" if parts[1:] else "")
+        text = parts[0] + (" (or " + "; ".join(p.split(" = ", 1)[1] for p in parts[1:]) + ")" if parts[1:] else "")
+        return text + (f", and {name} = {', '.join(map(str, self.also))}" if self.also else "")
 
     def to_dict(self) -> dict[str, object]:
-        return {"period": self.period, "smallest": list(self.smallest)}
+        doc: dict[str, object] = {"period": self.period, "smallest": list(self.smallest)}
+        if self.also:
+            doc["also"] = list(self.also)
+        return doc
 
 
 DIM_NAMES = ("H", "W")
@@ -200,7 +207,7 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
     symmetric = len(set(held)) == 1 and len(set(period)) == 1 and _symmetric(arch)
     for axis in range(len(spatial)):
         if symmetric and dims:
-            dims.append(ValidSizes(axis, dims[0].period, dims[0].smallest, held))
+            dims.append(ValidSizes(axis, dims[0].period, dims[0].smallest, held, dims[0].also))
             continue
 
         def valid(n: int, axis: int = axis) -> bool:
@@ -211,7 +218,10 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
         result = _periodic_set(valid, period[axis], held[axis], probe, x, held, axis)
         if isinstance(result, str):
             return InputSizes(None, result)
-        dims.append(ValidSizes(axis, result[0], result[1], held))
+        period_, smallest = result
+        below = range(1, min(max(smallest), SCAN))
+        also = tuple(n for n in below if valid(n) and not any(n >= s and (n - s) % period_ == 0 for s in smallest))
+        dims.append(ValidSizes(axis, period_, smallest, held, also))
     return InputSizes(tuple(dims))
 
 
