@@ -126,8 +126,8 @@ def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPa
     case = TRANSPOSED[index]
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:  # tiny tiles: bands of rows, recomputed halos
-        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
-        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
+        monkeypatch.setattr(numeric.plan, "TILE_BYTES", 64)
+        monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 1)
     x, w, b = arrays(case, True, dtype, index)
     ref, params = reference(case, True, x, w, b)
     args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
@@ -143,8 +143,8 @@ def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch, fresh
     case = CONVS[index]
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:
-        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
-        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
+        monkeypatch.setattr(numeric.plan, "TILE_BYTES", 64)
+        monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 1)
     x, w, b = arrays(case, False, dtype, 1000 + index)
     ref, params = reference(case, False, x, w, b)
     for strategy in numeric.strategies(params, x.shape[-2:]):
@@ -397,8 +397,8 @@ def test_grouped_layers_run_their_groups_on_threads(
     threads: int, transposed: bool, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
 ) -> None:
     """Five groups over 1-3 threads (an uneven share each), every strategy, against the reference."""
-    monkeypatch.setattr(numeric, "_threads", threads)
-    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric.threads, "_threads", threads)
+    monkeypatch.setattr(numeric.cost, "SPLIT_SECONDS", 0.0)
     rng = np.random.default_rng(threads)
     x = rng.standard_normal((2, 10, 7, 6))
     if transposed:
@@ -417,7 +417,7 @@ def test_grouped_layers_run_their_groups_on_threads(
     assert plan.parts == threads
 
 
-def fake_blas(threads: int = 4) -> tuple[numeric._BlasThreads, dict[str, Any]]:
+def fake_blas(threads: int = 4) -> tuple[numeric.threads.BlasThreads, dict[str, Any]]:
     """A stand-in for numpy's BLAS thread count, and the record of what convtool set."""
     state: dict[str, Any] = {"threads": threads, "set": []}
 
@@ -425,13 +425,13 @@ def fake_blas(threads: int = 4) -> tuple[numeric._BlasThreads, dict[str, Any]]:
         state["set"].append(count)
         state["threads"] = count
 
-    return numeric._BlasThreads(lambda: state["threads"], set_), state
+    return numeric.threads.BlasThreads(lambda: state["threads"], set_), state
 
 
 def test_how_threads_share_a_layer(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     """Groups when the products are too small for BLAS to thread; else, when convtool can put
     each thread's BLAS on one core, images, bands of rows, or output channels."""
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: fake_blas()[0])
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: fake_blas()[0])
     dense = ConvParams.conv_transpose(4, 2, 1, in_channels=256, out_channels=128)
     depthwise = ConvParams.conv_transpose(4, 2, 1, groups=256, in_channels=256, out_channels=256)
     unet = ConvParams.conv(2, 2, in_channels=64, out_channels=128)
@@ -450,7 +450,7 @@ def test_how_threads_share_a_layer(monkeypatch: pytest.MonkeyPatch, fresh_plans:
         out_shape = shape.output_shape(params, in_shape)
         plan = numeric.make_plan(params, in_shape, out_shape, 4, strategy, 2)
         assert (plan.split, plan.parts) == expected, (params, in_shape, strategy)
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: None)  # BLAS threads its own products
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: None)  # BLAS threads its own products
     numeric.make_plan.cache_clear()
     plan = numeric.make_plan(dense, (16, 256, 8, 8), (16, 128, 16, 16), 4, "scatter", 2)
     assert (plan.split, plan.parts) == ("", 1)
@@ -461,12 +461,12 @@ def test_threads_sharing_any_layer_agree_with_the_reference(
     index: int, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
 ) -> None:
     """Three threads share every layer out (no work is too little), with tiny tiles on some."""
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: fake_blas()[0])
-    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
-    monkeypatch.setattr(numeric, "_threads", 3)
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: fake_blas()[0])
+    monkeypatch.setattr(numeric.cost, "SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric.threads, "_threads", 3)
     if index % 2:
-        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
-        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
+        monkeypatch.setattr(numeric.plan, "TILE_BYTES", 64)
+        monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 1)
     for transposed, case in ((True, TRANSPOSED[index]), (False, CONVS[index])):
         x, w, b = arrays(case, transposed, np.float64, 2000 + index)
         ref, params = reference(case, transposed, x, w, b)
@@ -479,9 +479,9 @@ def test_output_channels_shared_out_agree_with_the_reference(
     strategy: str, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
 ) -> None:
     blas, state = fake_blas(4)
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: blas)
-    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
-    monkeypatch.setattr(numeric, "_threads", 3)
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: blas)
+    monkeypatch.setattr(numeric.cost, "SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric.threads, "_threads", 3)
     rng = np.random.default_rng(7)
     x, w, b = rng.standard_normal((1, 3, 5, 4)), rng.standard_normal((3, 8, 3, 3)), rng.standard_normal(8)
     params = ConvParams.conv_transpose(3, 2, 1, 1, in_channels=3, out_channels=8)
@@ -494,7 +494,7 @@ def test_output_channels_shared_out_agree_with_the_reference(
 
 def test_numpys_blas_gets_its_thread_count_back() -> None:
     """With the real BLAS (an OpenBLAS convtool can identify), a shared layer leaves it as it was."""
-    blas = numeric._blas_threads()
+    blas = numeric.threads.blas_threads()
     if blas is None:
         pytest.skip("numpy's BLAS is not an OpenBLAS convtool controls")
     before = blas.get()
@@ -508,8 +508,8 @@ def test_numpys_blas_gets_its_thread_count_back() -> None:
 
 
 def test_a_failing_share_is_reported_after_every_share_ended(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: None)
-    monkeypatch.setattr(numeric, "_threads", 2)
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: None)
+    monkeypatch.setattr(numeric.threads, "_threads", 2)
     ended = []
 
     def fail() -> None:
@@ -520,7 +520,7 @@ def test_a_failing_share_is_reported_after_every_share_ended(monkeypatch: pytest
         ended.append(True)
 
     with pytest.raises(RuntimeError, match="share 1"):
-        numeric._side_by_side([fail, slow])
+        numeric.threads.side_by_side([fail, slow])
     assert ended == [True]
 
 
@@ -529,12 +529,12 @@ def test_blas_control_is_none_when_the_map_cannot_tell(monkeypatch: pytest.Monke
     maps.write_bytes(b"7f00-7f01 r--p 0 00:00 1 /data/\xff\xfe.bin\n"
                      b"7f01-7f02 r-xp 0 00:00 2 /nowhere/libopenblas.so\n")
     for content in (None, maps):
-        monkeypatch.setattr(numeric, "_MAPS", str(content or tmp_path / "missing"))
-        numeric._blas_threads.cache_clear()
+        monkeypatch.setattr(numeric.threads, "MAPS", str(content or tmp_path / "missing"))
+        numeric.threads.blas_threads.cache_clear()
         try:
-            assert numeric._blas_threads() is None
+            assert numeric.threads.blas_threads() is None
         finally:
-            numeric._blas_threads.cache_clear()
+            numeric.threads.blas_threads.cache_clear()
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
@@ -544,7 +544,7 @@ def test_set_num_threads_wants_a_positive_integer(bad: object) -> None:
 
 
 def test_set_num_threads_takes_numpy_integers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(numeric, "_threads", numeric.get_num_threads())
+    monkeypatch.setattr(numeric.threads, "_threads", numeric.get_num_threads())
     numeric.set_num_threads(np.int64(3))
     assert numeric.get_num_threads() == 3 and type(numeric.get_num_threads()) is int
 
@@ -571,8 +571,8 @@ def test_the_cost_model_counts_every_groups_product(strategy: str) -> None:
     included: they were once counted for one group only)."""
     one = ConvParams.conv_transpose(4, 2, 1, in_channels=128, out_channels=128)
     four = ConvParams.conv_transpose(4, 2, 1, groups=4, in_channels=512, out_channels=512)
-    single = numeric._estimate(numeric.make_plan(one, (16, 128, 16, 16), (16, 128, 32, 32), 4, strategy))
-    grouped = numeric._estimate(numeric.make_plan(four, (16, 512, 16, 16), (16, 512, 32, 32), 4, strategy))
+    single = numeric.cost.estimate(numeric.make_plan(one, (16, 128, 16, 16), (16, 128, 32, 32), 4, strategy))
+    grouped = numeric.cost.estimate(numeric.make_plan(four, (16, 512, 16, 16), (16, 512, 32, 32), 4, strategy))
     assert 3.5 < grouped / single < 4.5
 
 
@@ -622,8 +622,8 @@ def test_layers_that_are_one_matrix_product(case: tuple[Any, ...]) -> None:
 
 def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     """A 136x136 U-Net layer: its columns (the size of the output here) are never all held."""
-    monkeypatch.setattr(numeric, "_TILE_BYTES", 1 << 20)
-    monkeypatch.setattr(numeric, "_TILE_COLUMNS", 256)
+    monkeypatch.setattr(numeric.plan, "TILE_BYTES", 1 << 20)
+    monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 256)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 16, 136, 136)).astype(np.float32)
     w = rng.standard_normal((16, 8, 2, 2)).astype(np.float32)
@@ -634,6 +634,6 @@ def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch, fres
     finally:
         tracemalloc.stop()
     extra = peak - out.nbytes - x.nbytes  # the flat copy of the input, and the tiles
-    assert extra < 3 * numeric._TILE_BYTES < out.nbytes
+    assert extra < 3 * numeric.plan.TILE_BYTES < out.nbytes
     params = ConvParams.conv_transpose(2, 2)
     assert close(out, numeric.run(params, x, w, strategy="columns"), np.float32)
