@@ -49,20 +49,18 @@ def _gemm(m: int, k: int, n: int, itemsize: int, calls: int, groups: int = 1) ->
 def estimate(plan: Plan) -> float:
     """Estimated seconds of a plan: its GEMMs plus its numpy passes, element by element."""
     params, itemsize, strategy = plan.params, plan.itemsize, plan.strategy
-    n, cin, h, w = plan.input_shape
-    cout, ho, wo = plan.output_shape[1:]
-    g = params.groups
-    cig, cog = cin // g, cout // g
-    taps = prod(params.kernel_size)
+    n, cin, cout, g, cig, cog, spatial_in, spatial_out, _, taps, pixels_in, pixels_out = plan.dims
+    lines_in = pixels_in // max(spatial_in[-1], 1)  # numpy's inner loops run along the last axis
+    lines_out = pixels_out // max(spatial_out[-1], 1)
     scale = itemsize / 4
-    out_rows = n * cout * ho  # the output written row by row: one inner loop each
+    out_rows = n * cout * lines_out  # the output written line by line: one inner loop each
     if strategy == "gemm":
-        bias = n * cout * ho * wo * _ELEMENT * scale if params.bias else 0.0
+        bias = n * cout * pixels_out * _ELEMENT * scale if params.bias else 0.0
         if plan.product == "pixels":
-            return _gemm(cog, cig, n * h * w, itemsize, n * g, g) + bias
-        return _gemm(cog * ho * wo, cig * h * w, n, itemsize, g, g) + bias
+            return _gemm(cog, cig, n * pixels_in, itemsize, n * g, g) + bias
+        return _gemm(cog * pixels_out, cig * pixels_in, n, itemsize, g, g) + bias
     if strategy == "columns":
-        pixels = n * (h * w if params.transposed else ho * wo)
+        pixels = n * (pixels_in if params.transposed else pixels_out)
         parts = len(plan.tiles)
         if params.transposed:
             gemm = _gemm(pixels, cig, cog * taps, itemsize, g * parts, g)
@@ -74,26 +72,27 @@ def estimate(plan: Plan) -> float:
         # to channels last and back; a convolution gathers its input across whole planes, twice as
         # slow, and its product comes out channels first (whole rows to move, none for one image)
         if params.transposed:
-            transposes = (n * cin * h * w + 2 * n * cout * ho * wo) * _STRIDED
+            transposes = (n * cin * pixels_in + 2 * n * cout * pixels_out) * _STRIDED
         else:
-            transposes = n * cin * h * w * 2 * _STRIDED + (n > 1 or params.bias) * n * cout * ho * wo * _ELEMENT
+            transposes = n * cin * pixels_in * 2 * _STRIDED + (n > 1 or params.bias) * n * cout * pixels_out * _ELEMENT
         transposes += (out_rows + pixels * g) * _LOOP
         return gemm + (taps * per_tap + transposes) * scale + loops
     if strategy == "im2col":
         tiles = plan.tiles
-        (pt, pb), (pl, pr) = params.padding_pairs
-        fill = (n * cin * (h + pt + pb) * (w + pl + pr) * _ELEMENT + n * cin * h * _LOOP) if pt + pb + pl + pr else 0.0
-        copies = taps * n * cin * ho * wo * (_STRIDED if max(params.stride) > 1 else _ELEMENT * 2)
-        loops = taps * n * cin * ho * _LOOP + len(tiles) * taps * _CALL
-        columns = sum((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles) * wo
+        pairs = params.padding_pairs
+        padded = prod(i + a + b for i, (a, b) in zip(spatial_in, pairs))
+        fill = (n * cin * padded * _ELEMENT + n * cin * lines_in * _LOOP) if any(map(any, pairs)) else 0.0
+        copies = taps * n * cin * pixels_out * (_STRIDED if max(params.stride) > 1 else _ELEMENT * 2)
+        loops = taps * n * cin * lines_out * _LOOP + len(tiles) * taps * _CALL
+        columns = sum((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles) * (pixels_out // max(spatial_out[0], 1))
         gemm = _gemm(cog, cig * taps, columns, itemsize, g * sum(n1 - n0 for n0, n1, _, _ in tiles), g)
-        return gemm + (fill + copies + (n * cout * ho * wo * _ELEMENT if plan.params.bias else 0)) * scale + loops
+        return gemm + (fill + copies + (n * cout * pixels_out * _ELEMENT if plan.params.bias else 0)) * scale + loops
     flat, tiles = plan.flat, plan.tiles
     span = sum(flat.span(tile)[1] for tile in tiles)
     halo = flat.hi - flat.lo
     phases = len(plan.targets)
-    fill = cin * flat.length * _ELEMENT + n * cin * h * w * _STRIDED + n * cin * h * _LOOP
-    emit = n * cout * ho * wo * _STRIDED + out_rows * _LOOP + len(tiles) * phases * 4 * _CALL
+    fill = cin * flat.length * _ELEMENT + n * cin * pixels_in * _STRIDED + n * cin * lines_in * _LOOP
+    emit = n * cout * pixels_out * _STRIDED + out_rows * _LOOP + len(tiles) * phases * 4 * _CALL
     if strategy == "scatter":
         gemm = _gemm(cog * taps, cig, span + len(tiles) * halo, itemsize, g * len(tiles), g)
         adds = max(0, taps - phases) * cout * span * _ELEMENT * 3 + len(tiles) * taps * 2 * _CALL
@@ -115,11 +114,12 @@ def split(plan: Plan, seconds: float, workers: int) -> tuple[str, int]:
     kept to one thread meanwhile (`threads.blas_threads`): by images, else by bands of rows, else by
     output channels when the input-side work is cheap to repeat.
     """
-    params, (n, _, _, _), cout = plan.params, plan.input_shape, plan.output_shape[1]
+    params, d = plan.params, plan.dims
+    n, cout = d.n, d.cout
     if workers == 1 or seconds < SPLIT_SECONDS:
         return "", 1
     if params.groups > 1:
-        group_macs = shape.macs(params, n, plan.input_shape[2:], plan.output_shape[2:]) // params.groups  # type: ignore[operator]
+        group_macs = shape.macs(params, n, d.spatial_in, d.spatial_out) // params.groups  # type: ignore[operator]
         if group_macs < _BLAS_SERIAL_MACS * len(plan.tiles):
             return "groups", min(workers, params.groups)
     if threads.blas_threads() is None:
