@@ -12,11 +12,12 @@ from math import sqrt
 from pathlib import Path
 from typing import Any
 
-import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import naive
+from support.numeric_cases import arrays, close, conv_case, public_agrees, reference, transposed_case
 
 from convtool import numeric, shape
 from convtool.errors import ConfigError, OutputSizeError
@@ -34,88 +35,9 @@ def fresh_plans() -> Iterator[None]:
 # -- random configurations ------------------------------------------------------------------
 
 
-def transposed_case(rng: random.Random) -> dict[str, Any]:
-    """A legal ConvTranspose2d and input, biased to the edges: groups, dilation, output_padding
-    up to max(stride, dilation) - 1, padding beyond the kernel extent, 1x1 and large kernels."""
-    while True:
-        g = rng.choice([1, 1, 1, 2, 3, 4])
-        k = (rng.choice([1, 1, 2, 3, 4, 5, 7]), rng.choice([1, 2, 3, 4, 5, 6]))
-        s = (rng.choice([1, 1, 2, 2, 3, 4]), rng.choice([1, 2, 2, 3, 5]))
-        d = (rng.choice([1, 1, 1, 2, 3]), rng.choice([1, 1, 2, 4]))
-        p = tuple(rng.randint(0, di * (ki - 1) + 2) for ki, di in zip(k, d))
-        op = tuple(rng.randint(0, max(si, di) - 1) for si, di in zip(s, d))
-        size = (rng.randint(1, 7), rng.randint(1, 8))
-        out = [(i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1 for i, si, pi, di, ki, opi in zip(size, s, p, d, k, op)]
-        if min(out) >= 1:
-            return dict(groups=g, cig=rng.randint(1, 3), cog=rng.randint(1, 3), kernel=k, stride=s,
-                        dilation=d, padding=p, output_padding=op, size=size, batch=rng.choice([1, 1, 2, 3]),
-                        bias=rng.random() < 0.7, unbatched=rng.random() < 0.2)
-
-
-def conv_case(rng: random.Random) -> dict[str, Any]:
-    """A legal Conv2d and input: asymmetric 'same' padding, dilation, groups, large kernels."""
-    while True:
-        g = rng.choice([1, 1, 2, 3])
-        k = (rng.choice([1, 2, 3, 4, 5, 7]), rng.choice([1, 2, 3, 4, 6]))
-        d = (rng.choice([1, 1, 2, 3]), rng.choice([1, 1, 2]))
-        same = rng.random() < 0.15
-        s = (1, 1) if same else (rng.choice([1, 1, 2, 3]), rng.choice([1, 2, 2, 4]))
-        pads = tuple(
-            (di * (ki - 1) // 2, di * (ki - 1) - di * (ki - 1) // 2) if same else (pi, pi)
-            for ki, di, pi in zip(k, d, (rng.randint(0, k[0] + 1), rng.randint(0, k[1] + 1)))
-        )
-        size = (rng.randint(1, 9), rng.randint(1, 9))
-        if all(i + a + b >= di * (ki - 1) + 1 for i, (a, b), di, ki in zip(size, pads, d, k)):
-            return dict(groups=g, cig=rng.randint(1, 3), cog=rng.randint(1, 3), kernel=k, stride=s,
-                        dilation=d, padding="same" if same else tuple(a for a, _ in pads), pads=pads,
-                        size=size, batch=rng.choice([1, 1, 2, 3]), bias=rng.random() < 0.7,
-                        unbatched=rng.random() < 0.2)
-
-
 RNG = random.Random(3)
 TRANSPOSED = [transposed_case(RNG) for _ in range(360)]
 CONVS = [conv_case(RNG) for _ in range(240)]
-
-
-def arrays(case: dict[str, Any], transposed: bool, dtype: type, seed: int) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng(seed)
-    g, cig, cog = case["groups"], case["cig"], case["cog"]
-    x = rng.standard_normal((case["batch"], g * cig, *case["size"])).astype(dtype)
-    w_shape = (g * cig, cog, *case["kernel"]) if transposed else (g * cog, cig, *case["kernel"])
-    w = rng.standard_normal(w_shape).astype(dtype)
-    b = rng.standard_normal(g * cog).astype(dtype) if case["bias"] else None
-    return x, w, b
-
-
-def close(out: np.ndarray, ref: np.ndarray, dtype: type) -> bool:
-    if out.shape != ref.shape or out.dtype != np.dtype(dtype):
-        return False
-    if dtype is np.float64:
-        return bool(np.abs(out - ref).max(initial=0) <= 1e-10)
-    return bool(np.abs(out - ref).max(initial=0) <= 1e-4 * max(1.0, np.abs(ref).max(initial=0)))
-
-
-def public_agrees(fn: Any, x: np.ndarray, ref: np.ndarray, case: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
-    """The public function agrees with the reference, on the first image alone if unbatched."""
-    if case["unbatched"]:
-        return close(fn(x[0], *args, **kwargs), ref[0], x.dtype.type)
-    return close(fn(x, *args, **kwargs), ref, x.dtype.type)
-
-
-def reference(case: dict[str, Any], transposed: bool, x: np.ndarray, w: np.ndarray,
-              b: np.ndarray | None) -> tuple[np.ndarray, ConvParams]:
-    """The naive reference's output (in float64) for a random case, and the case's layer."""
-    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64)
-    if transposed:
-        ref = naive.conv_transpose2d(x64, w64, b64, stride=case["stride"], padding=case["padding"],
-                                     output_padding=case["output_padding"], groups=case["groups"],
-                                     dilation=case["dilation"])
-        return ref, ConvParams.conv_transpose(case["kernel"], case["stride"], case["padding"],
-                                              case["output_padding"], case["groups"], b is not None, case["dilation"])
-    ref = naive.conv2d(x64, w64, b64, stride=case["stride"], padding=case["pads"], dilation=case["dilation"],
-                       groups=case["groups"])
-    return ref, ConvParams.conv(case["kernel"], case["stride"], case["padding"], case["dilation"], case["groups"],
-                                b is not None)
 
 
 # -- the engine against the naive reference (600 configurations, every strategy) -------------
@@ -287,7 +209,7 @@ def test_padding_modes_pad_like_f_pad(mode: str) -> None:
     layer = numeric.Conv2d(2, 3, (3, 2), padding=(2, 1), padding_mode=mode, rng=0, dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 6))
     padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (1, 1)), mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
-    assert close(layer(x), naive.conv2d(padded, layer.weight, layer.bias), np.float64)
+    assert close(layer(x), naive.conv(padded, layer.weight, layer.bias), np.float64)
 
 
 def test_padding_mode_limits_are_f_pads() -> None:
@@ -404,11 +326,11 @@ def test_grouped_layers_run_their_groups_on_threads(
     if transposed:
         w, b = rng.standard_normal((10, 1, 3, 3)), rng.standard_normal(5)
         params = ConvParams.conv_transpose(3, 2, 1, 1, 5)
-        ref = naive.conv_transpose2d(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1), groups=5, dilation=(1, 1))
+        ref = naive.conv_transpose(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1), groups=5, dilation=(1, 1))
     else:
         w, b = rng.standard_normal((15, 2, 3, 3)), rng.standard_normal(15)
         params = ConvParams.conv(3, 2, 1, 1, 5)
-        ref = naive.conv2d(x, w, b, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=5)
+        ref = naive.conv(x, w, b, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=5)
     for strategy in numeric.strategies(params, x.shape[-2:]):
         assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), strategy
     plan = numeric.make_plan(shape.functional_params(transposed, x.shape, w.shape, b.shape, stride=2, padding=1,
@@ -487,7 +409,7 @@ def test_output_channels_shared_out_agree_with_the_reference(
     params = ConvParams.conv_transpose(3, 2, 1, 1, in_channels=3, out_channels=8)
     plan = numeric.make_plan(params, x.shape, (1, 8, 10, 8), 8, strategy, 3)
     assert (plan.split, plan.parts) == ("channels", 3)
-    ref = naive.conv_transpose2d(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
+    ref = naive.conv_transpose(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
     assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64)
     assert state["set"] == [1, 4] and state["threads"] == 4
 
@@ -608,10 +530,10 @@ def test_layers_that_are_one_matrix_product(case: tuple[Any, ...]) -> None:
     pairs = dict(stride=(stride, stride), dilation=dilation, groups=groups)
     if transposed:
         params = ConvParams.conv_transpose(kernel, stride, 0, 0, groups, True, dilation)
-        ref = naive.conv_transpose2d(x, w, b, padding=(0, 0), output_padding=(0, 0), **pairs)
+        ref = naive.conv_transpose(x, w, b, padding=(0, 0), output_padding=(0, 0), **pairs)
     else:
         params = ConvParams.conv(kernel, stride, 0, dilation, groups, True)
-        ref = naive.conv2d(x, w, b, padding=((0, 0), (0, 0)), **pairs)
+        ref = naive.conv(x, w, b, padding=((0, 0), (0, 0)), **pairs)
     assert ("gemm" in numeric.strategies(params, size)) == product
     assert ("gemm" in numeric.strategies(params.replace(padding=1), size)) is False
     if product:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from golden_numeric import cases, load, run
+from support.golden_numeric import cases, load, run
 
 from convtool import numeric
 
@@ -15,7 +15,7 @@ CASES, OUTPUTS = load()
 
 
 def test_golden_file_matches_its_cases() -> None:
-    """The stored cases are the ones tests/golden_numeric.py defines (regenerate when it changes)."""
+    """The stored cases are the ones tests/support/golden_numeric.py defines (regenerate when it changes)."""
     assert CASES == cases()
     assert {c["kind"] for c in CASES} == {"conv_transpose2d", "conv2d", "ConvTranspose2d", "Conv2d"}
     assert {c["padding_mode"] for c in CASES if c["kind"] == "Conv2d"} == {"zeros", "reflect", "replicate", "circular"}

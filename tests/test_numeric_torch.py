@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from golden_numeric import load
-from golden_numeric import run as run_golden
-from test_numeric import arrays, close, conv_case, transposed_case
+from support.golden_numeric import load
+from support.golden_numeric import run as run_golden
+from support.numeric_cases import arrays, close, conv_case, transposed_case
 
 from convtool import numeric
 from convtool.errors import ConfigError

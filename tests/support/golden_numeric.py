@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-GOLDEN = Path(__file__).parent / "golden" / "numeric.npz"
+GOLDEN = Path(__file__).parents[1] / "golden" / "numeric.npz"
 SEED = 20261122
 
 
