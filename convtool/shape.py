@@ -256,6 +256,15 @@ def functional_params(
         raise ConfigError("non-positive groups is not supported")
     if len(weight_shape) < 3:
         raise ConfigError("weight should have at least three dimensions")
+    # PyTorch expands a stride of one value to the weight's dims (a 1-D call's int stride is one
+    # value), so a 1-D call with a 2-D or 3-D weight fails on the input's rank instead
+    strides = len(stride) if isinstance(stride, (list, tuple)) else 1
+    if ndim == 1 and len(weight_shape) != 3 and strides in (1, len(weight_shape) - 2):
+        raise ConfigError(
+            f"Expected {len(weight_shape)}-dimensional input for {len(weight_shape)}-dimensional weight "
+            f"{list(weight_shape)}, but got 3-dimensional input of size "
+            f"{list(input_shape) if len(input_shape) == 3 else [1, *input_shape]} instead"
+        )
     per_dim("stride", per_dim("stride", stride, ndim), len(weight_shape) - 2)
     kernel = tuple(weight_shape[2:])
     if transposed:
