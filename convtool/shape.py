@@ -208,6 +208,26 @@ def _check_padding_mode(params: ConvParams, spatial: Spatial, shape: list[int]) 
             )
         if params.padding_mode == "circular" and (before > size or after > size):
             raise ConfigError("Padding value causes wrapping around more than once.")
+    if params.padding_mode == "zeros":
+        return
+    # negative padding crops: F.pad refuses a circular crop below nothing, and a reflect or
+    # replicate crop that leaves no dim of at least 1 (one that does is left to the kernel)
+    padded = [i + a + b for i, (a, b) in zip(spatial, params.padding_pairs)]
+    if params.padding_mode == "circular":
+        if any(p < 0 for p in padded):
+            raise ConfigError("Negative padding value is resulting in an empty dimension")
+        return
+    if any(p >= 1 for p in padded):
+        return
+    # in F.pad's own spacing (2-D replicate ends in " )")
+    names = ("D", "H", "W")[3 - nd:]
+    sizes = [f"{n}: {i}" for n, i in zip(names, spatial)]
+    given = sizes[0] if nd == 1 else " ".join(sizes[:-2] + [f"{sizes[-2]}, {sizes[-1]}"])
+    if nd == 2 and params.padding_mode == "replicate":
+        given += " "
+    raise ConfigError(
+        f"input ({given}) is too small. Calculated output {' '.join(f'{n}: {p}' for n, p in zip(names, padded))}"
+    )
 
 
 def output_shape(params: ConvParams, input_shape: Sequence[int]) -> tuple[int, ...]:
