@@ -256,7 +256,7 @@ class Plan:
             column, k = d.cout * d.taps, d.cig
         else:
             column, k = d.cin * (0 if self.direct else sources) + d.cout * len(self.targets), d.cig * sources
-        return tuple(_row_tiles(d.n, self.flat, column * self.itemsize, k))
+        return tuple(_row_tiles(d.n, self.flat, column * self.itemsize, k, self.strategy == "scatter"))
 
     def share(self, *, groups: int | None = None, images: int | None = None, out_channels: int | None = None) -> Plan:
         """One thread's share of the layer, same strategy: some of its groups (their channels),
@@ -405,15 +405,17 @@ def _flat_layout(axes: tuple[Axis, ...], n: int) -> Flat:
     return Flat(lead, strides[0], pitches[0], axes[0].rows, length, lo, hi, strides, pitches)
 
 
-def _row_tiles(n: int, flat: Flat, column_bytes: int, k: int) -> Iterator[tuple[int, int, int, int]]:
-    """(first image, end image, first row, end row) tiles: whole images, or bands of one image."""
+def _row_tiles(n: int, flat: Flat, column_bytes: int, k: int, halo: bool) -> Iterator[tuple[int, int, int, int]]:
+    """(first image, end image, first row, end row) tiles: whole images, or bands of one image;
+    `halo`: each band recomputes the columns its neighbours' taps reach (scatter)."""
     band = max(1, TILE_BYTES // max(column_bytes * flat.pitch, 1), -(-_min_columns(k) // flat.pitch))
     if band >= flat.image_rows:
         columns = flat.image_rows * flat.pitch
         for n0, n1 in _image_tiles(n, columns * column_bytes, columns, k):
             yield n0, n1, 0, flat.image_rows
         return
-    band = max(band, 8 * (flat.hi - flat.lo) // flat.pitch + 1)  # keep the recomputed halo small
+    if halo:  # keep the recomputed halo small (in 3-D a row is a whole plane: this makes bands deep)
+        band = max(band, 8 * (flat.hi - flat.lo) // flat.pitch + 1)
     for i in range(n):
         for q0, q1 in balanced(flat.rows, band):
             yield i, i + 1, q0, q1
