@@ -174,6 +174,36 @@ def test_explicit_crop_is_the_scatter_definition(data: st.DataObject, nd: int) -
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_every_strategy_runs_any_crop_inside_the_full_output(nd: int, data: st.DataObject) -> None:
+    """A crop that starts and ends inside the full output is run by the plan itself (no copy),
+    by every strategy, tiny tiles or not; here against the scatter definition."""
+    k = data.draw(st.tuples(*[st.integers(1, 4)] * nd))
+    s = data.draw(st.tuples(*[st.integers(1, 3)] * nd))
+    d = data.draw(st.tuples(*[st.integers(1, 2)] * nd))
+    size = data.draw(st.tuples(*[st.integers(1, 5)] * nd))
+    full = [(i - 1) * si + di * (ki - 1) + 1 for i, si, di, ki in zip(size, s, d, k)]
+    begin = tuple(data.draw(st.integers(0, f - 1)) for f in full)
+    length = tuple(data.draw(st.integers(1, f - b)) for f, b in zip(full, begin))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x, w, b = rng.standard_normal((2, 3, *size)), rng.standard_normal((3, 2, *k)), rng.standard_normal(2)
+    ref = naive.conv_transpose_crop(x, w, b, s, begin, length, d, 1)
+    params = ConvParams.conv_transpose(k, s, 0, 0, 1, True, d, in_channels=3, out_channels=2, ndim=nd)
+    tiny = data.draw(st.booleans())
+    numeric.make_plan.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        if tiny:
+            tiny_tiles(patch)
+        names = [name for name, _ in numeric.make_plan(params, x.shape, ref.shape, 8, None, 1, begin).estimates]
+        assert names[:3] == ["columns", "scatter", "gather"]
+        for name in names:
+            plan = numeric.make_plan(params, x.shape, ref.shape, 8, name, 1, begin)
+            assert close(numeric.kernels.execute(plan, x, w, b), ref, np.float64), name
+    numeric.make_plan.cache_clear()
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
 def test_explicit_crop_of_pytorchs_layer_is_conv_transpose_nd(nd: int) -> None:
     """crop_begin = padding, out_len = full - 2·padding + output_padding is PyTorch's layer."""
     rng = random.Random(nd)
