@@ -7,7 +7,6 @@ import random
 import re
 import time
 import tracemalloc
-from collections.abc import Iterator
 from math import sqrt
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,6 @@ from support.numeric_cases import arrays, close, conv_case, public_agrees, refer
 from convtool import numeric, shape
 from convtool.errors import ConfigError, OutputSizeError
 from convtool.params import ConvParams
-
-
-@pytest.fixture
-def fresh_plans() -> Iterator[None]:
-    """Plans are cached: made under patched settings, they must not outlive the test."""
-    numeric.make_plan.cache_clear()
-    yield
-    numeric.make_plan.cache_clear()
-
 
 # -- random configurations ------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from math import sqrt
 from typing import Any
 
@@ -21,15 +20,6 @@ from support.numeric_cases import arrays, close, conv_case, public_agrees, refer
 from convtool import numeric, shape
 from convtool.errors import ConfigError
 from convtool.params import ConvParams
-
-
-@pytest.fixture
-def fresh_plans() -> Iterator[None]:
-    """Plans are cached: made under patched settings, they must not outlive the test."""
-    numeric.make_plan.cache_clear()
-    yield
-    numeric.make_plan.cache_clear()
-
 
 RNG = random.Random(13)
 TRANSPOSED = [transposed_case(RNG, nd) for nd in (1, 3) for _ in range(120)]

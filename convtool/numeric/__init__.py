@@ -1,5 +1,7 @@
 """The numeric engine: PyTorch's conv{1,2,3}d and conv_transpose{1,2,3}d, and their modules, on
-numpy arrays, in any of 1, 2 or 3 spatial dims with the same strategies.
+numpy arrays, in any of 1, 2 or 3 spatial dims with the same strategies; and `conv_transpose`,
+the transposed convolution with an explicit start crop and output length per dim that every
+framework's layer reduces to.
 
 Exact (float64 agrees with torch to 1e-10) and fast. Every strategy is one matrix product per
 tile through numpy's BLAS plus a few numpy passes with long inner loops; a cost estimate picks
