@@ -233,6 +233,26 @@ def _check_padding_mode(params: ConvParams, spatial: Spatial, shape: list[int]) 
             )
         if params.padding_mode == "circular" and (before > size or after > size):
             raise ConfigError("Padding value causes wrapping around more than once.")
+    if params.padding_mode == "zeros":
+        return
+    # negative padding crops: F.pad refuses a circular crop below nothing, and a reflect or
+    # replicate crop that leaves no dim of at least 1 (one that does is left to the kernel)
+    padded = [i + a + b for i, (a, b) in zip(spatial, params.padding_pairs)]
+    if params.padding_mode == "circular":
+        if any(p < 0 for p in padded):
+            raise ConfigError("Negative padding value is resulting in an empty dimension")
+        return
+    if any(p >= 1 for p in padded):
+        return
+    # in F.pad's own spacing (2-D replicate ends in " )")
+    names = ("D", "H", "W")[3 - nd:]
+    sizes = [f"{n}: {i}" for n, i in zip(names, spatial)]
+    given = sizes[0] if nd == 1 else " ".join(sizes[:-2] + [f"{sizes[-2]}, {sizes[-1]}"])
+    if nd == 2 and params.padding_mode == "replicate":
+        given += " "
+    raise ConfigError(
+        f"input ({given}) is too small. Calculated output {' '.join(f'{n}: {p}' for n, p in zip(names, padded))}"
+    )
 
 
 def output_shape(params: ConvParams, input_shape: Sequence[int]) -> tuple[int, ...]:
@@ -281,6 +301,15 @@ def functional_params(
         raise ConfigError("non-positive groups is not supported")
     if len(weight_shape) < 3:
         raise ConfigError("weight should have at least three dimensions")
+    # PyTorch expands a stride of one value to the weight's dims (a 1-D call's int stride is one
+    # value), so a 1-D call with a 2-D or 3-D weight fails on the input's rank instead
+    strides = len(stride) if isinstance(stride, (list, tuple)) else 1
+    if ndim == 1 and len(weight_shape) != 3 and strides in (1, len(weight_shape) - 2):
+        raise ConfigError(
+            f"Expected {len(weight_shape)}-dimensional input for {len(weight_shape)}-dimensional weight "
+            f"{list(weight_shape)}, but got 3-dimensional input of size "
+            f"{list(input_shape) if len(input_shape) == 3 else [1, *input_shape]} instead"
+        )
     per_dim("stride", per_dim("stride", stride, ndim), len(weight_shape) - 2)
     kernel = tuple(weight_shape[2:])
     if transposed:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from convtool.graph import MAX_NODES, load, loads, read_yaml
 from convtool.cli import main
 from convtool.errors import ArchError
+from convtool.graph import MAX_NODES, load, loads, read_yaml
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
 HEAD = "input: [1, 3, 8, 8]\nlayers:\n"

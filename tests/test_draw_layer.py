@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-import naive
 import numpy as np
 import pytest
 from draw_pixels import Picture, count_of, ink
+from support import naive
 
 from convtool.draw.layer import MAX_CELLS, layer_svg, small_input
 from convtool.errors import ConvtoolError
@@ -104,7 +104,7 @@ def test_output_colours_are_tap_counts(case) -> None:
     assert seen == engine
     # and the definition: the scatter of ones through a kernel of ones counts the taps
     k, s, p, op, d, n = _two_d(params, size)
-    ones = naive.conv_transpose2d(np.ones((1, 1, *n)), np.ones((1, 1, *k)), stride=s, padding=p,
+    ones = naive.conv_transpose(np.ones((1, 1, *n)), np.ones((1, 1, *k)), stride=s, padding=p,
                                   output_padding=op, dilation=d)[0, 0]
     assert seen == {(r, c): int(ones[r, c]) for r in range(rows) for c in range(cols)}
     assert Counter(seen.values()) == Counter(int(v) for v in ones.ravel())
@@ -160,7 +160,7 @@ def test_picture_computes_the_layer(case) -> None:
     rng = np.random.default_rng(0)
     x = rng.integers(-5, 6, (1, 1, *n)).astype(float)
     w = rng.integers(-3, 4, (1, 1, *k)).astype(float)
-    expected = naive.conv_transpose2d(x, w, stride=s, padding=p, output_padding=op, dilation=d)[0, 0]
+    expected = naive.conv_transpose(x, w, stride=s, padding=p, output_padding=op, dilation=d)[0, 0]
     # a cell's place in the stretched grid says which pixel it holds: pixel (m, n) at (m*s, n*s)
     values = {
         (r, c): x[0, 0, r // s[0], c // s[1]] for (r, c), label in seen.items() if KIND.get(label) == "input"
@@ -215,7 +215,7 @@ def test_conv_reads_and_unread_rows(case) -> None:
     rng = np.random.default_rng(1)
     x = rng.integers(-5, 6, (1, 1, *n)).astype(float)
     w = rng.integers(-3, 4, (1, 1, *k)).astype(float)
-    expected = naive.conv2d(x, w, stride=s, padding=tuple(pads), dilation=d)[0, 0]
+    expected = naive.conv(x, w, stride=s, padding=tuple(pads), dilation=d)[0, 0]
     r0, c0 = _kernel_start(picture, "slide")
     got = np.array([[
         sum(w[0, 0, a, b] * (x[0, 0, r, c] if (r, c) in inside else 0.0)

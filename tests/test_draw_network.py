@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from draw_pixels import SVG, ink, render
 
-from convtool.graph import StackMismatch, load, loads, propagate
 from convtool.draw.network import level_step, network
+from convtool.graph import StackMismatch, load, loads, propagate
 from convtool.text import fmt_size
 
 ROOT = Path(__file__).resolve().parents[1]

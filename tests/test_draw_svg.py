@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-import naive
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from support import naive
 
 from convtool.draw.layer import layer_svg
 from convtool.draw.svg import clean, ramp
@@ -54,7 +54,7 @@ def test_output_fills_are_tap_counts(rows, cols) -> None:
         assume(False)
         return
     cells, legend = fills(svg)
-    ones = naive.conv_transpose2d(np.ones((1, 1, nh, nw)), np.ones((1, 1, kh, kw)), stride=(sh, sw),
+    ones = naive.conv_transpose(np.ones((1, 1, nh, nw)), np.ones((1, 1, kh, kw)), stride=(sh, sw),
                                   padding=(ph, pw), output_padding=(oh, ow), dilation=(dh, dw))[0, 0]
     assert set(cells["output"]) == {(r, c) for r in range(ones.shape[0]) for c in range(ones.shape[1])}
     for (r, c), fill in cells["output"].items():

@@ -17,10 +17,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from convtool.graph import StackMismatch, bind, load, loads, propagate, walk
 from convtool.cli import main
 from convtool.errors import ArchError
-from convtool.graph import mirror
+from convtool.graph import StackMismatch, bind, load, loads, mirror, propagate, walk
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR_CONFIG = ROOT / "configs" / "autoencoder_mirror.yaml"

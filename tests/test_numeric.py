@@ -7,115 +7,27 @@ import random
 import re
 import time
 import tracemalloc
-from collections.abc import Iterator
 from math import sqrt
 from pathlib import Path
 from typing import Any
 
-import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import naive
+from support.numeric_cases import arrays, close, conv_case, public_agrees, reference, transposed_case
 
 from convtool import numeric, shape
 from convtool.errors import ConfigError, OutputSizeError
 from convtool.params import ConvParams
 
-
-@pytest.fixture
-def fresh_plans() -> Iterator[None]:
-    """Plans are cached: made under patched settings, they must not outlive the test."""
-    numeric.make_plan.cache_clear()
-    yield
-    numeric.make_plan.cache_clear()
-
-
 # -- random configurations ------------------------------------------------------------------
-
-
-def transposed_case(rng: random.Random) -> dict[str, Any]:
-    """A legal ConvTranspose2d and input, biased to the edges: groups, dilation, output_padding
-    up to max(stride, dilation) - 1, padding beyond the kernel extent, 1x1 and large kernels."""
-    while True:
-        g = rng.choice([1, 1, 1, 2, 3, 4])
-        k = (rng.choice([1, 1, 2, 3, 4, 5, 7]), rng.choice([1, 2, 3, 4, 5, 6]))
-        s = (rng.choice([1, 1, 2, 2, 3, 4]), rng.choice([1, 2, 2, 3, 5]))
-        d = (rng.choice([1, 1, 1, 2, 3]), rng.choice([1, 1, 2, 4]))
-        p = tuple(rng.randint(0, di * (ki - 1) + 2) for ki, di in zip(k, d))
-        op = tuple(rng.randint(0, max(si, di) - 1) for si, di in zip(s, d))
-        size = (rng.randint(1, 7), rng.randint(1, 8))
-        out = [(i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1 for i, si, pi, di, ki, opi in zip(size, s, p, d, k, op)]
-        if min(out) >= 1:
-            return dict(groups=g, cig=rng.randint(1, 3), cog=rng.randint(1, 3), kernel=k, stride=s,
-                        dilation=d, padding=p, output_padding=op, size=size, batch=rng.choice([1, 1, 2, 3]),
-                        bias=rng.random() < 0.7, unbatched=rng.random() < 0.2)
-
-
-def conv_case(rng: random.Random) -> dict[str, Any]:
-    """A legal Conv2d and input: asymmetric 'same' padding, dilation, groups, large kernels."""
-    while True:
-        g = rng.choice([1, 1, 2, 3])
-        k = (rng.choice([1, 2, 3, 4, 5, 7]), rng.choice([1, 2, 3, 4, 6]))
-        d = (rng.choice([1, 1, 2, 3]), rng.choice([1, 1, 2]))
-        same = rng.random() < 0.15
-        s = (1, 1) if same else (rng.choice([1, 1, 2, 3]), rng.choice([1, 2, 2, 4]))
-        pads = tuple(
-            (di * (ki - 1) // 2, di * (ki - 1) - di * (ki - 1) // 2) if same else (pi, pi)
-            for ki, di, pi in zip(k, d, (rng.randint(0, k[0] + 1), rng.randint(0, k[1] + 1)))
-        )
-        size = (rng.randint(1, 9), rng.randint(1, 9))
-        if all(i + a + b >= di * (ki - 1) + 1 for i, (a, b), di, ki in zip(size, pads, d, k)):
-            return dict(groups=g, cig=rng.randint(1, 3), cog=rng.randint(1, 3), kernel=k, stride=s,
-                        dilation=d, padding="same" if same else tuple(a for a, _ in pads), pads=pads,
-                        size=size, batch=rng.choice([1, 1, 2, 3]), bias=rng.random() < 0.7,
-                        unbatched=rng.random() < 0.2)
 
 
 RNG = random.Random(3)
 TRANSPOSED = [transposed_case(RNG) for _ in range(360)]
 CONVS = [conv_case(RNG) for _ in range(240)]
-
-
-def arrays(case: dict[str, Any], transposed: bool, dtype: type, seed: int) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng(seed)
-    g, cig, cog = case["groups"], case["cig"], case["cog"]
-    x = rng.standard_normal((case["batch"], g * cig, *case["size"])).astype(dtype)
-    w_shape = (g * cig, cog, *case["kernel"]) if transposed else (g * cog, cig, *case["kernel"])
-    w = rng.standard_normal(w_shape).astype(dtype)
-    b = rng.standard_normal(g * cog).astype(dtype) if case["bias"] else None
-    return x, w, b
-
-
-def close(out: np.ndarray, ref: np.ndarray, dtype: type) -> bool:
-    if out.shape != ref.shape or out.dtype != np.dtype(dtype):
-        return False
-    if dtype is np.float64:
-        return bool(np.abs(out - ref).max(initial=0) <= 1e-10)
-    return bool(np.abs(out - ref).max(initial=0) <= 1e-4 * max(1.0, np.abs(ref).max(initial=0)))
-
-
-def public_agrees(fn: Any, x: np.ndarray, ref: np.ndarray, case: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
-    """The public function agrees with the reference, on the first image alone if unbatched."""
-    if case["unbatched"]:
-        return close(fn(x[0], *args, **kwargs), ref[0], x.dtype.type)
-    return close(fn(x, *args, **kwargs), ref, x.dtype.type)
-
-
-def reference(case: dict[str, Any], transposed: bool, x: np.ndarray, w: np.ndarray,
-              b: np.ndarray | None) -> tuple[np.ndarray, ConvParams]:
-    """The naive reference's output (in float64) for a random case, and the case's layer."""
-    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64)
-    if transposed:
-        ref = naive.conv_transpose2d(x64, w64, b64, stride=case["stride"], padding=case["padding"],
-                                     output_padding=case["output_padding"], groups=case["groups"],
-                                     dilation=case["dilation"])
-        return ref, ConvParams.conv_transpose(case["kernel"], case["stride"], case["padding"],
-                                              case["output_padding"], case["groups"], b is not None, case["dilation"])
-    ref = naive.conv2d(x64, w64, b64, stride=case["stride"], padding=case["pads"], dilation=case["dilation"],
-                       groups=case["groups"])
-    return ref, ConvParams.conv(case["kernel"], case["stride"], case["padding"], case["dilation"], case["groups"],
-                                b is not None)
 
 
 # -- the engine against the naive reference (600 configurations, every strategy) -------------
@@ -126,8 +38,8 @@ def test_conv_transpose2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPa
     case = TRANSPOSED[index]
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:  # tiny tiles: bands of rows, recomputed halos
-        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
-        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
+        monkeypatch.setattr(numeric.plan, "TILE_BYTES", 64)
+        monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 1)
     x, w, b = arrays(case, True, dtype, index)
     ref, params = reference(case, True, x, w, b)
     args = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
@@ -143,8 +55,8 @@ def test_conv2d_matches_naive(index: int, monkeypatch: pytest.MonkeyPatch, fresh
     case = CONVS[index]
     dtype = np.float32 if index % 4 == 3 else np.float64
     if index % 5 == 0:
-        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
-        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
+        monkeypatch.setattr(numeric.plan, "TILE_BYTES", 64)
+        monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 1)
     x, w, b = arrays(case, False, dtype, 1000 + index)
     ref, params = reference(case, False, x, w, b)
     for strategy in numeric.strategies(params, x.shape[-2:]):
@@ -287,7 +199,7 @@ def test_padding_modes_pad_like_f_pad(mode: str) -> None:
     layer = numeric.Conv2d(2, 3, (3, 2), padding=(2, 1), padding_mode=mode, rng=0, dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 6))
     padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (1, 1)), mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
-    assert close(layer(x), naive.conv2d(padded, layer.weight, layer.bias), np.float64)
+    assert close(layer(x), naive.conv(padded, layer.weight, layer.bias), np.float64)
 
 
 def test_padding_mode_limits_are_f_pads() -> None:
@@ -397,18 +309,18 @@ def test_grouped_layers_run_their_groups_on_threads(
     threads: int, transposed: bool, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
 ) -> None:
     """Five groups over 1-3 threads (an uneven share each), every strategy, against the reference."""
-    monkeypatch.setattr(numeric, "_threads", threads)
-    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric.threads, "_threads", threads)
+    monkeypatch.setattr(numeric.cost, "SPLIT_SECONDS", 0.0)
     rng = np.random.default_rng(threads)
     x = rng.standard_normal((2, 10, 7, 6))
     if transposed:
         w, b = rng.standard_normal((10, 1, 3, 3)), rng.standard_normal(5)
         params = ConvParams.conv_transpose(3, 2, 1, 1, 5)
-        ref = naive.conv_transpose2d(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1), groups=5, dilation=(1, 1))
+        ref = naive.conv_transpose(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1), groups=5, dilation=(1, 1))
     else:
         w, b = rng.standard_normal((15, 2, 3, 3)), rng.standard_normal(15)
         params = ConvParams.conv(3, 2, 1, 1, 5)
-        ref = naive.conv2d(x, w, b, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=5)
+        ref = naive.conv(x, w, b, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=5)
     for strategy in numeric.strategies(params, x.shape[-2:]):
         assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64), strategy
     plan = numeric.make_plan(shape.functional_params(transposed, x.shape, w.shape, b.shape, stride=2, padding=1,
@@ -417,7 +329,7 @@ def test_grouped_layers_run_their_groups_on_threads(
     assert plan.parts == threads
 
 
-def fake_blas(threads: int = 4) -> tuple[numeric._BlasThreads, dict[str, Any]]:
+def fake_blas(threads: int = 4) -> tuple[numeric.threads.BlasThreads, dict[str, Any]]:
     """A stand-in for numpy's BLAS thread count, and the record of what convtool set."""
     state: dict[str, Any] = {"threads": threads, "set": []}
 
@@ -425,13 +337,13 @@ def fake_blas(threads: int = 4) -> tuple[numeric._BlasThreads, dict[str, Any]]:
         state["set"].append(count)
         state["threads"] = count
 
-    return numeric._BlasThreads(lambda: state["threads"], set_), state
+    return numeric.threads.BlasThreads(lambda: state["threads"], set_), state
 
 
 def test_how_threads_share_a_layer(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     """Groups when the products are too small for BLAS to thread; else, when convtool can put
     each thread's BLAS on one core, images, bands of rows, or output channels."""
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: fake_blas()[0])
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: fake_blas()[0])
     dense = ConvParams.conv_transpose(4, 2, 1, in_channels=256, out_channels=128)
     depthwise = ConvParams.conv_transpose(4, 2, 1, groups=256, in_channels=256, out_channels=256)
     unet = ConvParams.conv(2, 2, in_channels=64, out_channels=128)
@@ -450,7 +362,7 @@ def test_how_threads_share_a_layer(monkeypatch: pytest.MonkeyPatch, fresh_plans:
         out_shape = shape.output_shape(params, in_shape)
         plan = numeric.make_plan(params, in_shape, out_shape, 4, strategy, 2)
         assert (plan.split, plan.parts) == expected, (params, in_shape, strategy)
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: None)  # BLAS threads its own products
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: None)  # BLAS threads its own products
     numeric.make_plan.cache_clear()
     plan = numeric.make_plan(dense, (16, 256, 8, 8), (16, 128, 16, 16), 4, "scatter", 2)
     assert (plan.split, plan.parts) == ("", 1)
@@ -461,12 +373,12 @@ def test_threads_sharing_any_layer_agree_with_the_reference(
     index: int, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
 ) -> None:
     """Three threads share every layer out (no work is too little), with tiny tiles on some."""
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: fake_blas()[0])
-    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
-    monkeypatch.setattr(numeric, "_threads", 3)
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: fake_blas()[0])
+    monkeypatch.setattr(numeric.cost, "SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric.threads, "_threads", 3)
     if index % 2:
-        monkeypatch.setattr(numeric, "_TILE_BYTES", 64)
-        monkeypatch.setattr(numeric, "_TILE_COLUMNS", 1)
+        monkeypatch.setattr(numeric.plan, "TILE_BYTES", 64)
+        monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 1)
     for transposed, case in ((True, TRANSPOSED[index]), (False, CONVS[index])):
         x, w, b = arrays(case, transposed, np.float64, 2000 + index)
         ref, params = reference(case, transposed, x, w, b)
@@ -479,22 +391,22 @@ def test_output_channels_shared_out_agree_with_the_reference(
     strategy: str, monkeypatch: pytest.MonkeyPatch, fresh_plans: None
 ) -> None:
     blas, state = fake_blas(4)
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: blas)
-    monkeypatch.setattr(numeric, "_SPLIT_SECONDS", 0.0)
-    monkeypatch.setattr(numeric, "_threads", 3)
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: blas)
+    monkeypatch.setattr(numeric.cost, "SPLIT_SECONDS", 0.0)
+    monkeypatch.setattr(numeric.threads, "_threads", 3)
     rng = np.random.default_rng(7)
     x, w, b = rng.standard_normal((1, 3, 5, 4)), rng.standard_normal((3, 8, 3, 3)), rng.standard_normal(8)
     params = ConvParams.conv_transpose(3, 2, 1, 1, in_channels=3, out_channels=8)
     plan = numeric.make_plan(params, x.shape, (1, 8, 10, 8), 8, strategy, 3)
     assert (plan.split, plan.parts) == ("channels", 3)
-    ref = naive.conv_transpose2d(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
+    ref = naive.conv_transpose(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
     assert close(numeric.run(params, x, w, b, strategy=strategy), ref, np.float64)
     assert state["set"] == [1, 4] and state["threads"] == 4
 
 
 def test_numpys_blas_gets_its_thread_count_back() -> None:
     """With the real BLAS (an OpenBLAS convtool can identify), a shared layer leaves it as it was."""
-    blas = numeric._blas_threads()
+    blas = numeric.threads.blas_threads()
     if blas is None:
         pytest.skip("numpy's BLAS is not an OpenBLAS convtool controls")
     before = blas.get()
@@ -508,8 +420,8 @@ def test_numpys_blas_gets_its_thread_count_back() -> None:
 
 
 def test_a_failing_share_is_reported_after_every_share_ended(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(numeric, "_blas_threads", lambda: None)
-    monkeypatch.setattr(numeric, "_threads", 2)
+    monkeypatch.setattr(numeric.threads, "blas_threads", lambda: None)
+    monkeypatch.setattr(numeric.threads, "_threads", 2)
     ended = []
 
     def fail() -> None:
@@ -520,7 +432,7 @@ def test_a_failing_share_is_reported_after_every_share_ended(monkeypatch: pytest
         ended.append(True)
 
     with pytest.raises(RuntimeError, match="share 1"):
-        numeric._side_by_side([fail, slow])
+        numeric.threads.side_by_side([fail, slow])
     assert ended == [True]
 
 
@@ -529,12 +441,12 @@ def test_blas_control_is_none_when_the_map_cannot_tell(monkeypatch: pytest.Monke
     maps.write_bytes(b"7f00-7f01 r--p 0 00:00 1 /data/\xff\xfe.bin\n"
                      b"7f01-7f02 r-xp 0 00:00 2 /nowhere/libopenblas.so\n")
     for content in (None, maps):
-        monkeypatch.setattr(numeric, "_MAPS", str(content or tmp_path / "missing"))
-        numeric._blas_threads.cache_clear()
+        monkeypatch.setattr(numeric.threads, "MAPS", str(content or tmp_path / "missing"))
+        numeric.threads.blas_threads.cache_clear()
         try:
-            assert numeric._blas_threads() is None
+            assert numeric.threads.blas_threads() is None
         finally:
-            numeric._blas_threads.cache_clear()
+            numeric.threads.blas_threads.cache_clear()
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
@@ -544,7 +456,7 @@ def test_set_num_threads_wants_a_positive_integer(bad: object) -> None:
 
 
 def test_set_num_threads_takes_numpy_integers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(numeric, "_threads", numeric.get_num_threads())
+    monkeypatch.setattr(numeric.threads, "_threads", numeric.get_num_threads())
     numeric.set_num_threads(np.int64(3))
     assert numeric.get_num_threads() == 3 and type(numeric.get_num_threads()) is int
 
@@ -571,8 +483,8 @@ def test_the_cost_model_counts_every_groups_product(strategy: str) -> None:
     included: they were once counted for one group only)."""
     one = ConvParams.conv_transpose(4, 2, 1, in_channels=128, out_channels=128)
     four = ConvParams.conv_transpose(4, 2, 1, groups=4, in_channels=512, out_channels=512)
-    single = numeric._estimate(numeric.make_plan(one, (16, 128, 16, 16), (16, 128, 32, 32), 4, strategy))
-    grouped = numeric._estimate(numeric.make_plan(four, (16, 512, 16, 16), (16, 512, 32, 32), 4, strategy))
+    single = numeric.cost.estimate(numeric.make_plan(one, (16, 128, 16, 16), (16, 128, 32, 32), 4, strategy))
+    grouped = numeric.cost.estimate(numeric.make_plan(four, (16, 512, 16, 16), (16, 512, 32, 32), 4, strategy))
     assert 3.5 < grouped / single < 4.5
 
 
@@ -608,10 +520,10 @@ def test_layers_that_are_one_matrix_product(case: tuple[Any, ...]) -> None:
     pairs = dict(stride=(stride, stride), dilation=dilation, groups=groups)
     if transposed:
         params = ConvParams.conv_transpose(kernel, stride, 0, 0, groups, True, dilation)
-        ref = naive.conv_transpose2d(x, w, b, padding=(0, 0), output_padding=(0, 0), **pairs)
+        ref = naive.conv_transpose(x, w, b, padding=(0, 0), output_padding=(0, 0), **pairs)
     else:
         params = ConvParams.conv(kernel, stride, 0, dilation, groups, True)
-        ref = naive.conv2d(x, w, b, padding=((0, 0), (0, 0)), **pairs)
+        ref = naive.conv(x, w, b, padding=((0, 0), (0, 0)), **pairs)
     assert ("gemm" in numeric.strategies(params, size)) == product
     assert ("gemm" in numeric.strategies(params.replace(padding=1), size)) is False
     if product:
@@ -622,8 +534,8 @@ def test_layers_that_are_one_matrix_product(case: tuple[Any, ...]) -> None:
 
 def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch, fresh_plans: None) -> None:
     """A 136x136 U-Net layer: its columns (the size of the output here) are never all held."""
-    monkeypatch.setattr(numeric, "_TILE_BYTES", 1 << 20)
-    monkeypatch.setattr(numeric, "_TILE_COLUMNS", 256)
+    monkeypatch.setattr(numeric.plan, "TILE_BYTES", 1 << 20)
+    monkeypatch.setattr(numeric.plan, "TILE_COLUMNS", 256)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 16, 136, 136)).astype(np.float32)
     w = rng.standard_normal((16, 8, 2, 2)).astype(np.float32)
@@ -634,6 +546,6 @@ def test_tiles_keep_temporary_memory_small(monkeypatch: pytest.MonkeyPatch, fres
     finally:
         tracemalloc.stop()
     extra = peak - out.nbytes - x.nbytes  # the flat copy of the input, and the tiles
-    assert extra < 3 * numeric._TILE_BYTES < out.nbytes
+    assert extra < 3 * numeric.plan.TILE_BYTES < out.nbytes
     params = ConvParams.conv_transpose(2, 2)
     assert close(out, numeric.run(params, x, w, strategy="columns"), np.float32)

@@ -1,5 +1,5 @@
 """The numeric engine against PyTorch's outputs stored in tests/golden/numeric.npz (no torch
-needed): functional calls and modules, groups, dilation, padding modes, output_size."""
+needed): functional calls and modules in 1, 2 and 3 dims, groups, dilation, padding modes, output_size."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from golden_numeric import cases, load, run
+from support.golden_numeric import cases, load, run
 
 from convtool import numeric
 
@@ -15,10 +15,11 @@ CASES, OUTPUTS = load()
 
 
 def test_golden_file_matches_its_cases() -> None:
-    """The stored cases are the ones tests/golden_numeric.py defines (regenerate when it changes)."""
+    """The stored cases are the ones tests/support/golden_numeric.py defines (regenerate when it changes)."""
     assert CASES == cases()
-    assert {c["kind"] for c in CASES} == {"conv_transpose2d", "conv2d", "ConvTranspose2d", "Conv2d"}
-    assert {c["padding_mode"] for c in CASES if c["kind"] == "Conv2d"} == {"zeros", "reflect", "replicate", "circular"}
+    assert {c["kind"] for c in CASES} == {f"{kind}{nd}d" for kind in ("conv_transpose", "conv", "ConvTranspose", "Conv") for nd in (1, 2, 3)}
+    for kind in ("Conv1d", "Conv2d", "Conv3d"):
+        assert {c["padding_mode"] for c in CASES if c["kind"] == kind} == {"zeros", "reflect", "replicate", "circular"}
     assert any(c["unbatched"] for c in CASES) and {c["dtype"] for c in CASES} == {"float32", "float64"}
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from golden_numeric import load
-from golden_numeric import run as run_golden
-from test_numeric import arrays, close, conv_case, transposed_case
+from support.golden_numeric import load
+from support.golden_numeric import run as run_golden
+from support.numeric_cases import arrays, close, conv_case, transposed_case
 
 from convtool import numeric
 from convtool.errors import ConfigError
@@ -196,3 +196,98 @@ def test_init_bounds_are_pytorchs(make: Any) -> None:
     assert layer.weight.shape == tuple(module.weight.shape) and layer.bias.shape == tuple(module.bias.shape)
     assert 0.95 * bound < np.abs(layer.weight).max() <= bound * 1.0001
     assert np.abs(layer.bias).max() <= bound * 1.0001
+
+
+# -- 1-D and 3-D, and the explicit crop -----------------------------------------------------
+
+RNG_ND = random.Random(17)
+TRANSPOSED_ND = [transposed_case(RNG_ND, nd) for nd in (1, 3) for _ in range(50)]
+CONVS_ND = [conv_case(RNG_ND, nd) for nd in (1, 3) for _ in range(40)]
+
+
+@pytest.mark.parametrize("index", range(len(TRANSPOSED_ND)))
+def test_conv_transpose_nd_matches_torch(index: int) -> None:
+    case = TRANSPOSED_ND[index]
+    nd = case["nd"]
+    dtype = np.float32 if index % 3 == 2 else np.float64
+    x, w, b = arrays(case, True, dtype, 15000 + index)
+    if case["unbatched"]:
+        x = x[0]
+    args = (case["stride"], case["padding"], case["output_padding"], case["groups"], case["dilation"])
+    expected = getattr(F, f"conv_transpose{nd}d")(*tensors(x, w, b), *args).numpy()
+    assert close(getattr(numeric, f"conv_transpose{nd}d")(x, w, b, *args), expected, dtype), case
+    # PyTorch's layer as the explicit crop: crop_begin = padding, out_len = full - 2p + op
+    assert close(numeric.conv_transpose(x, w, b, case["stride"], case["padding"], expected.shape[-nd:],
+                                        case["dilation"], case["groups"]), expected, dtype), case
+
+
+@pytest.mark.parametrize("index", range(len(CONVS_ND)))
+def test_conv_nd_matches_torch(index: int) -> None:
+    case = CONVS_ND[index]
+    nd = case["nd"]
+    dtype = np.float32 if index % 3 == 2 else np.float64
+    x, w, b = arrays(case, False, dtype, 16000 + index)
+    if case["unbatched"]:
+        x = x[0]
+    args = (case["stride"], case["padding"], case["dilation"], case["groups"])
+    expected = getattr(F, f"conv{nd}d")(*tensors(x, w, b), *args).numpy()
+    assert close(getattr(numeric, f"conv{nd}d")(x, w, b, *args), expected, dtype), case
+
+
+@pytest.mark.parametrize("name", [f"nn.functional.{op}{nd}d" for op in ("conv_transpose", "conv") for nd in (1, 3)])
+def test_opinfo_samples_nd(name: str) -> None:
+    """PyTorch's own sample inputs for the 1-D and 3-D ops (its OpInfo database, cpu, float64)."""
+    test_opinfo_samples(name)
+
+
+INVALID_ND = [
+    ("conv1d", (5,), (1, 1, 3), None, {}),
+    ("conv_transpose1d", (1, 4, 5), (4, 3, 3, 3), None, {}),
+    ("conv1d", (4, 5), (6, 4, 3, 3), None, {"stride": 2}),
+    ("conv1d", (1, 4, 5), (6, 4, 3, 3), None, {"stride": (2, 2)}),
+    ("conv3d", (1, 4, 5, 5, 5), (6, 4, 3, 3), None, {}),
+    ("conv_transpose1d", (1, 4, 5), (4, 3, 3), None, {"stride": 2, "output_padding": 2}),
+    ("conv_transpose1d", (1, 4, 4), (4, 3, 3), None, {"padding": 3}),
+    ("conv1d", (1, 4, 5), (6, 4, 6), None, {}),
+    ("conv1d", (1, 4, 5), (6, 4, 3), None, {"padding": "same", "stride": 2}),
+    ("conv_transpose3d", (2, 3, 3), (2, 1, 2, 2, 2), None, {}),
+    ("conv_transpose3d", (1, 4, 5, 5, 5), (4, 3, 3, 3, 3), None, {"stride": 2, "output_padding": 2}),
+    ("conv_transpose3d", (1, 4, 5, 5, 5), (4, 3, 3, 3, 3), None, {"stride": (2, 1, 2), "output_padding": (0, 1, 0)}),
+    ("conv_transpose3d", (1, 4, 4, 4, 4), (4, 3, 3, 3, 3), None, {"padding": 3}),
+    ("conv_transpose3d", (1, 5, 4, 4, 4), (4, 3, 3, 3, 3), None, {}),
+    ("conv3d", (1, 4, 4, 4, 4), (3, 4, 5, 5, 5), None, {}),
+    ("conv3d", (1, 4, 4, 4, 4), (6, 4, 3, 3, 3), (5,), {}),
+    ("conv3d", (1, 4, 4, 4, 4), (6, 1, 3, 3, 3), None, {"groups": 3}),
+]
+
+
+@pytest.mark.parametrize(("op", "x", "w", "b", "kwargs"), INVALID_ND, ids=[f"{c[0]}-{i}" for i, c in enumerate(INVALID_ND)])
+def test_nd_messages_are_pytorchs(op: str, x: tuple, w: tuple, b: tuple | None, kwargs: dict) -> None:
+    test_messages_are_pytorchs(op, x, w, b, kwargs)
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+@pytest.mark.parametrize("output_size", [None, "min", "max", "full"])
+def test_conv_transpose_nd_module_output_size(nd: int, output_size: Any) -> None:
+    layer = getattr(numeric, f"ConvTranspose{nd}d")(3, 4, 3, stride=2, padding=1, rng=0, dtype=np.float64)
+    module = getattr(torch.nn, f"ConvTranspose{nd}d")(3, 4, 3, stride=2, padding=1, dtype=torch.float64)
+    copy_into(layer, module)
+    x = np.random.default_rng(nd).standard_normal((1, 3, *(6, 5, 4)[:nd]))
+    low = [(i - 1) * 2 - 2 + 2 + 1 for i in x.shape[2:]]
+    request = {None: None, "min": low, "max": [v + 1 for v in low], "full": [1, 4, *low]}[output_size]
+    expected = module(torch.from_numpy(x), output_size=request).detach().numpy()
+    assert close(layer(x, output_size=request), expected, np.float64)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib, **kw: lib.ConvTranspose1d(512, 256, 16, stride=8, padding=4, **kw),
+        lambda lib, **kw: lib.ConvTranspose3d(64, 32, 2, stride=2, groups=4, **kw),
+        lambda lib, **kw: lib.Conv1d(80, 64, 7, **kw),
+        lambda lib, **kw: lib.Conv3d(16, 32, (3, 1, 3), groups=2, **kw),
+    ],
+    ids=["transpose1d", "transpose3d-groups", "conv1d", "conv3d-groups"],
+)
+def test_init_bounds_are_pytorchs_nd(make: Any) -> None:
+    test_init_bounds_are_pytorchs(make)

@@ -34,12 +34,25 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+MODULES = {module_name(p) for p in PACKAGE.rglob("*.py")}
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imports(path: Path) -> set[str]:
     """Every convtool module `path` imports, at any depth of its code (doctests aside)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:  # imports for annotations only run under a type checker
+            continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("convtool")}
         elif isinstance(node, ast.ImportFrom):
@@ -51,10 +64,10 @@ def imports(path: Path) -> set[str]:
                 target = node.module
             else:
                 continue
-            found.add(target)
-            found |= {f"{target}.{alias.name}" for alias in node.names}  # `from . import shape`
-    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
-    return {m for m in found if m in modules and m != name}
+            submodules = {f"{target}.{alias.name}" for alias in node.names} & MODULES  # `from . import shape`
+            found |= submodules or {target}
+
+    return {m for m in found if m in MODULES and m != name}
 
 
 GRAPH = {module_name(p): imports(p) for p in sorted(PACKAGE.rglob("*.py"))}

@@ -10,9 +10,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convtool.graph import lines_up, load, loads, resolve_input
 from convtool.cli import main
-from convtool.graph import InputSizes, ValidSizes, valid_input_sizes
+from convtool.graph import InputSizes, ValidSizes, lines_up, load, loads, resolve_input, valid_input_sizes
 
 CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
 

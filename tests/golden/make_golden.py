@@ -2,7 +2,8 @@
 
 Needs torch (`pip install torch==2.13.0`). Run from the repository root:
 
-    python tests/golden/make_golden.py
+    python tests/golden/make_golden.py          # shapes.json: mostly 2-D, some 1-D and 3-D
+    python tests/golden/make_golden.py --nd     # shapes_nd.json.gz: 1-D and 3-D, 2,000 cases per op
 
 Each case records the layer, the input shape and what PyTorch 2.13 did with it in float64
 (the reference kernels): the output shape, or the exception's message; for transposed
@@ -11,8 +12,10 @@ layers also every `output_size` that `forward(x, output_size=...)` accepts near 
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
+import sys
 import warnings
 from pathlib import Path
 
@@ -22,12 +25,19 @@ from torch import nn
 OUT = Path(__file__).with_name("shapes.json")
 CASES = 2400
 SEED = 20261121
+ND_OUT = Path(__file__).with_name("shapes_nd.json.gz")  # 2.6 MB as JSON
+ND_CASES = 2000  # per op
+ND_SEED = 20261201
+ND_OPS = ((True, 1), (True, 3), (False, 1), (False, 3))  # (transposed, ndim)
 
 
-def draw(rng: random.Random) -> dict:
-    """One random configuration, biased towards the edges where rules bite."""
-    ndim = rng.choices([1, 2, 3], weights=[1, 8, 1])[0]
-    transposed = rng.random() < 0.6
+def draw(rng: random.Random, ndim: int | None = None, transposed: bool | None = None) -> dict:
+    """One random configuration, biased towards the edges where rules bite; the op and its
+    dims are drawn too unless given."""
+    drawn_ndim = rng.choices([1, 2, 3], weights=[1, 8, 1])[0]
+    drawn_transposed = rng.random() < 0.6
+    ndim = drawn_ndim if ndim is None else ndim
+    transposed = drawn_transposed if transposed is None else transposed
 
     def per_dim(lo: int, hi: int) -> list[int]:
         if rng.random() < 0.6:
@@ -110,16 +120,23 @@ def _run(case: dict) -> dict:
 
 def main() -> None:
     torch.manual_seed(0)
-    rng = random.Random(SEED)
+    nd = "--nd" in sys.argv[1:]
+    seed, out = (ND_SEED, ND_OUT) if nd else (SEED, OUT)
+    rng = random.Random(seed)
     cases = []
-    for _ in range(CASES):
-        case = draw(rng)
-        case.update(run(case))
-        cases.append(case)
-    doc = {"torch": torch.__version__, "seed": SEED, "cases": cases}
-    OUT.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    for transposed, ndim in ND_OPS if nd else [(None, None)]:
+        for _ in range(ND_CASES if nd else CASES):
+            case = draw(rng, ndim, transposed)
+            case.update(run(case))
+            cases.append(case)
+    doc = {"torch": torch.__version__, "seed": seed, "cases": cases}
+    text = json.dumps(doc, separators=(",", ":")) + "\n"
+    if out.suffix == ".gz":
+        out.write_bytes(gzip.compress(text.encode(), mtime=0))
+    else:
+        out.write_text(text)
     errors = sum("error" in c for c in cases)
-    print(f"wrote {len(cases)} cases ({errors} rejected) to {OUT}")
+    print(f"wrote {len(cases)} cases ({errors} rejected) to {out}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Needs torch (`pip install torch==2.13.0`). Run from the repository root:
 
     python tests/golden/make_golden_numeric.py
 
-The cases and their inputs are defined in tests/golden_numeric.py (inputs come from a formula);
+The cases and their inputs are defined in tests/support/golden_numeric.py (inputs come from a formula);
 the file stores the cases as JSON and torch's output for each, in the case's dtype.
 """
 
@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden_numeric import GOLDEN, cases, run  # noqa: E402
+from support.golden_numeric import GOLDEN, cases, run  # noqa: E402
 
 
 def main() -> None:

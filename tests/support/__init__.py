@@ -1,1 +1,1 @@
-"""Helpers shared by the tests (no test module imports another)."""
+"""Helpers shared by the tests (references, case builders, golden-file readers); no tests here."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-GOLDEN = Path(__file__).parent / "golden" / "numeric.npz"
+GOLDEN = Path(__file__).parents[1] / "golden" / "numeric.npz"
 SEED = 20261122
 
 
@@ -27,41 +27,48 @@ def values(shape: tuple[int, ...], seed: int, dtype: str = "float64") -> np.ndar
     return v.reshape(shape).astype(dtype)
 
 
+_STRIDES = ([1, 1, 2, 2, 3], [1, 2, 2, 3, 4])  # axis a of an N-d layer draws from entry a % 2
+_DILATIONS = ([1, 1, 1, 2, 3], [1, 1, 2])
+
+
 def _draw(rng: random.Random, kind: str, index: int) -> dict[str, Any] | None:
+    nd = int(kind[-2])
     g = rng.choice([1, 1, 1, 2, 3])
     cig, cog = rng.randint(1, 3), rng.randint(1, 3)
-    k = (rng.choice([1, 2, 3, 3, 4, 5]), rng.choice([1, 2, 3, 3, 4, 5]))
-    s = (rng.choice([1, 1, 2, 2, 3]), rng.choice([1, 2, 2, 3, 4]))
-    d = (rng.choice([1, 1, 1, 2, 3]), rng.choice([1, 1, 2]))
-    size = (rng.randint(1, 7), rng.randint(1, 7))
+    k = tuple(rng.choice([1, 2, 3, 3, 4, 5]) for _ in range(nd))
+    s = tuple(rng.choice(_STRIDES[a % 2]) for a in range(nd))
+    d = tuple(rng.choice(_DILATIONS[a % 2]) for a in range(nd))
+    size = tuple(rng.randint(1, 7 if nd < 3 else 4) for _ in range(nd))  # 3-D outputs stay small
     batch = rng.choice([1, 2, 3])
     case: dict[str, Any] = {
         "kind": kind, "seed": index, "bias": rng.random() < 0.7, "unbatched": rng.random() < 0.15,
         "dtype": "float32" if rng.random() < 0.2 else "float64",
     }
-    if kind in ("conv_transpose2d", "ConvTranspose2d"):
-        p = (rng.randint(0, d[0] * (k[0] - 1) + 1), rng.randint(0, d[1] * (k[1] - 1) + 1))
+    if kind.lower().startswith("conv_transpose") or kind.startswith("ConvTranspose"):
+        p = tuple(rng.randint(0, d[a] * (k[a] - 1) + 1) for a in range(nd))
         op = tuple(rng.randint(0, max(si, di) - 1) for si, di in zip(s, d))
         out = [(i - 1) * si - 2 * pi + di * (ki - 1) + opi + 1 for i, si, pi, di, ki, opi in zip(size, s, p, d, k, op)]
         if min(out) < 1:
             return None
         case.update(input=[batch, g * cig, *size], weight=[g * cig, cog, *k], out_channels=g * cog,
                     stride=list(s), padding=list(p), output_padding=list(op), dilation=list(d), groups=g)
-        if kind == "ConvTranspose2d":
+        if kind.startswith("ConvTranspose"):
             mins = [o - opi for o, opi in zip(out, op)]
-            case["output_padding"] = [0, 0]
+            case["output_padding"] = [0] * nd
             case["output_size"] = [m + rng.randint(0, si - 1) for m, si in zip(mins, s)]
+            if min(case["output_size"]) < 1:
+                return None
         return case
-    mode = rng.choice(["zeros", "reflect", "replicate", "circular"]) if kind == "Conv2d" else "zeros"
+    mode = rng.choice(["zeros", "reflect", "replicate", "circular"]) if kind.startswith("Conv") else "zeros"
     if rng.random() < 0.15:
         padding: Any = "valid" if rng.random() < 0.3 else "same"
         if padding == "same":
-            s = (1, 1)
+            s = (1,) * nd
     else:
-        padding = [rng.randint(0, k[0]), rng.randint(0, k[1])]
+        padding = [rng.randint(0, k[a]) for a in range(nd)]
         if mode != "zeros":
             padding = [min(pi, i - 1) for pi, i in zip(padding, size)]
-    pads = [0, 0] if padding == "valid" else (
+    pads = [0] * nd if padding == "valid" else (
         [di * (ki - 1) for di, ki in zip(d, k)] if padding == "same" else [2 * pi for pi in padding]
     )
     if mode == "reflect" and padding == "same" and any(
@@ -81,7 +88,9 @@ def cases() -> list[dict[str, Any]]:
     """The golden configurations, the same every time."""
     rng = random.Random(SEED)
     result: list[dict[str, Any]] = []
-    quotas = {"conv_transpose2d": 110, "conv2d": 70, "ConvTranspose2d": 25, "Conv2d": 40}
+    quotas = {"conv_transpose2d": 110, "conv2d": 70, "ConvTranspose2d": 25, "Conv2d": 40,
+              "conv_transpose1d": 40, "conv1d": 30, "ConvTranspose1d": 10, "Conv1d": 15,
+              "conv_transpose3d": 40, "conv3d": 30, "ConvTranspose3d": 10, "Conv3d": 15}
     for kind, quota in quotas.items():
         count = 0
         while count < quota:
@@ -117,12 +126,12 @@ def run(case: dict[str, Any], lib: Any) -> np.ndarray:
         functional = modules = lib
     common = dict(stride=tuple(case["stride"]), dilation=tuple(case["dilation"]), groups=case["groups"])
     padding = case["padding"] if isinstance(case["padding"], str) else tuple(case["padding"])
-    if kind == "conv_transpose2d":
-        out = functional.conv_transpose2d(x, w, b, padding=padding, output_padding=tuple(case["output_padding"]), **common)
-    elif kind == "conv2d":
-        out = functional.conv2d(x, w, b, padding=padding, **common)
+    if kind.startswith("conv_transpose"):
+        out = getattr(functional, kind)(x, w, b, padding=padding, output_padding=tuple(case["output_padding"]), **common)
+    elif kind.startswith("conv"):
+        out = getattr(functional, kind)(x, w, b, padding=padding, **common)
     else:
-        transposed = kind == "ConvTranspose2d"
+        transposed = kind.startswith("ConvTranspose")
         cin, cout = case["input"][1], case["out_channels"]
         extra = {} if transposed else {"padding_mode": case["padding_mode"]}
         dtype = getattr(lib if is_torch else np, case["dtype"])
