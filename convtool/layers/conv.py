@@ -216,10 +216,7 @@ class Conv(LayerKind):
         pairs = p.padding_pairs
         if p.padding_mode == "zeros" and all(a == b for a, b in pairs):
             return numeric.conv2d(x, weights["weight"], bias, p.stride, tuple(a for a, _ in pairs), p.dilation, p.groups)
-        import numpy as np
-
-        mode: Any = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[p.padding_mode]
-        padded = np.pad(x, ((0, 0), (0, 0), *pairs), mode=mode)
+        padded = numeric.pad(x, pairs, p.padding_mode)
         return numeric.conv2d(padded, weights["weight"], bias, p.stride, 0, p.dilation, p.groups)
 
 

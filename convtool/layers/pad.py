@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 MODES = ("constant", "reflect", "replicate", "circular")
-_NUMPY_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 # What export defines: torch has no module that pads or crops to another tensor's size.
 PAD_TO = '''
@@ -192,11 +191,12 @@ class Pad(LayerKind):
         sides = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)][::-1]
         window = [slice(None)] * 2 + [slice(max(-b, 0), n - max(-a, 0)) for (b, a), n in zip(sides, x.shape[2:])]
         x = x[tuple(window)]  # negative amounts crop first
-        widths = [(0, 0), (0, 0), *((max(b, 0), max(a, 0)) for b, a in sides)]
-        mode = _NUMPY_MODES[applied.args["mode"]]
-        if mode == "constant":
-            return np.pad(x, widths, mode="constant", constant_values=applied.args["value"])
-        return np.pad(x, widths, mode=mode)  # type: ignore[call-overload]
+        widths = [(max(b, 0), max(a, 0)) for b, a in sides]
+        if applied.args["mode"] == "constant":
+            return np.pad(x, [(0, 0), (0, 0), *widths], mode="constant", constant_values=applied.args["value"])
+        from ..numeric import pad
+
+        return pad(x, widths, applied.args["mode"])
 
 
 class Crop(LayerKind):
