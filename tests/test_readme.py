@@ -44,9 +44,10 @@ def test_readme_example(command, output, monkeypatch):
 def test_readme_python_examples_run(capsys):
     for code in re.findall(r"```python\n(.*?)```", README.read_text(), re.S):
         exec(compile(code, "README.md", "exec"), {})
+        printed = capsys.readouterr().out
         for line in code.splitlines():
             if "print(" in line and "# " in line:  # the comment shows what it prints
-                assert line.split("# ", 1)[1] in capsys.readouterr().out
+                assert line.split("# ", 1)[1] in printed
 
 
 def update() -> None:
