@@ -341,3 +341,36 @@ def test_verify_out_of_memory_is_one_sentence() -> None:
                setup=limit(resource.RLIMIT_AS, 2 << 30), timeout=120)
     clean(done, 1)
     assert "ran out of memory" in done.stderr
+
+
+# -- bounded work ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["invert", "7", "--to", "28", "--top", "99999999999999999999"], "1<=x<=1000"),
+        (["invert", "7", "--to", "28", "--top", "99999999999999999999", "--json"], "1<=x<=1000"),
+    ],
+    ids=["top", "top-json"],
+)
+def test_top_has_a_ceiling(args: list[str], words: str) -> None:
+    done = run(args, timeout=30)
+    clean(done, 2)
+    assert words in done.stderr
+    if "--json" in args:
+        assert json.loads(done.stdout)["error"]["kind"] == "usage"
+
+
+def test_a_search_space_too_big_is_refused_before_it_is_counted() -> None:
+    done = run(["invert", "7", "--to", "28", "--max-kernel", "1024", "--max-stride", "64", "--max-dilation", "64"],
+               timeout=30)
+    clean(done, 1)
+    assert "more than the 3,000,000 searched at once" in " ".join(done.stderr.split()) and "--max-kernel" in done.stderr
+    assert done.seconds < 10, f"refused only after {done.seconds:.1f} s"
+
+
+def test_the_largest_allowed_listing_ends() -> None:
+    done = run(["invert", "7", "--to", "28", "--top", "1000", "--json"], timeout=60)
+    clean(done, 0)
+    assert len(json.loads(done.stdout)["solutions"]) == 1000
