@@ -792,8 +792,10 @@ def run(
             render_mismatch(error, fmt)
         raise
     from .graph import valid_input_sizes
+    from .graph.valid_sizes import restores
 
     sizes = valid_input_sizes(stack, result.input)
+    restored = valid_input_sizes(stack, result.input, restoring=True) if restores(result) else None
     checked = interruptible(verify, result, seed=seed, max_memory=max_memory) if check else None
     if html is not None:
         from .draw.html import run_page
@@ -802,9 +804,9 @@ def run(
         line = describe(sizes, result.input[2:]) if sizes is not None else None
         write_page(html, force, arch, run_page(run_json(result, checked, sizes), result, line))
     if fmt == "json":
-        print_json(run_json(result, checked, sizes))
+        print_json(run_json(result, checked, sizes, restored))
     else:
-        render_run(result, checked, sizes, fmt)
+        render_run(result, checked, sizes, fmt, restored)
     if checked is not None and not checked.ok:
         raise MismatchError(
             "the numeric engine's shapes differ from the table at layers "

@@ -504,7 +504,8 @@ def _run_terms(layers: Sequence[LayerResult | FailedLayer]) -> tuple[str, ...]:
 
 
 def run_json(
-    prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None
+    prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None,
+    restored: InputSizes | None = None,
 ) -> dict[str, Any]:
     """The `run --json` document (docs/json.md)."""
     doc: dict[str, Any] = {
@@ -521,6 +522,8 @@ def run_json(
         doc["valid_input_sizes_note"] = sizes.reason
     if prop.arch.outputs:  # a file that names its outputs: every one, with its path
         doc["outputs"] = [{"path": path, "shape": list(shape)} for _, path, shape in prop.outputs]
+    if restored is not None:  # an autoencoder: the input sizes it gives back as they came
+        doc["restores"] = [d.to_dict() for d in restored.dims] if restored.dims else None
     if verification is not None:
         doc["verification"] = {
             "seed": verification.seed,
@@ -751,7 +754,7 @@ RUN_MORE = "use --format markdown"  # what prints every column
 
 def render_run(
     prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None,
-    fmt: str = "table",
+    fmt: str = "table", restored: InputSizes | None = None,
 ) -> None:
     """The human view of `convtool run` (`fmt` table), or the table as markdown or csv."""
     lines = []
@@ -761,6 +764,8 @@ def render_run(
         from .graph.valid_sizes import describe as describe_sizes
 
         lines.append(f"valid input sizes: {describe_sizes(sizes, prop.input[2:])}")
+    if restored is not None:
+        lines.append(_restore_line(prop, restored))
     title = escape_controls(prop.arch.name or prop.arch.file)
     shapes = f"{fmt_shape(prop.input)} -> {fmt_shape(prop.output)}"
     if fmt != "table":
@@ -780,6 +785,19 @@ def render_run(
         out.print(f"[{colour}]{_markup(_verified(verification))}[/]")
     for paragraph in _run_terms(prop.layers):
         out.print(f"[dim]{paragraph}[/]")
+
+
+def _restore_line(prop: Propagation, restored: InputSizes) -> str:
+    """An autoencoder's summary: the sizes it restores, and a warning with the fix when the file's
+    own input is not one of them."""
+    from .graph.valid_sizes import describe as describe_sizes
+
+    shown = describe_sizes(restored, prop.input[2:])
+    if prop.output[2:] == prop.input[2:]:
+        return f"restores its input for: {shown}"
+    return (f"[yellow]warning:[/] the output {fmt_shape(prop.output)} does not restore the input "
+            f"{fmt_shape(prop.input)}; it restores: {shown}. `convtool invert "
+            f"{_markup(prop.arch.file)}` mirrors the encoder into a decoder that restores it exactly")
 
 
 def _verified(verification: Verification) -> str:

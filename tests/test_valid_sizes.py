@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convtool.cli import main
+from convtool.errors import ConvtoolError
 from convtool.graph import InputSizes, ValidSizes, lines_up, load, loads, resolve_input, valid_input_sizes
 
 CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
@@ -138,3 +139,48 @@ def unets(draw):
 @given(unets())
 def test_generated_unets_agree_with_brute_force(text):
     assert_exact(loads(text), text)
+
+
+RESTORING = [p for p in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+             if p.stem != "mismatch_unet"]
+
+
+@pytest.mark.parametrize("path", RESTORING, ids=[p.stem for p in RESTORING])
+def test_restored_sizes_equal_brute_force(path: Path) -> None:
+    """An autoencoder's `restores`: exactly the sizes whose output has the input's spatial size."""
+    from convtool.graph import bind, propagate, walk
+    from convtool.graph.valid_sizes import restores
+
+    arch = load(path)
+    prop = propagate(arch, receptive_field=False)
+    if not restores(prop):
+        return
+    sizes = valid_input_sizes(arch, prop.input, restoring=True)
+    assert sizes.dims is not None, sizes.reason
+    for dim in sizes.dims:
+        for n in range(1, 3 * dim.period + max(dim.smallest) + 2):
+            spatial = list(dim.held)
+            spatial[dim.axis] = n
+            shape = (*prop.input[:2], *spatial)
+            try:  # shapes only, no diagnosis of a mismatch
+                out = walk(bind(arch, shape), shape, receptive_field=False).output
+                gives_back = out[2:] == shape[2:]
+            except ConvtoolError:
+                gives_back = False
+            assert gives_back == dim.contains(n), (path.stem, dim, n)
+
+
+def test_an_autoencoder_that_does_not_restore_is_warned() -> None:
+    from click.testing import CliRunner
+
+    from convtool.cli import main
+
+    text = ("input: [1, 1, 28, 28]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2}\n"
+            "  - {type: conv_transpose2d, out_channels: 1, kernel_size: 3, stride: 2}\n")
+    with CliRunner().isolated_filesystem():
+        Path("ae.yaml").write_text(text)
+        result = CliRunner().invoke(main, ["run", "ae.yaml"], env={"COLUMNS": "200"})
+        doc = __import__("json").loads(CliRunner().invoke(main, ["run", "ae.yaml", "--json"]).stdout)
+    assert result.exit_code == 0
+    assert "does not restore the input (1, 1, 28, 28)" in result.stdout and "convtool invert ae.yaml" in result.stdout
+    assert doc["restores"] == [{"period": 2, "smallest": [3]}] * 2

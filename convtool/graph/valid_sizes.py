@@ -17,6 +17,7 @@ the smallest one that keeps the pattern. Tests check all of it against brute for
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from math import prod
 
@@ -125,8 +126,9 @@ class InputSizes:
 class _Probe:
     """Shapes-only walks through a stack for many input sizes, memoised per layer and input."""
 
-    def __init__(self, arch: Arch) -> None:
+    def __init__(self, arch: Arch, restoring: bool = False) -> None:
         self.arch = arch
+        self.restoring = restoring  # valid only where the last output has the input's spatial size
         self.memo: dict[tuple[int, Shape, tuple[Shape, ...]], Shape | None] = {}
         self.keep: list[Arch] = []  # mirrored decoders expanded per input: keep their ids alive
         self.walks: dict[Shape, list[Shape] | None] = {}
@@ -138,7 +140,8 @@ class _Probe:
         return self.walks[x]
 
     def valid(self, x: Shape) -> bool:
-        return self.outputs(x) is not None
+        outs = self.outputs(x)
+        return outs is not None and (not self.restoring or (bool(outs) and outs[-1][2:] == x[2:]))
 
     def _walk(self, x: Shape) -> list[Shape] | None:
         arch = self.arch
@@ -168,8 +171,9 @@ class _Probe:
         return outs
 
 
-def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSizes:
-    """The exact set of input sizes per spatial dim for which the stack lines up.
+def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring: bool = False) -> InputSizes:
+    """The exact set of input sizes per spatial dim for which the stack lines up (`restoring`:
+    and its output has the input's spatial size: the sizes an autoencoder restores).
 
     >>> from convtool.graph import loads
     >>> arch = loads('''
@@ -199,8 +203,10 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
     period = [prod(KINDS[spec.type].period(spec.config)[axis] for spec in arch.layers) for axis in range(len(spatial))]
     if max(period) > MAX_PERIOD:
         return InputSizes(None, f"the sizes repeat only every {max(period)} pixels; not analysed")
-    probe = _Probe(arch)
+    probe = _Probe(arch, restoring)
     held = _held_sizes(probe, x)
+    if held is None and restoring:
+        return InputSizes(None, f"it restores no input size up to {spatial[0] + SCAN}")
     if held is None:
         return InputSizes(None, f"no input size up to {spatial[0] + SCAN} lines up")
     dims: list[ValidSizes] = []
@@ -223,6 +229,13 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None) -> InputSize
         also = tuple(n for n in below if valid(n) and not any(n >= s and (n - s) % period_ == 0 for s in smallest))
         dims.append(ValidSizes(axis, period_, smallest, held, also))
     return InputSizes(tuple(dims))
+
+
+def restores(prop: Any) -> bool:
+    """Whether a network is meant to restore its input, as an autoencoder: its output has the
+    input's rank and channels (and spatial dims)."""
+    x, y = prop.input, prop.output
+    return len(x) == len(y) > 2 and x[1] == y[1]
 
 
 def _held_sizes(probe: _Probe, x: Shape) -> tuple[int, ...] | None:
