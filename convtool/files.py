@@ -125,12 +125,13 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def write_text(path: str, text: str, *, force: bool = False, reads: Iterable[str] = ()) -> None:
-    """Write `text` to `path` atomically: a temporary file in the same folder, renamed over it.
+def write_text(path: str, data: str | bytes, *, force: bool = False, reads: Iterable[str] = ()) -> None:
+    """Write `data` (text as UTF-8, or bytes) to `path` atomically: a temporary file in the same
+    folder, renamed over it.
 
-    An existing `path` is replaced only with `force`; a path among `reads` (the files the
-    command reads) never is. On any failure the temporary file is removed and an existing
-    file is left as it was.
+    An existing `path` is replaced only with `force`, and keeps its permissions; a path among
+    `reads` (the files the command reads) never is. On any failure the temporary file is removed
+    and an existing file is left as it was.
     """
     if not path:
         raise FileError("the output file name is empty")
@@ -149,19 +150,19 @@ def write_text(path: str, text: str, *, force: bool = False, reads: Iterable[str
         if what is not None:
             raise FileError(f"cannot write {path!r}: it is {what}")
         if not force:
-            raise FileError(f"{path!r} exists; convtool does not overwrite it", hint="add --force to replace it")
-    folder = target.parent
-    data = text.encode("utf-8")
+            raise FileError(f"{path!r} already exists: add --force to replace it")
+    permissions = mode & 0o777 if mode is not None else 0o666 & ~_umask()
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as error:
         raise FileError(f"cannot write {path!r}: {error.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
+        os.chmod(temporary, permissions)
         os.replace(temporary, path)
     except BaseException as error:
         try:

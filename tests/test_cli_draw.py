@@ -95,7 +95,7 @@ def test_existing_file_needs_force(tmp_path: Path) -> None:
     target.write_text("old")
     result = run("draw", "4", "-k", "3", "-o", str(target))
     assert result.exit_code == 1
-    assert result.stderr == f"Error: {target} already exists: add --force to replace it\n"
+    assert result.stderr == f"Error: {str(target)!r} already exists: add --force to replace it\n"
     assert target.read_text() == "old"
     assert run("draw", "4", "-k", "3", "-o", str(target), "--force").exit_code == 0
     assert target.read_text(encoding="utf-8").startswith("<svg")
@@ -129,7 +129,7 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(os, "replace", refuse)
     result = run("draw", "4", "-k", "3", "-o", str(target), "--force")
     assert result.exit_code == 1
-    assert result.stderr == f"Error: cannot write {target}: No space left on device\n"
+    assert result.stderr == f"Error: cannot write {str(target)!r}: No space left on device; nothing was changed\n"
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["up.svg"]
 
 
@@ -176,29 +176,29 @@ def test_target_folder_missing(tmp_path: Path) -> None:
     target = tmp_path / "nowhere" / "up.svg"
     result = run("draw", "4", "-k", "3", "-o", str(target))
     assert result.exit_code == 1
-    assert result.stderr == f"Error: cannot write {target}: No such file or directory\n"
+    assert result.stderr == f"Error: cannot write {str(target)!r}: No such file or directory\n"
 
 
 def test_target_is_a_special_file() -> None:
     result = run("draw", "4", "-k", "3", "-o", "/dev/null", "--force")
-    assert result.exit_code == 1 and "not a regular file" in result.stderr
+    assert result.exit_code == 1 and "it is a character device" in result.stderr
 
 
 def test_never_writes_over_its_input(tmp_path: Path) -> None:
     arch = tmp_path / "net.yaml"
     arch.write_text(Path(UNET).read_text())
     result = run("draw", str(arch), "-o", str(arch), "--force")
-    assert result.exit_code == 1 and "its own input file" in result.stderr
+    assert result.exit_code == 1 and "is the file being read" in result.stderr
     assert arch.read_text() == Path(UNET).read_text()
     result = run("run", str(arch), "--html", str(arch), "--force")
-    assert result.exit_code == 1 and "its own input file" in result.stderr
+    assert result.exit_code == 1 and "is the file being read" in result.stderr
 
 
 def test_run_html_errors(tmp_path: Path) -> None:
     page = tmp_path / "p.html"
     page.write_text("old")
     result = run("run", UNET, "--html", str(page))
-    assert result.exit_code == 1 and result.stderr == f"Error: {page} already exists: add --force to replace it\n"
+    assert result.exit_code == 1 and result.stderr == f"Error: {str(page)!r} already exists: add --force to replace it\n"
     result = run("run", UNET, "--html", "-")
     assert result.exit_code == 2 and "the page goes to a file" in result.stderr
     result = run("run", UNET, "--html", str(page), "--force", "--json")
