@@ -80,7 +80,7 @@ def export(prop: Propagation) -> str:
         f"    def forward(self, x: torch.Tensor) -> {'torch.Tensor' if single else 'tuple[torch.Tensor, ...]'}:",
         "        layers = self.layers",
     ]
-    lines += _forward(prop.layers, [index for index, _, _ in prop.outputs])
+    lines += _forward(prop)
     lines += [
         "",
         "",
@@ -144,11 +144,13 @@ def _helpers(layers: Sequence[LayerResult]) -> list[str]:
     return ("\n" + "\n".join(blocks)).splitlines() if blocks else []
 
 
-def _forward(layers: Sequence[LayerResult], outputs: Sequence[int] = ()) -> list[str]:
+def _forward(prop: Propagation) -> list[str]:
     """forward's body: one call per row; the outputs that later rows read (other than as the
-    row just before them) are kept in variables, the input as `x_in` when it is read again."""
-    read = {i for r in layers for i in (*r.skips, *(() if r.source is None else (r.source,)))}
-    read |= set(outputs[:-1] if outputs and outputs[-1] == layers[-1].index else outputs)
+    row just before them) or that forward returns are kept in variables, the input as `x_in`
+    when it is read again."""
+    layers = prop.layers
+    outputs = [index for index, _, _ in prop.outputs]
+    read = set(prop.read_later) | set(outputs[:-1] if outputs[-1] == layers[-1].index else outputs)
     taken = {"x", "layers", "self", "torch", "nn", "x_in", *dir(builtins)}
     variables: dict[int, str] = {-1: "x_in"}
     lines = ["        x_in = x"] if -1 in read else []
