@@ -17,9 +17,9 @@ the smallest one that keeps the pattern. Tests check all of it against brute for
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
 from math import prod
+from typing import Any
 
 from ..errors import ConfigError
 from ..layers import KINDS
