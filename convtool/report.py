@@ -482,7 +482,15 @@ def _search_notes(solution: Solution) -> str:
 # -- convtool run (issue 5) -------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from .graph import FailedLayer, InputSizes, LayerResult, Propagation, StackMismatch, UseResult, Verification
+    from .graph import (
+        FailedLayer,
+        InputSizes,
+        LayerResult,
+        Propagation,
+        StackMismatch,
+        UseResult,
+        Verification,
+    )
 
 RUN_TERMS = (
     "Shapes are (N, C, H, W) as in PyTorch: batch, channels, then the spatial sizes.",

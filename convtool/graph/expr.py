@@ -67,17 +67,6 @@ def _at(value: Any, env: Mapping[str, Any], mark: tuple[int, int] | None) -> Any
         raise
 
 
-def has_dollar(value: Any) -> bool:
-    """Whether a `$` appears in a string anywhere inside `value`."""
-    if isinstance(value, str):
-        return "$" in value
-    if isinstance(value, dict):
-        return any(has_dollar(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_dollar(v) for v in value)
-    return False
-
-
 def _one(text: str, env: Mapping[str, Any]) -> Any:
     if "$" not in text:
         return text

@@ -302,7 +302,7 @@ class _Loader:
             except ExprError as error:
                 where = f" (in block '{scope.chain[-1]}')" if scope.chain else ""
                 raise self.error(error.message + where, error.mark or mark, layer=(len(self.specs), None, None),
-                                 hint=None if scope.chain else "parameters ($name) exist inside blocks only")
+                                 hint=None if scope.chain else "parameters ($name) exist inside blocks only") from None
             written.append((section, item, mark, self.type_of(item, mark, scope)))
         # the path segment of each item: its name, or its type numbered when unnamed more than once
         unnamed: dict[str, int] = {}
