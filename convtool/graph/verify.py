@@ -81,6 +81,14 @@ class NumericStack:
         ]
 
     def random_input(self) -> Any:
+        """Normal values, or indices below every bound when each layer reading the input takes
+        integer indices (an embedding's rows)."""
+        import numpy as np
+
+        readers = [r for r in self.prop.layers if r.source == -1 or -1 in r.skips or (r.source is None and r.index == 0)]
+        bounds = [KINDS[r.type].index_bound(r.applied) for r in readers]
+        if readers and all(bound is not None for bound in bounds):
+            return self.rng.integers(0, min(bounds), self.prop.input, dtype=np.int32)  # type: ignore[type-var]
         return self.rng.standard_normal(self.prop.input, dtype=self.dtype)
 
     def run(self, x: Any, *, keep_all: bool = False) -> list[Any]:
