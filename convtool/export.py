@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import __version__
 from .graph import LayerResult, LayerSpec, Propagation
+from .graph.verify import input_index_bound
 from .layers import KINDS
 from .text import escape_controls, fmt_shape
 
@@ -40,6 +41,7 @@ def export(prop: Propagation) -> str:
     """
     arch = prop.arch
     name = class_name(arch.name, arch.file)
+    bound = input_index_bound(prop)
     single = len(prop.outputs) == 1 and prop.outputs[0][0] == prop.layers[-1].index
     title = _in_docstring(arch.name or Path(arch.file).stem)
     file = _in_docstring(arch.file)
@@ -87,7 +89,8 @@ def export(prop: Propagation) -> str:
         'if __name__ == "__main__":',
         f"    model = {name}().eval()",
         "    with torch.no_grad():",
-        "        y = model(torch.randn(INPUT_SHAPE))",
+        "        y = model(torch.randn(INPUT_SHAPE))" if bound is None
+        else f"        y = model(torch.randint(0, {bound}, INPUT_SHAPE))  # indices, as the first layers read",
         '    print("output shape:", tuple(y.shape))' if single
         else '    print("output shapes:", [tuple(t.shape) for t in y])',
     ]

@@ -191,6 +191,8 @@ FIELDS = [
      "{type: slice, dim: 2, start: 1, step: 3}]", (3, 3)),
     ("concat-spatial", "input: [1, 1, 8, 4]\nlayers: [{name: a, type: conv2d, out_channels: 1, kernel_size: [3, 1]}, "
      "{type: slice, dim: 2, end: 2, from: input}, {type: concat, dim: 2, inputs: [a, .]}]", (3, 1)),
+    ("concat-crop", "input: [1, 1, 6, 8]\nlayers: [{name: a, type: conv2d, out_channels: 1, kernel_size: [1, 3]}, "
+     "{type: concat, dim: 2, crop: center, inputs: [a, input]}]", (1, 3)),
     ("attention", "input: [1, 2, 8]\nlayers: [{name: q, type: slice, dim: 2, end: 3}, "
      "{type: attention, inputs: [q, input, input]}]", (8,)),
     ("lstm", "input: [1, 2, 7]\nlayers: [{type: lstm, hidden_size: 3}]", (7,)),
@@ -344,3 +346,17 @@ def test_valid_sizes_with_slices_agree_with_brute_force(text: str, periods: tupl
             spatial = list(dim.held)
             spatial[dim.axis] = n
             assert lines_up(arch, (*x[:2], *spatial)) == dim.contains(n), (dim.axis, n)
+
+
+@pytest.mark.parametrize("name, shape", [("embedding", "(2, 7, 4)"), ("lstm", "(2, 4, 20)")])
+def test_exported_file_runs_as_a_script(tmp_path: Path, name: str, shape: str) -> None:
+    """The exported file's own `__main__`: an input of indices where embeddings read it."""
+    import subprocess
+
+    pytest.importorskip("torch")
+    target = tmp_path / f"{name}.py"
+    result = CliRunner().invoke(main, ["export", str(FILES / f"{name}.yaml"), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    run = subprocess.run([sys.executable, str(target)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"output shape: {shape}"

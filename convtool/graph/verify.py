@@ -67,6 +67,16 @@ def resident_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
+def input_index_bound(prop: Propagation) -> int | None:
+    """When every layer that reads the network input takes integer indices (an embedding's
+    rows): the bound they all accept, [0, bound); else None."""
+    readers = [r for r in prop.layers if r.source == -1 or -1 in r.skips or (r.source is None and r.index == 0)]
+    bounds = [KINDS[r.type].index_bound(r.applied) for r in readers]
+    if not readers or any(bound is None for bound in bounds):
+        return None
+    return min(b for b in bounds if b is not None)
+
+
 class NumericStack:
     """The propagated stack as numpy computations with seeded weights (PyTorch's init)."""
 
@@ -81,14 +91,12 @@ class NumericStack:
         ]
 
     def random_input(self) -> Any:
-        """Normal values, or indices below every bound when each layer reading the input takes
-        integer indices (an embedding's rows)."""
+        """Normal values, or indices when the input holds them (`input_index_bound`)."""
         import numpy as np
 
-        readers = [r for r in self.prop.layers if r.source == -1 or -1 in r.skips or (r.source is None and r.index == 0)]
-        bounds = [KINDS[r.type].index_bound(r.applied) for r in readers]
-        if readers and all(bound is not None for bound in bounds):
-            return self.rng.integers(0, min(bounds), self.prop.input, dtype=np.int32)  # type: ignore[type-var]
+        bound = input_index_bound(self.prop)
+        if bound is not None:
+            return self.rng.integers(0, bound, self.prop.input, dtype=np.int32)
         return self.rng.standard_normal(self.prop.input, dtype=self.dtype)
 
     def run(self, x: Any, *, keep_all: bool = False) -> list[Any]:
