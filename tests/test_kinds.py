@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from convtool.cli import main
 from convtool.errors import ConfigError
@@ -360,3 +362,57 @@ def test_exported_file_runs_as_a_script(tmp_path: Path, name: str, shape: str) -
     run = subprocess.run([sys.executable, str(target)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"output shape: {shape}"
+
+
+# -- properties: slice and concat against PyTorch's own indexing and torch.cat ------------------
+
+
+@st.composite
+def slices(draw: Any) -> tuple[tuple[int, ...], dict[str, Any]]:
+    shape = tuple(draw(st.lists(st.integers(1, 6), min_size=3, max_size=5)))
+    rank = len(shape)
+    options = {"dim": draw(st.integers(-rank, rank - 1)), "start": draw(st.one_of(st.none(), st.integers(-8, 8))),
+               "end": draw(st.one_of(st.none(), st.integers(-8, 8))), "step": draw(st.integers(1, 4))}
+    return shape, {k: v for k, v in options.items() if v is not None or k == "end"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(slices())
+def test_slice_is_torch_indexing(case: tuple[tuple[int, ...], dict[str, Any]]) -> None:
+    torch = pytest.importorskip("torch")
+    shape, options = case
+    index: list[Any] = [slice(None)] * len(shape)
+    index[options["dim"]] = slice(options.get("start"), options["end"], options["step"])
+    expected = tuple(torch.zeros(shape)[tuple(index)].shape)
+    kind = KINDS["slice"]
+    if 0 in expected:  # PyTorch gives an empty tensor; convtool refuses it
+        with pytest.raises(ConfigError, match="is empty"):
+            kind.apply(kind.parse(options), shape)
+        return
+    assert kind.apply(kind.parse(options), shape).output == expected
+
+
+@st.composite
+def concats(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=3, max_size=5)))
+    other = tuple(draw(st.integers(1, 4)) if draw(st.booleans()) else n for n in shape)
+    if draw(st.booleans()):
+        other = other[:-1]
+    return shape, other, draw(st.integers(-len(shape), len(shape) - 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(concats())
+def test_concat_is_torch_cat(case: tuple[tuple[int, ...], tuple[int, ...], int]) -> None:
+    torch = pytest.importorskip("torch")
+    shape, other, dim = case
+    kind = KINDS["concat"]
+    try:
+        expected = str(tuple(torch.cat([torch.zeros(shape), torch.zeros(other)], dim=dim).shape))
+    except RuntimeError as error:
+        expected = str(error).splitlines()[0]
+    try:
+        got = str(kind.apply(kind.parse({"with": ["a"], "dim": dim}), shape, (other,)).output)
+    except ConfigError as error:
+        got = error.message
+    assert got == expected
