@@ -218,7 +218,6 @@ class Embedding(LayerKind):
             output=(*x, width),
             param_count=count * width,
             config=f"{count}x{width}",
-            notes=("reads integer indices in [0, " + f"{count})",),
             args={"num_embeddings": count, "embedding_dim": width, "padding_idx": config["padding_idx"]},
         )
 
