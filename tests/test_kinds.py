@@ -416,3 +416,24 @@ def test_concat_is_torch_cat(case: tuple[tuple[int, ...], tuple[int, ...], int])
     except ConfigError as error:
         got = error.message
     assert got == expected
+
+
+# -- --verify stays within its own memory estimate --------------------------------------------
+
+MEMORY = {
+    "attention": "input: [1, 16, 64, 64]\nlayers:\n  - {type: attention, inputs: [input, input, input]}\n",
+    "lstm": "input: [4, 64, 1500]\nlayers:\n  - {type: lstm, hidden_size: 256, num_layers: 2, bidirectional: true}\n",
+    "embedding": "input: [64, 4000]\nlayers:\n  - {type: embedding, num_embeddings: 1000, embedding_dim: 256}\n",
+}
+
+
+@pytest.mark.parametrize("name", MEMORY)
+def test_verify_peak_is_under_its_estimate(tmp_path: Path, name: str) -> None:
+    from support.process import run_measured
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(MEMORY[name])
+    done = run_measured(["run", str(path), "--verify", "--json", "--max-memory", "8GiB"])
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    estimate = json.loads(done.stdout)["verification"]["estimated_bytes"]
+    assert done.peak_bytes < estimate, f"peak {done.peak_bytes >> 20} MiB over the estimate {estimate >> 20} MiB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from math import prod
 from typing import TYPE_CHECKING, Any
@@ -316,14 +317,18 @@ class Attention(LayerKind):
         k_ = k.reshape(n, k.shape[1], -1)  # (N, C, Lk)
         v_ = v.reshape(n, v.shape[1], -1).transpose(0, 2, 1)  # (N, Lk, Cv)
         scale = applied.args["scale"]
-        scores = (q_ @ k_) * (1 / np.sqrt(x.shape[1]) if scale is None else scale)
-        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        y = (scores / scores.sum(axis=-1, keepdims=True)) @ v_
+        # in place: the (N, Lq, Lk) scores are the one large array, in the input's dtype
+        scores = q_ @ k_
+        scores *= 1 / math.sqrt(x.shape[1]) if scale is None else scale
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=-1, keepdims=True)
+        y = scores @ v_
         return y.transpose(0, 2, 1).reshape(n, v.shape[1], *x.shape[2:]).astype(x.dtype)
 
     def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
-        scores = applied.macs // (x[1] + out[1])  # N·Lq·Lk: the scores, held twice (exp, then the division)
-        return 2 * scores + prod(x) + prod(out)
+        scores = applied.macs // (x[1] + out[1])  # N·Lq·Lk, computed in place
+        return scores + 2 * prod(x) + 2 * prod(out)  # and the transposed copies of q, v and the output
 
 
 # -- the registry ---------------------------------------------------------------------------

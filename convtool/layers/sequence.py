@@ -150,17 +150,35 @@ class LSTM(LayerKind):
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         import numpy as np
 
+        from ..numeric.threads import blas_threads
+
         a = applied.args
         sequence = x.transpose(2, 0, 1)  # (L, N, C): one step at a time
-        for layer in range(a["num_layers"]):  # eval mode: no dropout between layers
-            outputs = [_run(sequence, weights, suffix, backward=suffix.endswith("_reverse"))
-                       for suffix in _suffixes(a, layer)]
-            sequence = np.concatenate(outputs, axis=2)
+        # the steps' products are small: BLAS spreading each over the cores costs more than it
+        # gains (5x slower, measured), so they run on one core
+        blas = blas_threads()
+        before = blas.get() if blas is not None else 1
+        if blas is not None and before != 1:
+            blas.set(1)
+        try:
+            for layer in range(a["num_layers"]):  # eval mode: no dropout between layers
+                outputs = [_run(sequence, weights, suffix, backward=suffix.endswith("_reverse"))
+                           for suffix in _suffixes(a, layer)]
+                sequence = np.concatenate(outputs, axis=2)
+        finally:
+            if blas is not None and before != 1:
+                blas.set(before)
         return np.ascontiguousarray(sequence.transpose(1, 2, 0)).astype(x.dtype)
 
     def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
-        # each layer's sequence per direction, and the gates of one step
-        return prod(x) + 3 * prod(out) + 4 * out[0] * applied.args["hidden_size"]
+        # per layer: the input's share of the gates (L·N·4·hidden), each direction's steps, their
+        # concatenation and the layer before's sequence (each at most the output's size, or the
+        # widest hidden state's), and the transposed copies at the end
+        a = applied.args
+        n, _, length = x
+        widest = max(out[1], (a["proj_size"] or a["hidden_size"]) * (2 if a["bidirectional"] else 1))
+        sequence = n * length * widest
+        return prod(x) + n * length * 4 * a["hidden_size"] + 4 * sequence + 4 * a["hidden_size"] * (a["hidden_size"] + 2 * n)
 
 
 def _suffixes(args: Mapping[str, Any], layer: int) -> tuple[str, ...]:
@@ -175,25 +193,30 @@ def _run(sequence: Any, weights: Mapping[str, Any], suffix: str, backward: bool)
     def sigmoid(v: Any) -> Any:
         return 0.5 * (1 + np.tanh(0.5 * v))
 
-    w_ih, w_hh = weights[f"weight_ih{suffix}"], weights[f"weight_hh{suffix}"]
+    w_ih = weights[f"weight_ih{suffix}"]
     hidden = w_ih.shape[0] // 4
     # the input's share of every step's gates at once, biases included
     gates_in = sequence @ w_ih.T
     if f"bias_ih{suffix}" in weights:
-        gates_in = gates_in + weights[f"bias_ih{suffix}"] + weights[f"bias_hh{suffix}"]
+        gates_in += weights[f"bias_ih{suffix}"]
+        gates_in += weights[f"bias_hh{suffix}"]
+    # per step only a small product is left: contiguous transposes make it several times faster
+    w_hh = np.ascontiguousarray(weights[f"weight_hh{suffix}"].T)
     w_hr = weights.get(f"weight_hr{suffix}")
+    if w_hr is not None:
+        w_hr = np.ascontiguousarray(w_hr.T)
     n = sequence.shape[1]
-    h = np.zeros((n, w_hh.shape[1]), dtype=sequence.dtype)
+    h = np.zeros((n, w_hh.shape[0]), dtype=sequence.dtype)
     c = np.zeros((n, hidden), dtype=sequence.dtype)
-    out = np.empty((sequence.shape[0], n, w_hh.shape[1]), dtype=sequence.dtype)
+    out = np.empty((sequence.shape[0], n, w_hh.shape[0]), dtype=sequence.dtype)
     steps = range(sequence.shape[0] - 1, -1, -1) if backward else range(sequence.shape[0])
     for t in steps:
-        gates = gates_in[t] + h @ w_hh.T
+        gates = gates_in[t] + h @ w_hh
         i, f, g, o = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))  # PyTorch's order
         c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
         h = sigmoid(o) * np.tanh(c)
         if w_hr is not None:
-            h = h @ w_hr.T
+            h = h @ w_hr
         out[t] = h
     return out
 
