@@ -437,3 +437,37 @@ def test_verify_peak_is_under_its_estimate(tmp_path: Path, name: str) -> None:
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     estimate = json.loads(done.stdout)["verification"]["estimated_bytes"]
     assert done.peak_bytes < estimate, f"peak {done.peak_bytes >> 20} MiB over the estimate {estimate >> 20} MiB"
+
+
+# -- error paths through `run`: one sentence, exit 1 --------------------------------------------
+
+RUN_ERRORS = [
+    ("attention-positions", "input: [1, 4, 6, 6]\nlayers:\n  - {name: k, type: max_pool2d, kernel_size: 2}\n"
+     "  - {type: attention, inputs: [input, k, input]}\n",
+     "Expected size for first two dimensions of batch2 tensor to be: [1, 9] but got: [1, 36]."),
+    ("attention-two", "input: [1, 4, 6]\nlayers:\n  - {type: attention, inputs: [input, input]}\n",
+     "attention reads three tensors, q, k and v, but got 2"),
+    ("lstm-2d", "input: [1, 4, 6, 6]\nlayers:\n  - {type: lstm, hidden_size: 3}\n",
+     "LSTM: Expected input to be 2D or 3D, got 4D instead"),
+    ("lstm-batch-first", "input: [1, 4, 6]\nlayers:\n  - {type: lstm, hidden_size: 3, batch_first: true}\n",
+     "key 'batch_first' can only be false"),
+    ("slice-empty", "input: [1, 4, 6]\nlayers:\n  - {type: slice, dim: 2, start: 6}\n",
+     "slice of dim 2 (size 6) from 6 to the end is empty"),
+    ("concat-dim", "input: [1, 4, 6, 6]\nlayers:\n  - {name: a, type: slice, dim: 3, end: 5}\n"
+     "  - {type: concat, dim: 2, inputs: [input, a]}\n",
+     "Sizes of tensors must match except in dimension 2. Expected size 6 but got size 5 for tensor number 1 in the list."),
+    ("prelu-count", "input: [1, 4, 6]\nlayers:\n  - {type: prelu, num_parameters: 3}\n",
+     "Mismatch of parameter numbers and input channel size. Found parameter numbers = 3 and channel size = 4."),
+    ("scale-learnable", "input: [1, 4, 6]\nlayers:\n  - {type: scale, factor: 2, learnable: vector}\n",
+     "key 'learnable' must be 'scalar' (one parameter) or 'channels' (one per channel)"),
+]
+
+
+@pytest.mark.parametrize("text, words", [e[1:] for e in RUN_ERRORS], ids=[e[0] for e in RUN_ERRORS])
+def test_run_refuses_with_one_sentence(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["run", str(path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert words in " ".join(result.stderr.split()), result.stderr
