@@ -246,7 +246,8 @@ def test_every_new_kind_has_a_file() -> None:
     types = set()
     for path in KIND_FILES:
         doc = yaml.safe_load(path.read_text())
-        types |= {resolve_type(layer["type"])[0].name for layer in doc["layers"]}  # type: ignore[index]
+        for layers in [doc["layers"], *(block["layers"] for block in doc.get("blocks", {}).values())]:
+            types |= {found[0].name for layer in layers if (found := resolve_type(layer["type"]))}
     assert NEW <= types
 
 
@@ -265,6 +266,11 @@ def test_file_runs_verifies_and_exports(path: Path) -> None:
     assert doc["layers"][-1]["output"] == doc["output"]
 
 
+def rows(namespace: dict[str, Any], model: Any) -> list[Any]:
+    """The exported model's module of each row of the table (a file with blocks lists their paths)."""
+    return [model.get_submodule(path) for path in namespace["ROWS"]] if "ROWS" in namespace else list(model.layers)
+
+
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("path", KIND_FILES, ids=[p.stem for p in KIND_FILES])
 def test_exported_file_builds_the_same_shapes_under_torch(path: Path) -> None:
@@ -280,14 +286,15 @@ def test_exported_file_builds_the_same_shapes_under_torch(path: Path) -> None:
     namespace = exported(prop)
     model = namespace[class_name(prop.arch.name, prop.arch.file)]().eval()
     shapes: dict[int, tuple[int, ...]] = {}
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(rows(namespace, model)):
         layer.register_forward_hook(lambda m, a, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
     integers = KINDS[prop.layers[0].type].index_bound(prop.layers[0].applied) is not None
     x = torch.zeros(prop.input, dtype=torch.long) if integers else torch.randn(prop.input)
     with torch.no_grad():
         model(x)
     assert [shapes[i] for i in range(len(prop.layers))] == [r.output for r in prop.layers]
-    assert [sum(p.numel() for p in layer.parameters()) for layer in model.layers] == [r.param_count for r in prop.layers]
+    assert [sum(p.numel() for p in layer.parameters()) for layer in rows(namespace, model)] == [
+        r.param_count for r in prop.layers]
 
 
 @pytest.mark.parametrize("path", KIND_FILES, ids=[p.stem for p in KIND_FILES])
@@ -304,8 +311,9 @@ def test_exported_values_equal_the_numeric_run(path: Path) -> None:
     stack = NumericStack(prop, dtype="float64")
     x = stack.random_input()
     got = stack.run(x, keep_all=True)[-1]
-    model = exported(prop)[class_name(prop.arch.name, prop.arch.file)]().double().eval()
-    for layer, weights in zip(model.layers, stack.weights):
+    namespace = exported(prop)
+    model = namespace[class_name(prop.arch.name, prop.arch.file)]().double().eval()
+    for layer, weights in zip(rows(namespace, model), stack.weights, strict=True):
         owner = getattr(layer, "lstm", layer)
         for name, value in weights.items():
             with torch.no_grad():
