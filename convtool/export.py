@@ -57,7 +57,7 @@ def export(prop: Propagation) -> str:
         "",
         f"INPUT_SHAPE = {tuple(prop.input)!r}",
     ]
-    lines += _helpers(prop.layers)
+    lines += _helpers(prop.layers, arch.layers)
     lines += [
         "",
         "",
@@ -136,11 +136,12 @@ def class_name(name: str | None, file: str = "model") -> str:
     return text if text[0].isalpha() else "Model" + text
 
 
-def _helpers(layers: Sequence[LayerResult]) -> list[str]:
-    """The helper definitions the rows' kinds need (each once, in order), or nothing."""
+def _helpers(layers: Sequence[LayerResult], specs: Sequence[LayerSpec] = ()) -> list[str]:
+    """The helper definitions the rows need (each once, in order), or nothing."""
     blocks: list[str] = []
     for r in layers:
-        blocks += [block for block in KINDS[r.type].torch_helpers if block not in blocks]
+        config = specs[r.index].config if specs else {}
+        blocks += [block for block in KINDS[r.type].helpers(config) if block not in blocks]
     return ("\n" + "\n".join(blocks)).splitlines() if blocks else []
 
 

@@ -4,6 +4,7 @@ live against torch), numeric rules against torch, PyTorch's messages for invalid
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,8 @@ def test_layer_shape_params_macs(type_: str, options: str, shape: tuple[int, ...
 
 
 def test_every_kind_is_covered() -> None:
-    covered = {c[0] for c in CASES} | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
+    nd = {case["type"] for case in json.loads((GOLDEN / "layers_nd.json").read_text())["cases"]}  # test_layers_nd.py
+    covered = {c[0] for c in CASES} | nd | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
     assert covered == set(KINDS)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..layers import KINDS
+from ..layers.base import dims_period
 from ..params import Shape
 from .bind import bind
 from .model import INPUT, PREVIOUS, Arch
@@ -85,7 +86,7 @@ class ValidSizes:
         return doc
 
 
-DIM_NAMES = ("H", "W")
+DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def describe(sizes: InputSizes, spatial: Shape) -> str:
@@ -96,7 +97,7 @@ def describe(sizes: InputSizes, spatial: Shape) -> str:
     """
     if sizes.dims is None:
         return str(sizes.reason)
-    names = DIM_NAMES if len(sizes.dims) == 2 else tuple(f"d{i}" for i in range(len(sizes.dims)))
+    names = DIM_NAMES[len(sizes.dims)]
     first = sizes.dims[0]
     if all(d.period == first.period and d.smallest == first.smallest for d in sizes.dims) and len(set(spatial)) == 1:
         groups = [(", ".join(names), first, spatial[0])]
@@ -111,7 +112,8 @@ def describe(sizes: InputSizes, spatial: Shape) -> str:
         elif dim.period > 1:
             text += f" ({n} is one)"
         parts.append(text)
-    held = "" if sizes.dims[0].held == tuple(spatial) else f" (the other dim held at {sizes.dims[0].held[0]})"
+    others = "the other dim" if len(spatial) == 2 else "the other dims"
+    held = "" if sizes.dims[0].held == tuple(spatial) or len(spatial) == 1 else f" ({others} held at {sizes.dims[0].held[0]})"
     return "; ".join(parts) + held
 
 
@@ -190,8 +192,6 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
     spatial = x[2:]
     if not spatial:
         return InputSizes(None, "the input has no spatial dims")
-    if len(spatial) != 2:
-        return InputSizes(None, f"architecture files are 2-D, but the input has {len(spatial)} spatial dims")
     for spec in arch.layers:
         if not KINDS[spec.type].spatial:
             return InputSizes(
@@ -200,7 +200,8 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
                 f"that give the same {KINDS[spec.type].tied_to} "
                 f"as {'x'.join(map(str, spatial))}",
             )
-    period = [prod(KINDS[spec.type].period(spec.config)[axis] for spec in arch.layers) for axis in range(len(spatial))]
+    periods = [dims_period(KINDS[spec.type].period(spec.config), len(spatial)) for spec in arch.layers]
+    period = [prod(p[axis] for p in periods) for axis in range(len(spatial))]
     if max(period) > MAX_PERIOD:
         return InputSizes(None, f"the sizes repeat only every {max(period)} pixels; not analysed")
     probe = _Probe(arch, restoring)

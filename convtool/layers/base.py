@@ -99,8 +99,9 @@ class LayerKind:
 
     def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
         """Per spatial dim, the factor the layer divides sizes by (a stride, a downscale):
-        the valid input sizes of a stack repeat with the product of these."""
-        return (1, 1)
+        the valid input sizes of a stack repeat with the product of these. Entries that are all
+        alike stand for every dim (a dims-free kind does not know its input's rank)."""
+        return (1,)
 
     # numeric rule: parameters (seeded, PyTorch's init) and forward
     def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
@@ -143,10 +144,28 @@ class LayerKind:
         args = ", ".join(f"{key}={value!r}" for key, value in applied.args.items())
         return f"nn.{self.torch_class}({args})"
 
+    def helpers(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """The helper definitions export writes for this layer as configured (`config` as written;
+        empty when export only knows the applied layer)."""
+        return self.torch_helpers
+
     def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
         """Elements `forward` allocates beside its input and output, at most (for --verify's
         memory estimate; measured with the peak resident set, see the tests)."""
         return prod(x) + prod(out)
+
+
+def dims_period(period: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """A kind's period for an input of `ndim` spatial dims (alike entries stand for every dim).
+
+    >>> dims_period((1,), 3), dims_period((2, 2), 1), dims_period((2, 3), 2)
+    ((1, 1, 1), (2,), (2, 3))
+    """
+    if len(period) == ndim:
+        return period
+    if len(set(period)) == 1:
+        return (period[0],) * ndim
+    return (1,) * ndim  # written for another rank: the layer refuses this input anyway
 
 
 def require_rank(name: str, x: Shape, ranks: tuple[int, ...], what: str | None = None) -> None:
