@@ -67,6 +67,41 @@ layers:
   - {type: upsample, size: [5, 6, 7], mode: nearest-exact}
   - {type: reflection_pad3d, padding: 1}
 """,
+    "like_1d": """
+input: [1, 2, 38]
+layers:
+  - {name: e1, type: conv1d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1}
+  - {name: e2, type: conv1d, out_channels: 8, kernel_size: 3, stride: 2, padding: 1}
+  - {type: conv_transpose1d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1, output_size: {like: e1}}
+  - {type: add, inputs: [e1, .]}
+  - {type: ConvTranspose1d, out_channels: 2, kernel_size: 3, stride: 2, padding: 1, output_size: {like: input}}
+  - {type: concat, inputs: [input, .]}
+  - {type: upsample, size: {like: e2}, mode: linear}
+""",
+    "like_2d": """
+input: [1, 3, 21, 30]
+layers:
+  - {name: skip, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {type: max_pool2d, kernel_size: 2}
+  - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: upsample, size: {like: skip}, mode: bilinear}
+  - {type: concat, inputs: [skip, .]}
+  - {type: max_pool2d, kernel_size: 3, stride: 3}
+  - {type: conv_transpose2d, out_channels: 4, kernel_size: 3, stride: 3, output_size: {like: skip}}
+  - {type: add, inputs: [skip, .]}
+""",
+    "like_3d": """
+input: [1, 1, 9, 12, 11]
+layers:
+  - {name: e1, type: conv3d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {type: max_pool3d, kernel_size: 2}
+  - {type: conv3d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {type: conv_transpose3d, out_channels: 4, kernel_size: 2, stride: 2, output_size: {like: e1}}
+  - {type: concat, inputs: [e1, .]}
+  - {type: avg_pool3d, kernel_size: [1, 2, 2], ceil_mode: true}
+  - {type: upsample, size: {like: e1}, mode: trilinear}
+  - {type: concat, inputs: [e1, .]}
+""",
 }
 
 
@@ -118,7 +153,44 @@ def test_export_computes_what_the_numeric_engine_computes(name: str) -> None:
     x = stack.random_input()
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(stack.run(x, keep_all=True)[-1], expected, rtol=1e-9, atol=1e-9)
+    # upsampling computes its source positions in float32, as PyTorch's float kernels do
+    np.testing.assert_allclose(stack.run(x, keep_all=True)[-1], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_like_takes_the_named_tensors_size() -> None:
+    rows = prop_of("like_1d").layers
+    assert [r.output for r in rows] == [(1, 4, 19), (1, 8, 10), (1, 4, 19), (1, 4, 19), (1, 2, 38), (1, 4, 38), (1, 4, 10)]
+    assert "output_size like e1 19 -> output_padding 0" in rows[2].notes
+    assert "output_size like input 38 -> output_padding 1" in rows[4].notes
+
+
+def test_like_sizes_are_valid_where_output_padding_alone_is_not() -> None:
+    """Without like: fixed output_paddings line the skips up for a quarter of the input sizes only
+    (L even, L/2 odd)."""
+    fixed = ARCHS["like_1d"].replace("output_size: {like: e1}", "output_padding: 0").replace(
+        "output_size: {like: input}", "output_padding: 1")
+    assert [(d.period, d.smallest) for d in valid_input_sizes(loads(ARCHS["like_1d"])).dims] == [(1, (1,))]
+    assert [(d.period, d.smallest) for d in valid_input_sizes(loads(fixed)).dims] == [(4, (2,))]
+    assert_exact(loads(fixed))
+
+
+LIKE_ERRORS = [
+    ("input: [1, 2, 8]\nlayers:\n  - {name: a, type: conv1d, out_channels: 2, kernel_size: 3}\n"
+     "  - {type: conv_transpose1d, out_channels: 2, kernel_size: 2, stride: 2, output_size: {like: a}}\n",
+     "requested an output size of (6,), but valid sizes range from [12] to [13] (for an input of [6])"),
+    ("input: [1, 2, 8]\nlayers:\n  - {type: conv_transpose1d, out_channels: 2, kernel_size: 2, stride: 2, "
+     "output_size: {like: b}}\n", "unknown"),
+    ("input: [1, 2, 8, 8]\nlayers:\n  - {name: a, type: flatten}\n  - {type: upsample, size: {like: a}, from: input}\n",
+     "size like a has 0 spatial dims"),
+    ("input: [1, 2, 8]\nlayers:\n  - {type: upsample, size: {like: 3}}\n", "expects the name of an earlier tensor"),
+]
+
+
+@pytest.mark.parametrize("text, words", LIKE_ERRORS, ids=["out-of-range", "unknown", "rank", "not-a-name"])
+def test_like_errors(text: str, words: str) -> None:
+    with pytest.raises(ConvtoolError) as caught:
+        propagate(loads(text))
+    assert words in str(caught.value)
 
 
 # -- the rank decides whether a kind fits ------------------------------------------------------

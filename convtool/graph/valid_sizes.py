@@ -226,8 +226,11 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
         if isinstance(result, str):
             return InputSizes(None, result)
         period_, smallest = result
-        below = range(1, min(max(smallest), SCAN))
-        also = tuple(n for n in below if valid(n) and not any(n >= s and (n - s) % period_ == 0 for s in smallest))
+        def periodic(n: int, period_: int = period_, smallest: tuple[int, ...] = smallest) -> bool:
+            return any(n >= s and (n - s) % period_ == 0 for s in smallest)
+
+        below = range(1, min(_broadcast_bound(probe, x, held, axis, max(smallest), periodic), SCAN))
+        also = tuple(n for n in below if valid(n) and not periodic(n))
         dims.append(ValidSizes(axis, period_, smallest, held, also))
     return InputSizes(tuple(dims))
 
@@ -283,6 +286,23 @@ def _periodic_set(
     return _reduce(period, smallest)
 
 
+def _broadcast_bound(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, start: int,
+                     periodic: Callable[[int], bool]) -> int:
+    """A length from which on no tensor is 1 long along `axis` (so no merge broadcasts and the
+    periodic set is exact): the first periodic length >= start whose tensors are all at least 2
+    long there (lengths grow with the input's), or `start`'s class's last probe."""
+    n = start
+    for n in range(start, start + SCAN):
+        if not periodic(n):
+            continue
+        sizes = list(held)
+        sizes[axis] = n
+        outs = probe.outputs((*x[:2], *sizes))
+        if outs is not None and all(len(o) < 3 or o[2 + axis] >= 2 for o in outs) and n >= 2:
+            return n
+    return n
+
+
 def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: int, period: int) -> bool:
     """Whether both sides of every cropping skip grow alike from n to n + period (an equal-size
     skip that lines up at both has equal rates by itself)."""
@@ -308,7 +328,8 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
     for i, spec in enumerate(arch.layers):
         if not spec.with_ or not KINDS[spec.type].compares_sizes(spec.config):
             continue
-        grow = size(1, spec.source, i) - size(0, spec.source, i)
+        rate = dims_period(KINDS[spec.type].reference_rate(spec.config), len(held))[axis]
+        grow = rate * (size(1, spec.source, i) - size(0, spec.source, i))
         if any(size(1, name, i) - size(0, name, i) != grow for name in spec.with_):
             return False
     return True

@@ -115,6 +115,12 @@ class LayerKind:
         tensor a pad or crop takes its size from); they reach `apply` as `skips`."""
         return ()
 
+    def reference_rate(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        """Per spatial dim, how much faster than its first input the tensors a size-comparing layer
+        references must grow for it to keep lining up (1: alike, as a pad to a skip's size; a
+        transposed convolution sized like another tensor: its stride). Alike entries stand for every dim."""
+        return (1,)
+
     def compares_sizes(self, config: Mapping[str, Any]) -> bool:
         """Whether the layer lines up only when its inputs' sizes compare one way (a center crop
         of a larger skip, a pad to a larger tensor): valid sizes check those grow alike."""

@@ -66,6 +66,21 @@ class Conv(LayerKind):
         size = config.get("output_size")
         return (size.name,) if isinstance(size, Like) else ()
 
+    def compares_sizes(self, config: Mapping[str, Any]) -> bool:
+        return isinstance(config.get("output_size"), Like)
+
+    def reference_rate(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        """The output lines up with the tensor it is sized like while that grows `stride` times as
+        fast as the input (output_size reaches only stride - 1 above the smallest output)."""
+        return self.params(config).stride
+
+    def helpers(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        return (CONV_TRANSPOSE_LIKE.format(dims=self.dims),) if self.compares_sizes(config) else ()
+
+    def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
+        code = super().torch_code(applied, config)
+        return code.replace(f"nn.{self.torch_class}(", f"{self.torch_class}Like(", 1) if self.compares_sizes(config) else code
+
     def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
         """conv -> conv_transpose with the same k, s, p, d, g and the output_padding the sizes
         need; conv_transpose -> conv (exact while output_padding < stride)."""
@@ -251,6 +266,16 @@ class Conv(LayerKind):
             return conv(x, weights["weight"], bias, p.stride, tuple(a for a, _ in pairs), p.dilation, p.groups)
         padded = numeric.pad(x, pairs, p.padding_mode)
         return conv(padded, weights["weight"], bias, p.stride, 0, p.dilation, p.groups)
+
+
+# What export defines for `output_size: {like: NAME}`: the module called with NAME's spatial size.
+CONV_TRANSPOSE_LIKE = '''
+class ConvTranspose{dims}dLike(nn.ConvTranspose{dims}d):
+    """ConvTranspose{dims}d whose output has the spatial size of `like` (forward's output_size)."""
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, output_size=list(like.shape[2:]))
+'''
 
 
 def ignored_note(ignored: Sequence[int]) -> list[str]:
