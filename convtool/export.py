@@ -69,11 +69,15 @@ def export(prop: Propagation) -> str:
         "        self.layers = nn.ModuleList([",
     ]
     section = None
+    indexed = _indexed(prop.layers)
     for result in prop.layers:
         if result.section != section and result.section is not None:
             lines.append(f"            # -- {_in_comment(result.section)} --")
         section = result.section
-        lines.append(f"            {module_code(result, arch.layers[result.index])},  # {_row(result)}")
+        code = module_code(result, arch.layers[result.index])
+        if result.index in indexed:  # a max_unpool reads its indices
+            code = code[:-1] + ", return_indices=True)"
+        lines.append(f"            {code},  # {_row(result)}")
     lines += [
         "        ])",
         "",
@@ -154,11 +158,18 @@ def _forward(prop: Propagation) -> list[str]:
     read = set(prop.read_later) | set(outputs[:-1] if outputs[-1] == layers[-1].index else outputs)
     taken = {"x", "layers", "self", "torch", "nn", "x_in", *dir(builtins)}
     variables: dict[int, str] = {-1: "x_in"}
+    indices: dict[int, str] = {}  # the pools' indices that max_unpool rows read
+    indexed = _indexed(layers)
     lines = ["        x_in = x"] if -1 in read else []
     for r in layers:
         first = "x" if r.source is None else variables[r.source]
-        skips = "".join(f", {variables[i]}" for i in r.skips)
-        lines.append(f"        x = layers[{r.index}]({first}{skips})")
+        reads = [indices[i] if n == 0 and KINDS[r.type].reads_indices else variables[i] for n, i in enumerate(r.skips)]
+        skips = "".join(f", {v}" for v in reads)
+        if r.index in indexed:
+            indices[r.index] = _identifier(f"{r.name or f'out{r.index}'}_indices", taken)
+            lines.append(f"        x, {indices[r.index]} = layers[{r.index}]({first}{skips})")
+        else:
+            lines.append(f"        x = layers[{r.index}]({first}{skips})")
         if r.index in read:
             variables[r.index] = _identifier(r.name or f"out{r.index}", taken)
             lines.append(f"        {variables[r.index]} = x")
@@ -168,6 +179,11 @@ def _forward(prop: Propagation) -> list[str]:
     else:
         lines.append("        return x")
     return lines
+
+
+def _indexed(layers: Sequence[LayerResult]) -> set[int]:
+    """The rows (max pools) whose indices a max_unpool row reads."""
+    return {r.skips[0] for r in layers if KINDS[r.type].reads_indices}
 
 
 def _identifier(name: str, taken: set[str]) -> str:

@@ -64,6 +64,14 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
                 if 0 <= i < size_in:
                     out[o] |= previous[i]
         return out
+    if kind == "max_unpool2d":  # each input's value lands somewhere in its window (the data decides where)
+        dims = len(layer.input) - 2
+        k, s, pad = (_per_dim(a[key], dims)[axis] for key in ("kernel_size", "stride", "padding"))
+        for i in range(size_in):
+            for t in range(k):
+                if 0 <= i * s - pad + t < size_out:
+                    out[i * s - pad + t] |= previous[i]
+        return out
     if kind == "conv_transpose2d":
         p = layer.applied.conv
         k, s, d, pad = p.kernel_size[axis], p.stride[axis], p.dilation[axis], p.padding[axis]
@@ -120,7 +128,8 @@ def brute_fields(prop: Propagation) -> list[tuple[int, ...] | None]:
     fields: list[tuple[int, ...] | None] = []
     for layer in prop.layers:
         reads = current if layer.source is None else saved[layer.source]
-        skips = [] if layer.type in ("pad", "crop") else layer.skips  # they read another tensor's size only
+        # pad, crop, max_unpool and like: read other tensors' sizes (and indices) only
+        skips = layer.skips if layer.type in ("concat", "add", "mul") else []
         current = [
             layer_matrix(layer, axis, reads[axis], [saved[i][axis] for i in skips])
             for axis in range(len(current))

@@ -4,6 +4,8 @@ with the numeric engine's weights), and the rank of the tensor deciding whether 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,6 +104,27 @@ layers:
   - {type: upsample, size: {like: e1}, mode: trilinear}
   - {type: concat, inputs: [e1, .]}
 """,
+    "segnet_1d": """
+input: [1, 2, 30]
+layers:
+  - {name: e1, type: conv1d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: p1, type: max_pool1d, kernel_size: 2}
+  - {type: conv1d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: p2, type: max_pool1d, kernel_size: 3, stride: 2, padding: 1}
+  - {type: relu}
+  - {type: max_unpool1d, kernel_size: 3, stride: 2, padding: 1, indices: p2, output_size: {like: p1}}
+  - {type: max_unpool1d, kernel_size: 2, indices: p1, output_size: {like: e1}}
+  - {type: conv1d, out_channels: 1, kernel_size: 3, padding: 1}
+""",
+    "segnet_3d": """
+input: [1, 2, 6, 8, 10]
+layers:
+  - {name: p1, type: max_pool3d, kernel_size: 2, from: input}
+  - {type: conv3d, out_channels: 2, kernel_size: 3, padding: 1}
+  - {type: max_unpool3d, kernel_size: 2, indices: p1}
+  - {type: MaxPool3d, name: p2, kernel_size: [1, 2, 2]}
+  - {type: MaxUnpool3d, kernel_size: [1, 2, 2], indices: p2}
+""",
 }
 
 
@@ -191,6 +214,59 @@ def test_like_errors(text: str, words: str) -> None:
     with pytest.raises(ConvtoolError) as caught:
         propagate(loads(text))
     assert words in str(caught.value)
+
+
+UNPOOLS = json.loads((Path(__file__).parent / "golden" / "layers_nd.json").read_text())["unpool"]
+
+
+@pytest.mark.parametrize("case", UNPOOLS, ids=[f"max_unpool{c['dims']}d-{i}" for i, c in enumerate(UNPOOLS)])
+def test_max_unpool_equals_torch_golden(case: dict[str, Any]) -> None:
+    n = case["dims"]
+    text = (f"input: {case['input']}\nlayers:\n  - {{name: p, type: max_pool{n}d, {case['pool'][1:-1]}}}\n"
+            f"  - {{type: max_unpool{n}d, indices: p, {case['unpool'][1:-1]}}}\n")
+    if "error" in case:
+        with pytest.raises(ConvtoolError) as caught:
+            propagate(loads(text))
+        assert case["error"] in str(caught.value)
+    else:
+        assert list(propagate(loads(text)).output) == case["output"]
+
+
+UNPOOL_ERRORS = [
+    ("input: [1, 2, 8]\nlayers:\n  - {name: p, type: avg_pool1d, kernel_size: 2}\n"
+     "  - {type: max_unpool1d, kernel_size: 2, indices: p}\n",
+     "indices: p must name a max_pool1d layer, whose indices max_unpool1d reads, but it is p (avg_pool1d)"),
+    ("input: [1, 2, 8]\nlayers:\n  - {type: max_unpool1d, kernel_size: 2, indices: input}\n",
+     "but it is the network's input"),
+    ("input: [1, 2, 8]\nlayers:\n  - {name: p, type: max_pool1d, kernel_size: 2}\n  - {type: max_pool1d, kernel_size: 2}\n"
+     "  - {type: max_unpool1d, kernel_size: 2, indices: p}\n",
+     "Expected shape of indices to be same as that of the input tensor ([1, 2, 2]) but got indices tensor with shape: "
+     "[1, 2, 4]"),
+    ("input: [1, 2, 8]\nlayers:\n  - {type: max_unpool1d, kernel_size: 2}\n", "missing key 'indices'"),
+]
+
+
+@pytest.mark.parametrize("text, words", UNPOOL_ERRORS, ids=["not-max", "input", "shape", "missing"])
+def test_max_unpool_errors(text: str, words: str) -> None:
+    with pytest.raises(ConvtoolError) as caught:
+        propagate(loads(text))
+    assert words in str(caught.value)
+
+
+def test_max_unpool_says_when_indices_can_point_past_its_output() -> None:
+    odd = propagate(loads(ARCHS["segnet_3d"].replace("[1, 2, 6, 8, 10]", "[1, 2, 6, 8, 9]")))
+    assert odd.layers[2].output == (1, 2, 6, 8, 8)
+    assert "indices of p1 reach 430, past this 6x8x8 output" in odd.layers[2].notes[0]
+    assert not prop_of("segnet_3d").layers[2].notes
+
+
+def test_export_of_max_unpool_keeps_the_pools_indices() -> None:
+    from convtool.export import export
+
+    text = export(prop_of("segnet_1d"))
+    assert "nn.MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False, return_indices=True)" in text
+    assert "x, p1_indices = layers[1](x)" in text
+    assert "x = layers[6](x, p1_indices, e1)" in text
 
 
 # -- the rank decides whether a kind fits ------------------------------------------------------

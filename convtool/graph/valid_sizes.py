@@ -328,10 +328,11 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
     for i, spec in enumerate(arch.layers):
         if not spec.with_ or not KINDS[spec.type].compares_sizes(spec.config):
             continue
-        rate = dims_period(KINDS[spec.type].reference_rate(spec.config), len(held))[axis]
-        grow = rate * (size(1, spec.source, i) - size(0, spec.source, i))
-        if any(size(1, name, i) - size(0, name, i) != grow for name in spec.with_):
-            return False
+        grow = size(1, spec.source, i) - size(0, spec.source, i)
+        for position, name in enumerate(spec.with_):
+            rate = dims_period(KINDS[spec.type].reference_rate(spec.config, position), len(held))[axis]
+            if size(1, name, i) - size(0, name, i) != rate * grow:
+                return False
     return True
 
 

@@ -55,6 +55,7 @@ class LayerKind:
     copy_in_mirror = False  # a mirrored decoder copies the layer as it is (its output shape is its input's)
     channel_key: str | None = None  # the key that holds the channel count, set anew when copied
     torch_helpers: tuple[str, ...] = ()  # source of what export defines for a kind torch has no class for
+    reads_indices = False  # max_unpool: its first reference is a max pool, whose indices it reads
 
     def key_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.keys)
@@ -115,10 +116,11 @@ class LayerKind:
         tensor a pad or crop takes its size from); they reach `apply` as `skips`."""
         return ()
 
-    def reference_rate(self, config: Mapping[str, Any]) -> tuple[int, ...]:
-        """Per spatial dim, how much faster than its first input the tensors a size-comparing layer
-        references must grow for it to keep lining up (1: alike, as a pad to a skip's size; a
-        transposed convolution sized like another tensor: its stride). Alike entries stand for every dim."""
+    def reference_rate(self, config: Mapping[str, Any], position: int) -> tuple[int, ...]:
+        """Per spatial dim, how much faster than its first input the tensor a size-comparing layer
+        references at `position` (of `references`) must grow for it to keep lining up (1: alike, as
+        a pad to a skip's size; a transposed convolution sized like another tensor: its stride).
+        Alike entries stand for every dim."""
         return (1,)
 
     def compares_sizes(self, config: Mapping[str, Any]) -> bool:

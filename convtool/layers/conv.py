@@ -69,7 +69,7 @@ class Conv(LayerKind):
     def compares_sizes(self, config: Mapping[str, Any]) -> bool:
         return isinstance(config.get("output_size"), Like)
 
-    def reference_rate(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+    def reference_rate(self, config: Mapping[str, Any], position: int) -> tuple[int, ...]:
         """The output lines up with the tensor it is sized like while that grows `stride` times as
         fast as the input (output_size reaches only stride - 1 above the smallest output)."""
         return self.params(config).stride

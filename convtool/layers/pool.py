@@ -12,7 +12,8 @@ from ..params import ConvParams, Shape
 from ..text import compact_x
 from .base import Applied, LayerKind, require_rank
 from .conv import SHAPES, ignored_note, per_dim_arg, transpose_layer
-from .keys import Key, OptionError, bool_key, int_key, size_key, spatial_key
+from .keys import Key, Like, OptionError, bool_key, int_key, like_key, size_key, spatial_key
+from .pad import name_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -170,7 +171,9 @@ class Pool(LayerKind):
             fill = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
             xp = np.pad(x, pads, constant_values=fill)
             win = sliding_window_view(xp, extent, axis=axes)[strided + tuple(slice(None, None, dd) for dd in d)]
-            return win[first].max(axis=taps)
+            y = win[first].max(axis=taps)
+            carry_indices(y, lambda: max_indices(win[first], x.shape[2:], s, p, d))
+            return y
         xp = np.pad(x, pads)
         win = sliding_window_view(xp, extent, axis=axes)[strided]
         total = win[first].sum(axis=taps)
@@ -187,6 +190,40 @@ class Pool(LayerKind):
                 count = np.minimum(ends, x.shape[2 + axis]) - np.maximum(starts, 0)
             divisor = divisor * count.reshape([-1 if i == axis else 1 for i in range(n)])
         return (total / divisor).astype(x.dtype)
+
+
+# A max pool's output carries its indices for a max_unpool that names it: computed on request
+# (they cost a copy of every window), held while the output lives.
+_INDICES: dict[int, Any] = {}
+
+
+def carry_indices(y: np.ndarray, compute: Any) -> None:
+    import weakref
+
+    _INDICES[id(y)] = compute
+    weakref.finalize(y, _INDICES.pop, id(y), None)
+
+
+def indices_of(y: np.ndarray) -> np.ndarray:
+    """The flat indices (per image and channel, into the pool's input) a max pool's output came from."""
+    return _INDICES[id(y)]()
+
+
+def max_indices(windows: np.ndarray, spatial: Sequence[int], s: Shape, p: Shape, d: Shape) -> np.ndarray:
+    """Where each window's maximum sits, as PyTorch's return_indices: a flat index into the pool's
+    input, the first maximum in the window's row-major order."""
+    import numpy as np
+
+    n = len(spatial)
+    out = windows.shape[2:2 + n]
+    flat = windows.reshape(*windows.shape[:2 + n], -1)
+    tap = np.unravel_index(flat.argmax(axis=-1), windows.shape[2 + n:])
+    coords = []
+    for axis in range(n):
+        start = np.arange(out[axis]) * s[axis] - p[axis]
+        start = start.reshape([-1 if a == axis else 1 for a in range(n)])
+        coords.append(start + tap[axis] * d[axis])
+    return np.ravel_multi_index(tuple(np.broadcast_arrays(*coords)), tuple(spatial))
 
 
 def per_dim(value: Any, dims: int) -> tuple[Any, ...]:
@@ -239,6 +276,120 @@ class AdaptivePool(LayerKind):
         return adaptive(x, applied.output[2:], self.kind)
 
 
+class MaxUnpool(LayerKind):
+    """max_unpool{1,2,3}d: the values of a max pool's output put back where the pool took them from
+    (`indices: NAME` names the pool), zeros elsewhere."""
+
+    reads_indices = True
+
+    def __init__(self, dims: int) -> None:
+        self.dims = dims
+        self.name = f"max_unpool{dims}d"
+        self.torch_class = f"MaxUnpool{dims}d"
+        spatial = spatial_key(ndim=dims)
+        self.keys = (
+            Key("kernel_size", spatial, required=True),
+            Key("stride", lambda k, v: None if v is None else spatial(k, v), None),
+            Key("padding", spatial, 0),
+            Key("indices", name_key, required=True),
+            Key("output_size", like_key(size_key(full_shape=True, ndim=dims))),
+        )
+
+    def references(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        like = config["output_size"]
+        return (config["indices"], *((like.name,) if isinstance(like, Like) else ()))
+
+    def compares_sizes(self, config: Mapping[str, Any]) -> bool:
+        return True
+
+    def reference_rate(self, config: Mapping[str, Any], position: int) -> tuple[int, ...]:
+        return self.window(config)[1] if position else (1,)  # the indices have the input's size
+
+    def window(self, config: Mapping[str, Any]) -> tuple[Shape, Shape, Shape]:
+        k = per_dim(config["kernel_size"], self.dims)
+        s = per_dim(config["stride"], self.dims) if config["stride"] is not None else k
+        return k, s, per_dim(config["padding"], self.dims)
+
+    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
+        return (1,) * self.dims
+
+    def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        require_rank(self.name, x, (self.dims + 2,), f"a {self.dims + 2}D {SHAPES[self.dims]}")
+        if skips[0] != x:
+            raise ConfigError(f"Expected shape of indices to be same as that of the input tensor ({list(x)}) but "
+                              f"got indices tensor with shape: {list(skips[0])}",
+                              hint=f"indices: {config['indices']} must be the max pool whose output this layer reads")
+        k, s, p = self.window(config)
+        default = tuple((i - 1) * ss + kk - 2 * pp for i, kk, ss, pp in zip(x[2:], k, s, p))
+        size, notes = config["output_size"], []
+        if isinstance(size, Like):
+            size = skips[1][2:]
+            if len(size) != self.dims:
+                raise ConfigError(f"output_size like {config['output_size'].name} has {len(size)} spatial dims, "
+                                  f"but {self.name} has {self.dims}")
+            notes.append(f"output_size like {config['output_size'].name}")
+        out = default
+        if size is not None:
+            size = tuple(size[-self.dims:])
+            for axis, (o, base, ss) in enumerate(zip(size, default, s)):
+                if not base - ss < o < base + ss:
+                    raise ConfigError(f'invalid output_size "{size}" (dim {axis} must be between {base - ss} '
+                                      f'and {base + ss})')
+            out = size
+        if any(o < 1 for o in out):
+            raise ConfigError(f"{self.name} gives an empty output {list(out)} from {list(x[2:])}")
+        args = {"kernel_size": per_dim_arg(k), "stride": per_dim_arg(s), "padding": per_dim_arg(p)}
+        parts = [f"k{compact_x(k)}"] + ([f"s{compact_x(s)}"] if s != k else []) + ([f"p{compact_x(p)}"] if any(p) else [])
+        return Applied(output=(x[0], x[1], *out), config=" ".join(parts + [f"indices {config['indices']}"]),
+                       notes=tuple(notes), args=args)
+
+    def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
+        return super().torch_code(applied, config).replace(f"nn.{self.torch_class}(", f"MaxUnpool{self.dims}dTo(", 1)
+
+    def helpers(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        return (MAX_UNPOOL_TO.format(dims=self.dims),)
+
+    def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
+        """An output position holds the value of an input whose window covers it (which one, the
+        data decides): the union over the windows that cover it."""
+        k, s, p = (per_dim(applied.args[key], self.dims) for key in ("kernel_size", "stride", "padding"))
+        out = applied.output[2:]
+
+        def per_dim_(axis: int, dim: list[tuple[int, int] | None]) -> list[tuple[int, int] | None]:
+            deps: list[list[int]] = [[] for _ in range(out[axis])]
+            for i in range(x[2 + axis]):
+                for t in range(k[axis]):
+                    o = i * s[axis] - p[axis] + t
+                    if 0 <= o < out[axis]:
+                        deps[o].append(i)
+            return gather(dim, deps)
+
+        return map_dims(fp, per_dim_)
+
+    def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
+        import numpy as np
+
+        indices = indices_of(skips[0]).reshape(*x.shape[:2], -1)
+        out = applied.output[2:]
+        size = int(np.prod(out))
+        if indices.size and indices.max() >= size:
+            raise ConfigError(f"Found an invalid max index: {int(indices.max())} (output volumes are of size "
+                              f"{'x'.join(map(str, out))})")
+        y = np.zeros((*x.shape[:2], size), dtype=x.dtype)
+        np.put_along_axis(y, indices, x.reshape(*x.shape[:2], -1), axis=-1)
+        return y.reshape(*x.shape[:2], *out)
+
+
+# What export defines: MaxUnpool called with the pool's indices and the size it is to have.
+MAX_UNPOOL_TO = '''
+class MaxUnpool{dims}dTo(nn.MaxUnpool{dims}d):
+    """MaxUnpool{dims}d given the indices of its max pool, and `like` (a tensor of the output's size) or none."""
+
+    def forward(self, x: torch.Tensor, indices: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, indices, output_size=None if like is None else list(like.shape[2:]))
+'''
+
+
 def adaptive(x: np.ndarray, out: Sequence[int], kind: str) -> np.ndarray:
     """Adaptive average or max pooling of every spatial dim to `out`, one dim after another
     (a window's mean or max over a box is the mean or max of its per-dim reductions)."""
@@ -254,4 +405,5 @@ def adaptive(x: np.ndarray, out: Sequence[int], kind: str) -> np.ndarray:
 KINDS: tuple[LayerKind, ...] = (
     *(Pool(kind, dims) for kind in ("max", "avg") for dims in (1, 2, 3)),
     *(AdaptivePool(kind, dims) for kind in ("avg", "max") for dims in (1, 2, 3)),
+    *(MaxUnpool(dims) for dims in (1, 2, 3)),
 )

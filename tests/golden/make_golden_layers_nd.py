@@ -143,6 +143,27 @@ CASES: list[tuple[str, str, tuple[int, ...]]] = [
 ]
 
 
+# max_unpool reads the indices of a max pool: (dims, the pool's options, the unpool's options, input)
+UNPOOL_CASES: list[tuple[int, str, str, tuple[int, ...]]] = [
+    (1, "{kernel_size: 2}", "{kernel_size: 2}", (1, 2, 9)),
+    (1, "{kernel_size: 3, stride: 2, padding: 1}", "{kernel_size: 3, stride: 2, padding: 1, output_size: [10]}", (2, 3, 10)),
+    (1, "{kernel_size: 2}", "{kernel_size: 2, output_size: [11]}", (1, 1, 9)),
+    (2, "{kernel_size: 2}", "{kernel_size: 2, output_size: [1, 2, 5, 7]}", (1, 2, 5, 7)),
+    (2, "{kernel_size: [2, 3], stride: [2, 1]}", "{kernel_size: [2, 3], stride: [2, 1]}", (1, 1, 6, 6)),
+    (3, "{kernel_size: 2}", "{kernel_size: 2}", (1, 2, 4, 6, 5)),
+    (3, "{kernel_size: 2}", "{kernel_size: 2, output_size: [5, 6, 5]}", (1, 2, 5, 6, 5)),
+    (3, "{kernel_size: [1, 2, 2], stride: [1, 2, 2]}", "{kernel_size: [1, 2, 2], output_size: [3, 7, 7]}", (1, 1, 3, 7, 7)),
+]
+
+
+def unpooled(dims: int, pool: str, unpool: str, x: torch.Tensor) -> torch.Tensor:
+    """MaxUnpool{dims}d of MaxPool{dims}d(return_indices=True) of x."""
+    spec = {k: tuple(v) if isinstance(v, list) else v for k, v in yaml.safe_load(unpool).items()}
+    output_size = spec.pop("output_size", None)
+    y, indices = getattr(nn, f"MaxPool{dims}d")(**yaml.safe_load(pool), return_indices=True)(x)
+    return getattr(nn, f"MaxUnpool{dims}d")(**spec)(y, indices, output_size=output_size)
+
+
 def camel(name: str) -> str:
     """`conv_transpose1d` -> `ConvTranspose1d`, `adaptive_avg_pool3d` -> `AdaptiveAvgPool3d`."""
     return "".join(word[:1].upper() + word[1:] for word in name.split("_"))
@@ -193,7 +214,14 @@ def measure(type_: str, options: str, shape: tuple[int, ...]) -> dict[str, Any]:
 
 def main() -> None:
     rows = [{"type": t, "options": o, "input": list(s), **measure(t, o, s)} for t, o, s in CASES]
-    OUT.write_text(json.dumps({"torch": torch.__version__, "cases": rows}, indent=1) + "\n")
+    unpools = []
+    for dims, pool, unpool, shape in UNPOOL_CASES:
+        try:
+            result = {"output": list(unpooled(dims, pool, unpool, torch.zeros(shape)).shape)}
+        except Exception as error:  # the case is one PyTorch refuses
+            result = {"error": str(error).splitlines()[0]}
+        unpools.append({"dims": dims, "pool": pool, "unpool": unpool, "input": list(shape), **result})
+    OUT.write_text(json.dumps({"torch": torch.__version__, "cases": rows, "unpool": unpools}, indent=1) + "\n")
     print(f"wrote {OUT} ({len(rows)} cases)")
 
 
