@@ -82,7 +82,8 @@ def test_layer_shape_params_macs(type_: str, options: str, shape: tuple[int, ...
 
 
 def test_every_kind_is_covered() -> None:
-    nd = {case["type"] for case in json.loads((GOLDEN / "layers_nd.json").read_text())["cases"]}  # test_layers_nd.py
+    golden = json.loads((GOLDEN / "layers_nd.json").read_text())  # test_layers_nd.py, test_graph_nd.py
+    nd = {case["type"] for case in golden["cases"]} | {f"max_unpool{case['dims']}d" for case in golden["unpool"]}
     covered = {c[0] for c in CASES} | nd | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
     assert covered == set(KINDS)
 
