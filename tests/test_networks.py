@@ -20,16 +20,18 @@ NETWORKS = sorted(p.stem for p in GOLDEN.glob("*.json"))
 
 
 def stages(name: str) -> dict[str, dict[str, object]]:
-    """The file's rows grouped by the named stage each ends: output shape and parameters."""
+    """The file's rows grouped by the named stage (a layer, or a block use) each ends: output
+    shape, parameters and MACs."""
     golden = json.loads((GOLDEN / f"{name}.json").read_text())
     prop = propagate(load(ROOT / "configs" / f"{name}.yaml"))
     found: dict[str, dict[str, object]] = {}
     params = macs = 0
-    for row in prop.layers:
+    tops = [row.path.split(".")[0] for row in prop.layers]  # a leaf's name, or its block use's
+    for i, row in enumerate(prop.layers):
         params += row.param_count
         macs += row.macs
-        if row.name in golden["stages"]:
-            found[row.name] = {"output": list(row.output), "param_count": params, "macs": macs}
+        if tops[i] in golden["stages"] and tops[i + 1:i + 2] != [tops[i]]:  # the stage's last row
+            found[tops[i]] = {"output": list(row.output), "param_count": params, "macs": macs}
             params = macs = 0
     found["network"] = {"output": list(prop.output), "param_count": prop.totals.param_count, "macs": prop.totals.macs}
     return found
