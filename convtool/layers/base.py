@@ -147,6 +147,11 @@ class LayerKind:
         `want` (a fix for a merge that does not line up), or None."""
         return None
 
+    def like_fix(self, applied: Applied, x: Shape, want: Sequence[int], name: str) -> str | None:
+        """The change of this layer's own arguments that makes its output the spatial size of the
+        tensor `name` (now `want`) for every input size, or None."""
+        return None
+
     def merge_fixes(self, config: Mapping[str, Any], x: Shape, other: Shape, label: str) -> list[str]:
         """For a merge (`label` names it) of `x` and `other` that do not line up: the fixes of its
         own options."""

@@ -112,6 +112,17 @@ class Conv(LayerKind):
             return None
         return f"set output_padding: {ops[0] if len(set(ops)) == 1 else ops}"
 
+    def like_fix(self, applied: Applied, x: Shape, want: Sequence[int], name: str) -> str | None:
+        """output_size reaches stride - 1 above the smallest output: then `{like: NAME}` follows
+        NAME's size whatever the input."""
+        p = applied.conv
+        if not self.transposed or p is None:
+            return None
+        mins, maxes = engine.output_size_range(p, x[2:])
+        if not all(low <= w <= high for low, w, high in zip(mins, want, maxes)):
+            return None
+        return f"set output_size: {{like: {name}}}"
+
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         try:
             return self.params(config).compact()
