@@ -847,9 +847,13 @@ def _restore_line(prop: Propagation, restored: InputSizes) -> str:
     shown = describe_sizes(restored, prop.input[2:])
     if prop.output[2:] == prop.input[2:]:
         return f"restores its input for: {shown}"
-    return (f"[yellow]warning:[/] the output {fmt_shape(prop.output)} does not restore the input "
-            f"{fmt_shape(prop.input)}; it restores: {shown}. `convtool invert "
-            f"{_markup(prop.arch.file)}` mirrors the encoder into a decoder that restores it exactly")
+    restores = f"it restores: {shown}" if restored.dims else shown  # else the reason says "it restores no ..."
+    warning = (f"[yellow]warning:[/] the output {fmt_shape(prop.output)} does not restore the input "
+               f"{fmt_shape(prop.input)}; {restores}")
+    if any(r.source is not None or r.skips for r in prop.layers):  # a graph: invert mirrors chains only
+        return warning
+    return (f"{warning}. `convtool invert {_markup(prop.arch.file)}` mirrors the encoder into a decoder that "
+            "restores it exactly")
 
 
 def _verified(verification: Verification) -> str:
