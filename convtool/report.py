@@ -496,11 +496,26 @@ RUN_TERMS = (
 RUN_FOOTER = " ".join(RUN_TERMS)
 
 
+GRID_TERM = (
+    "grid: where a tensor's positions sit in the input image. Each layer moves them: a stride spaces "
+    "them out, padding and kernel sizes shift them by fractions of a pixel. A merge of tensors whose "
+    "positions sit at different places adds or stacks features of different places, even when the "
+    "shapes match; --json gives each layer's grid (position i sits at input pixel scale x i + offset)."
+)
+
+
 def _run_terms(layers: Sequence[LayerResult | FailedLayer]) -> tuple[str, ...]:
-    """The footer's paragraphs: the conventions, and what overlap means when a note speaks of it."""
-    if any("overlap" in note for layer in layers for note in getattr(layer, "notes", ())):
-        return (*RUN_TERMS, SEARCH_TERMS[0])
-    return RUN_TERMS
+    """The footer's paragraphs: the conventions, and what overlap and grids mean when a note
+    speaks of them."""
+    from .footprint import MIXES
+
+    notes = [note for layer in layers for note in getattr(layer, "notes", ())]
+    terms = RUN_TERMS
+    if any("overlap" in note for note in notes):
+        terms = (*terms, SEARCH_TERMS[0])
+    if any(MIXES in note for note in notes):
+        terms = (*terms, GRID_TERM)
+    return terms
 
 
 def run_json(

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NoInverse
-from ..footprint import Footprint, union
+from ..footprint import Footprint, Grid, union, union_grid
 from ..params import Shape
 from ..text import fmt_size
 from .base import Applied, LayerKind
@@ -145,10 +145,10 @@ class Skip(LayerKind):
                 spread = _broadcast(other[2:], x[2:])  # else it was cropped to x
                 out = tuple(max(a, b) if i < 2 or spread else a for i, (a, b) in enumerate(zip(out, other)))
             cropped = any(any(c) for c in crops)
-            return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops))
+            return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops), merged=skips)
         out = (x[0], channels if self.name == "concat" else x[1], *x[2:])
         cropped = any(any(c) for c in crops)
-        return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops))
+        return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops), merged=skips)
 
     def _size_message(self, x: Shape, other: Shape, position: int) -> str:
         if self.name == "concat":
@@ -176,6 +176,25 @@ class Skip(LayerKind):
                 for mine, theirs, off, n in zip(dims, other.dims, offsets, applied.output[2:])
             )
         return Footprint(dims, cover)
+
+    def lined_up(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> tuple[Grid, ...]:
+        """Each input's grid as the merge reads it: a center-cropped skip from its crop offset on;
+        a dim of size 1 that is broadcast has no place of its own (None)."""
+        out = applied.output[2:]
+        shapes = (x, *applied.merged)
+        offsets = ((0,) * len(out), *applied.crops)
+        result: list[Grid] = []
+        for g, shape, off in zip((grid, *skips), shapes, offsets):
+            if g is None or len(g) != len(out):
+                result.append(None)
+                continue
+            result.append(tuple(None if a is None or (n == 1 < m) else a.shifted(-c)
+                                for a, n, m, c in zip(g, shape[2:], out, off)))
+        return tuple(result)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        """Each output position depends on what it reads in every input (none where one is broadcast)."""
+        return union_grid(self.lined_up(applied, x, grid, skips))
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         import numpy as np
