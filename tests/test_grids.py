@@ -292,9 +292,12 @@ def test_config_grids_match_torch(name: str) -> None:
     checked = check_grids(prop, measured)
     merges = check_merges(prop, measured)
     if len(prop.input) > 2 and min(prop.input[2:]) > 1:  # a latent of 1x1 or a vector has no interior
-        assert checked >= len(prop.layers)  # most layers, in both dims
-    if any(r.type == "concat" for r in prop.layers):
-        assert merges > 0
+        assert checked >= 2  # (deep layers whose receptive field is the whole image have none either)
+    assert merges >= MERGES_CHECKED.get(name, 0)
+
+
+# merges with interior positions in both inputs (in pix2pix every decoder tensor reads the whole image)
+MERGES_CHECKED = {"unet_original": 4, "unet_milesial": 1, "mismatch_unet": 2}
 
 
 # -- generated chains and graphs, live ----------------------------------------------------------
