@@ -56,6 +56,7 @@ CASES = [
     ("run", "run configs/autoencoder_28.yaml --verify"),
     ("run", "run graph.yaml"),
     ("run", "run broadcast.yaml"),
+    ("run", "run configs/vae_decoder.yaml --relative-to unflatten"),
     ("port", "port 'nn.ConvTranspose2d(16, 33, 3, stride=2, padding=1, output_padding=1)' --input 32 --to keras"),
     ("port", "port \"layers.Conv2DTranspose(6, 3, strides=2, padding='same')\" --input 5 --to torch --in-channels 4"),
     ("port", "port 'nn_conv_transpose1d(80, 512, 16, stride = 8, padding = 4)' --input 100 --to jax"),
