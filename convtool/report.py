@@ -482,7 +482,15 @@ def _search_notes(solution: Solution) -> str:
 # -- convtool run (issue 5) -------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from .graph import FailedLayer, InputSizes, LayerResult, Propagation, StackMismatch, Verification
+    from .graph import (
+        FailedLayer,
+        InputSizes,
+        LayerResult,
+        Propagation,
+        StackMismatch,
+        UseResult,
+        Verification,
+    )
     from .graph.relative import Relative
 
 RUN_TERMS = (
@@ -549,6 +557,10 @@ def run_json(
     }
     if sizes is not None and sizes.reason:
         doc["valid_input_sizes_note"] = sizes.reason
+    if prop.arch.uses:  # a file with blocks: one entry per block use
+        from .graph import uses
+
+        doc["blocks"] = [use.to_dict() for use in uses(prop)]
     if prop.arch.outputs:  # a file that names its outputs: every one, with its path
         doc["outputs"] = [{"path": path, "shape": list(shape)} for _, path, shape in prop.outputs]
     if restored is not None:  # an autoencoder: the input sizes it gives back as they came
@@ -735,24 +747,27 @@ def _run_columns(relative: Relative | None) -> tuple[Column, ...]:
     return (*RUN_COLUMNS[:-2], Column("RF", "right"), Column("PF", "right"), RUN_COLUMNS[-1])
 
 
-def _with_pf(cells: list[Cell], relative: Relative | None, text: str = "") -> list[Cell]:
-    """A row with the PF cell (before the notes) when the table has that column."""
-    return cells if relative is None else [*cells[:-1], (text, ""), cells[-1]]
+def _measured_from(cells: list[Cell], relative: Relative | None, index: int | None = None) -> list[Cell]:
+    """A row as the table with --relative-to shows it: RF in the positions of that tensor, then
+    PF, for the layer `index` (None: a row without fields)."""
+    if relative is None:
+        return cells
+    rf = pf = ""
+    if index is not None:
+        rf, pf = _field(relative.receptive[index]), _field(relative.projective[index])
+    return [*cells[:-2], (rf, ""), (pf, ""), cells[-1]]
 
 
-def _layer_cells(layer: LayerResult, exact: bool = False, relative: Relative | None = None) -> list[Cell]:
-    """One layer's row: counts in short (`187.1M`) on screen, exact in files (`exact`); with
-    `relative`, the fields measured in that tensor's positions."""
+def _layer_cells(layer: LayerResult, exact: bool = False) -> list[Cell]:
+    """One layer's row: counts in short (`187.1M`) on screen, exact in files (`exact`)."""
     count = (lambda n: f"{n:,}") if exact else fmt_count
-    field = layer.receptive_field if relative is None else relative.receptive[layer.index]
-    cells = [
-        (str(layer.index), ""), (escape_controls(layer.name or ""), ""), (layer.type, ""), (layer.config, ""),
+    return [
+        (str(layer.index), ""), (escape_controls(layer.shown_name or ""), ""), (layer.type, ""), (layer.config, ""),
         (fmt_shape(layer.input), ""), (fmt_shape(layer.output), ""),
         (count(layer.param_count) if layer.param_count else "0", ""),
-        (count(layer.macs) if layer.macs else "0", ""), (_field(field), ""),
+        (count(layer.macs) if layer.macs else "0", ""), (_field(layer.receptive_field), ""),
         (escape_controls("; ".join(layer.notes)), "yellow"),
     ]
-    return _with_pf(cells, relative, _field(relative.projective[layer.index]) if relative is not None else "")
 
 
 def _failed_cells(failed: FailedLayer) -> list[Cell]:
@@ -769,6 +784,20 @@ def _failed_cells(failed: FailedLayer) -> list[Cell]:
     ]
 
 
+def _use_cells(use: UseResult, exact: bool = False) -> list[Cell]:
+    """A block use collapsed to one row (`run --depth`): its leaves' range and totals."""
+    count = (lambda n: f"{n:,}") if exact else fmt_count
+    repeat = f" x{use.use.repeat}" if use.use.repeat else ""
+    return [
+        (f"{use.use.first}-{use.use.stop - 1}", ""), (escape_controls(use.use.path), ""),
+        (escape_controls(use.use.block) + repeat, "cyan"), (f"{len(use.layers)} layers", ""),
+        (fmt_shape(use.input), ""), (fmt_shape(use.output), ""),
+        (count(use.param_count) if use.param_count else "0", ""), (count(use.macs) if use.macs else "0", ""),
+        (_field(use.receptive_field), ""),
+        (escape_controls("; ".join(n for r in use.layers for n in r.notes)), "yellow"),
+    ]
+
+
 def _total_cells(prop: Propagation, exact: bool = False) -> list[Cell]:
     """The totals row ("total" under type, which every screen shows; the memory is on the line
     under the table)."""
@@ -780,21 +809,44 @@ def _total_cells(prop: Propagation, exact: bool = False) -> list[Cell]:
     ]
 
 
-def _sections(layers: Sequence[LayerResult | FailedLayer], relative: Relative | None = None) -> list[Row]:
-    """The rows of `layers`, a rule and the section's name where a new section starts."""
+def _sections(
+    layers: Sequence[LayerResult | FailedLayer], collapsed: Sequence[UseResult] = (), exact: bool = False,
+    relative: Relative | None = None,
+) -> list[Row]:
+    """The rows of `layers`, a rule and the section's name where a new section starts; the
+    leaves of each use in `collapsed` as one row (its fields are its last leaf's)."""
     from .graph import FailedLayer
 
+    starts = {use.use.first: use for use in collapsed}
     rows: list[Row] = []
     section = None
+    skip_to = -1
     for layer in layers:
+        if layer.index < skip_to:
+            continue
         if layer.section != section:
             if section is not None:
                 rows.append(SECTION_RULE)
             section = layer.section
             if section:
                 rows.append(Label(escape_controls(section), "bold cyan"))
-        rows.append(_failed_cells(layer) if isinstance(layer, FailedLayer) else _layer_cells(layer, relative=relative))
+        if isinstance(layer, FailedLayer):
+            rows.append(_measured_from(_failed_cells(layer), relative))
+        elif layer.index in starts:
+            skip_to = starts[layer.index].use.stop
+            rows.append(_measured_from(_use_cells(starts[layer.index], exact), relative, skip_to - 1))
+        else:
+            rows.append(_measured_from(_layer_cells(layer, exact), relative, layer.index))
     return rows
+
+
+def collapsed_uses(prop: Propagation, depth: int | None) -> list[UseResult]:
+    """The block uses `run --depth N` shows as one row each: those N levels down (None: none)."""
+    if depth is None:
+        return []
+    from .graph import uses
+
+    return [use for use in uses(prop) if use.use.depth == depth]
 
 
 RUN_MORE = "use --format markdown"  # what prints every column
@@ -802,7 +854,8 @@ RUN_MORE = "use --format markdown"  # what prints every column
 
 def render_run(
     prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None,
-    fmt: str = "table", restored: InputSizes | None = None, relative: Relative | None = None,
+    fmt: str = "table", restored: InputSizes | None = None, depth: int | None = None,
+    relative: Relative | None = None,
 ) -> None:
     """The human view of `convtool run` (`fmt` table), or the table as markdown or csv."""
     lines = []
@@ -819,13 +872,13 @@ def render_run(
     if fmt != "table":
         if verification is not None:
             lines.append(_verified(verification))
-        _print_file_table(fmt, title, shapes, prop.layers, _with_pf(_total_cells(prop, exact=True), relative), lines,
-                          relative)
+        _print_file_table(fmt, title, shapes, prop.layers, _measured_from(_total_cells(prop, exact=True), relative),
+                          lines, collapsed_uses(prop, depth), relative)
         return
     out = console()
     out.print(f"[bold]{_markup(prop.arch.name or prop.arch.file)}[/]  {shapes}")
-    rows = _sections(prop.layers, relative)
-    rows += [SECTION_RULE, _with_pf(_total_cells(prop), relative)]
+    rows = _sections(prop.layers, collapsed_uses(prop, depth), relative=relative)
+    rows += [SECTION_RULE, _measured_from(_total_cells(prop), relative)]
     _table(out, rows, _run_columns(relative), RUN_MORE)
     for line in lines:
         out.print(line)
@@ -870,7 +923,8 @@ def render_mismatch(error: StackMismatch, fmt: str = "table") -> None:
 
 def _print_file_table(
     fmt: str, title: str, shapes: str, layers: Sequence[LayerResult | FailedLayer],
-    total: list[Cell] | None, lines: Sequence[str], relative: Relative | None = None,
+    total: list[Cell] | None, lines: Sequence[str], collapsed: Sequence[UseResult] = (),
+    relative: Relative | None = None,
 ) -> None:
     """`run --format markdown|csv`: every column, exact counts, one line per row, never wrapped,
     so that a table can be kept in a repository and diffed."""
@@ -878,10 +932,19 @@ def _print_file_table(
 
     columns = _run_columns(relative)
     headers = [c.header for c in columns]
+    starts = {use.use.first: use for use in collapsed}
     rows = []
+    skip_to = -1
     for layer in layers:
-        cells = (_with_pf(_failed_cells(layer), relative) if isinstance(layer, FailedLayer)
-                 else _layer_cells(layer, exact=True, relative=relative))
+        if layer.index < skip_to:
+            continue
+        if isinstance(layer, FailedLayer):
+            cells = _measured_from(_failed_cells(layer), relative)
+        elif layer.index in starts:
+            skip_to = starts[layer.index].use.stop
+            cells = _measured_from(_use_cells(starts[layer.index], exact=True), relative, skip_to - 1)
+        else:
+            cells = _measured_from(_layer_cells(layer, exact=True), relative, layer.index)
         rows.append([layer.section or "", *(text for text, _ in cells)])
     if fmt == "csv":
         import csv
