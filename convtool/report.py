@@ -758,6 +758,11 @@ def _measured_from(cells: list[Cell], relative: Relative | None, index: int | No
     return [*cells[:-2], (rf, ""), (pf, ""), cells[-1]]
 
 
+def _output_index(use: UseResult, layers: Sequence[LayerResult | FailedLayer]) -> int | None:
+    """The index of the layer that makes a block use's (first) output (None: one of its inputs)."""
+    return next((r.index for r in layers if getattr(r, "path", None) == use.use.output), None)
+
+
 def _layer_cells(layer: LayerResult, exact: bool = False) -> list[Cell]:
     """One layer's row: counts in short (`187.1M`) on screen, exact in files (`exact`)."""
     count = (lambda n: f"{n:,}") if exact else fmt_count
@@ -814,7 +819,7 @@ def _sections(
     relative: Relative | None = None,
 ) -> list[Row]:
     """The rows of `layers`, a rule and the section's name where a new section starts; the
-    leaves of each use in `collapsed` as one row (its fields are its last leaf's)."""
+    leaves of each use in `collapsed` as one row (its fields are its output's)."""
     from .graph import FailedLayer
 
     starts = {use.use.first: use for use in collapsed}
@@ -834,7 +839,8 @@ def _sections(
             rows.append(_measured_from(_failed_cells(layer), relative))
         elif layer.index in starts:
             skip_to = starts[layer.index].use.stop
-            rows.append(_measured_from(_use_cells(starts[layer.index], exact), relative, skip_to - 1))
+            rows.append(_measured_from(_use_cells(starts[layer.index], exact), relative,
+                                       _output_index(starts[layer.index], layers)))
         else:
             rows.append(_measured_from(_layer_cells(layer, exact), relative, layer.index))
     return rows
@@ -942,7 +948,8 @@ def _print_file_table(
             cells = _measured_from(_failed_cells(layer), relative)
         elif layer.index in starts:
             skip_to = starts[layer.index].use.stop
-            cells = _measured_from(_use_cells(starts[layer.index], exact=True), relative, skip_to - 1)
+            cells = _measured_from(_use_cells(starts[layer.index], exact=True), relative,
+                                   _output_index(starts[layer.index], layers))
         else:
             cells = _measured_from(_layer_cells(layer, exact=True), relative, layer.index)
         rows.append([layer.section or "", *(text for text, _ in cells)])

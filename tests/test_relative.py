@@ -149,3 +149,38 @@ def test_cli_table_shows_both_fields_at_80_columns(fmt: str) -> None:
     else:
         assert "| RF | PF | notes |" in result.output
 
+
+BLOCKS = """
+input: [1, 8, 32, 32]
+blocks:
+  res:
+    params: {channels: null}
+    layers:
+      - {type: leaky_relu, negative_slope: 0.1}
+      - {type: conv2d, out_channels: $channels, kernel_size: 3, padding: same}
+      - {type: add, inputs: [input, .]}
+layers:
+  - {name: up, type: conv_transpose2d, out_channels: 8, kernel_size: 4, stride: 2, padding: 1}
+  - {name: a, type: res, channels: 8, repeat: 2}
+  - {type: add, inputs: [a, up]}
+"""
+
+
+@pytest.mark.parametrize("name, index", [("a", 6), ("a.0.add", 3), ("up", 0)])
+def test_block_uses_mean_their_output(name: str, index: int) -> None:
+    prop = propagate(loads(BLOCKS))
+    assert find_tensor(prop, name) == index
+    assert relative_to(prop, name).receptive[index] == (1, 1)
+
+
+def test_collapsed_use_shows_its_outputs_fields() -> None:
+    """`run --depth 1 --relative-to up`: the use's row gives the fields of the use's output."""
+    from convtool.graph import uses
+    from convtool.report import _measured_from, _output_index, _use_cells
+
+    prop = propagate(loads(BLOCKS))
+
+    use = uses(prop)[0]
+    cells = _measured_from(_use_cells(use), relative_to(prop, "up"), _output_index(use, prop.layers))
+    assert [text for text, _ in cells[-3:-1]] == ["5x5", "5x5"]
+

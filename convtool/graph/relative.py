@@ -56,7 +56,12 @@ def find_tensor(prop: Propagation, name: str) -> int:
     named = [r.index for r in prop.layers if r.name == name]
     if named:
         return named[-1]  # a repeated layer's name means its last copy
-    known = [INPUT, *by_path]
+    for use in prop.arch.uses:  # a block use means its (first) output; USE.NAME each declared one
+        outputs = {use.path: use.output, **{f"{use.path}.{n}": key for n, key in
+                                            zip(use.output_names, use.gives[-1] if use.gives else ())}}
+        if name in outputs:
+            return by_path.get(outputs[name], -1)
+    known = [INPUT, *(use.path for use in prop.arch.uses), *by_path]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     where = f" in {prop.arch.file}" if prop.arch.file else ""
     hint = f"; the closest is '{close[0]}'" if close else f"; its tensors are {', '.join(known[:8])}" + (
