@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from math import gcd, lcm
 
@@ -201,7 +202,7 @@ class Axis:
     def period(self) -> int:
         return len(self.first)
 
-    @property
+    @cached_property
     def offset(self) -> Fraction:
         centres = [(a + b) / 2 for a, b in zip(self.first, self.last) if a is not None and b is not None]
         return sum(centres, Fraction(0)) / len(centres)
@@ -210,24 +211,34 @@ class Axis:
         """A layer whose output position o reads input positions taps(o) of an unbounded input,
         `step` input positions per output position (taps(o + n) = taps(o) + step·n whenever
         step·n is whole); None when its pattern repeats only beyond MAX_PERIOD positions."""
-        period = step.denominator * self.period // gcd(step.numerator, self.period)
+        u, v = step.numerator, step.denominator
+        period = v * self.period // gcd(u, self.period)
         if period > MAX_PERIOD:
             return None
+        # exact integer arithmetic in units of 1/(d·v) input pixel (Fractions are slow in a long walk)
+        d = lcm(self.scale.denominator, *(f.denominator for f in (*self.first, *self.last) if f is not None))
+        scale = self.scale.numerator * (d // self.scale.denominator)  # self.scale in units of 1/d
+        ends = [None if a is None or b is None else (a.numerator * (d // a.denominator) * v,
+                                                      b.numerator * (d // b.denominator) * v)
+                for a, b in zip(self.first, self.last)]
+        unit = d * v
+        n = self.period
         first: list[Fraction | None] = []
         last: list[Fraction | None] = []
         for r in range(period):
             lo = hi = None
             for i in taps(r):
-                a, b = self.first[i % self.period], self.last[i % self.period]
-                if a is None or b is None:
+                end = ends[i % n]
+                if end is None:
                     continue
-                if lo is None or self.scale * i + a < lo:
-                    lo = self.scale * i + a
-                if hi is None or self.scale * i + b > hi:
-                    hi = self.scale * i + b
-            shift = self.scale * step * r
-            first.append(None if lo is None else lo - shift)
-            last.append(None if hi is None else hi - shift)
+                at = scale * v * i
+                if lo is None or at + end[0] < lo:
+                    lo = at + end[0]
+                if hi is None or at + end[1] > hi:
+                    hi = at + end[1]
+            shift = scale * u * r
+            first.append(None if lo is None else Fraction(lo - shift, unit))
+            last.append(None if hi is None else Fraction(hi - shift, unit))
         if all(a is None for a in first):
             return None
         return Axis(self.scale * step, tuple(first), tuple(last))
@@ -242,7 +253,7 @@ class Axis:
 
     def shifted(self, before: int) -> Axis | None:
         """`before` positions added in front (a pad; negative: a crop)."""
-        return self.gather(Fraction(1), lambda o: [o - before])
+        return self if before == 0 else self.gather(Fraction(1), lambda o: [o - before])
 
     def union(self, other: Axis) -> Axis | None:
         """Each position depends on what it does in both (a merge); None at different scales."""

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+MAX_CHECKED = 1 << 16  # output positions per dim whose float32 sources a grid is checked against
+
+
 def _f32(value: float) -> float:
     """Round to float32, as PyTorch's float kernels compute source indices."""
     return struct.unpack("f", struct.pack("f", value))[0]
@@ -129,12 +132,15 @@ class Upsample(LayerKind):
         two inputs around (o + 1/2)·σ − 1/2 (bilinear; o·σ with align_corners), σ the scale
         PyTorch divides by (1 / scale_factor, else in / out; align_corners: (in − 1) / (out − 1)).
         Where PyTorch's float32 arithmetic reads other inputs somewhere (σ = 1/3 is not a
-        float32), or the pattern repeats only after MAX_PERIOD positions, there is no grid."""
+        float32), or the pattern repeats only after MAX_PERIOD positions, there is no grid; nor
+        beyond MAX_CHECKED output positions, where checking every source would take seconds."""
         a = applied.args
         given = a.get("scale_factor") if not a.get("recompute_scale_factor") else None
 
         def per_axis(ax: int, g: Axis) -> Axis | None:
             n, o = x[2 + ax], applied.output[2 + ax]
+            if o > MAX_CHECKED:
+                return None
             if a.get("align_corners"):
                 if o == 1:
                     return None
