@@ -297,7 +297,7 @@ def test_config_grids_match_torch(name: str) -> None:
 
 
 # merges with interior positions in both inputs (in pix2pix every decoder tensor reads the whole image)
-MERGES_CHECKED = {"unet_original": 4, "unet_milesial": 1, "mismatch_unet": 2, "unet_padded": 4}
+MERGES_CHECKED = {"unet_original": 4, "unet_milesial": 4, "mismatch_unet": 2, "unet_padded": 4}
 
 
 # -- generated chains and graphs, live ----------------------------------------------------------
