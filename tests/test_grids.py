@@ -347,8 +347,36 @@ def graph_text(draw: Any) -> str:
     return f"input: [1, 1, {size}, {size}]\nlayers:\n{body}"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(graph_text())
+@st.composite
+def unet_text(draw: Any) -> str:
+    """A U-Net level: a stride-1 layer, a way down by 2, maybe a stride-1 layer, a way up by 2, and
+    a merge of the way up with the tensor before the way down (the larger one center-cropped)."""
+    size = draw(st.integers(28, 44))
+    k = draw(st.integers(1, 5))
+    enc = f"{{name: enc, type: conv2d, out_channels: 1, kernel_size: {k}, padding: {draw(st.integers(0, k // 2))}}}"
+    kd = draw(st.integers(2, 4))
+    down = draw(st.sampled_from([
+        f"{{type: conv2d, out_channels: 1, kernel_size: {kd}, stride: 2, padding: {kd // 2 - 1 + (kd % 2)}}}",
+        "{type: max_pool2d, kernel_size: 2}",
+        f"{{type: avg_pool2d, kernel_size: 3, stride: 2, padding: {draw(st.integers(0, 1))}}}",
+    ]))
+    middle = draw(st.sampled_from(["", "{type: conv2d, out_channels: 1, kernel_size: 3, padding: 1}",
+                                   "{type: conv2d, out_channels: 1, kernel_size: 3}"]))
+    ku = draw(st.integers(2, 4))
+    up = draw(st.sampled_from([
+        f"{{type: conv_transpose2d, out_channels: 1, kernel_size: {ku}, stride: 2, padding: {draw(st.integers(0, 1))}, "
+        f"output_padding: {draw(st.integers(0, 1))}}}",
+        "{type: upsample, scale_factor: 2}",
+        "{type: upsample, scale_factor: 2, mode: bilinear}",
+    ]))
+    order = draw(st.sampled_from(["[., enc]", "[enc, .]"]))
+    merge = draw(st.sampled_from(["concat", "add"]))
+    layers = [enc, down, middle, up, f"{{type: {merge}, inputs: {order}, crop: center}}"]
+    return f"input: [1, 1, {size}, {size}]\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers if layer)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.one_of(graph_text(), unet_text()))
 def test_generated_grids_match_torch(text: str) -> None:
     pytest.importorskip("torch")
     try:

@@ -18,7 +18,7 @@ from convtool.cli import main
 from convtool.errors import ConvtoolError
 from convtool.graph import Propagation, loads, propagate
 from convtool.graph.relative import UnknownTensor, find_tensor, relative_to
-from test_grids import CONFIGS, GOLDEN, golden, golden_config, graph_text, measure_live
+from test_grids import CONFIGS, GOLDEN, golden, golden_config, graph_text, measure_live, unet_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,8 +56,8 @@ def test_config_fields_match_torch(name: str) -> None:
     assert any(f is not None for f in fields)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(graph_text(), st.data())
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.one_of(graph_text(), unet_text()), st.data())
 def test_generated_fields_match_torch(text: str, data: st.DataObject) -> None:
     pytest.importorskip("torch")
     try:
