@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_grids import CONFIGS, golden, golden_config, graph_text, measure_live, unet_text
 
 from convtool.cli import main
 from convtool.errors import ConvtoolError
 from convtool.graph import Propagation, loads, propagate
 from convtool.graph.relative import UnknownTensor, find_tensor, relative_to
-from test_grids import CONFIGS, GOLDEN, golden, golden_config, graph_text, measure_live, unet_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -184,6 +184,7 @@ def measure(prop: Propagation, source: int = -1, chunk: int = 8) -> dict[int, li
     def outputs(delta: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(run(prop, source, delta, primal))
 
+    zero = torch.zeros(shape, dtype=torch.float32)
     for axis in range(len(shape) - 2):
         n = shape[2 + axis]
         per_layer: dict[int, list[np.ndarray]] = {i: [] for i, m in found.items() if m is not None}
@@ -194,7 +195,6 @@ def measure(prop: Propagation, source: int = -1, chunk: int = 8) -> dict[int, li
                 index = [b, slice(None), slice(None)] + [slice(None)] * (len(shape) - 2)
                 index[3 + axis] = r
                 tangents[tuple(index)] = 1.0
-            zero = torch.zeros(shape, dtype=torch.float32)
             _, moved = torch.func.vmap(lambda t: torch.func.jvp(outputs, (zero,), (t,)))(tangents)
             for i in per_layer:
                 t = moved[i].abs()
