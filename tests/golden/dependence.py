@@ -14,6 +14,7 @@ suite, and the tests call `measure` live where it is fast.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -166,9 +167,11 @@ def levels(prop: Propagation) -> dict[int, list[list[float]] | None]:
     return found
 
 
-def measure(prop: Propagation, source: int = -1, chunk: int = 8) -> dict[int, list[Matrix] | None]:
+def measure(prop: Propagation, source: int = -1, chunk: int = 8, axes: Sequence[int] | None = None
+            ) -> dict[int, list[Matrix] | None]:
     """Per layer index: per spatial dim, which output rows depend on which rows of `source`
-    (None for a layer whose output is not spatial, or has another rank than the source)."""
+    (None for a layer whose output is not spatial, or has another rank than the source); only
+    the dims `axes` (default all) are measured, the others are left None."""
     primal = _start(prop)
     with torch.no_grad():
         plain = run(prop, -1, torch.zeros(()), primal, plain=True)
@@ -186,6 +189,11 @@ def measure(prop: Propagation, source: int = -1, chunk: int = 8) -> dict[int, li
 
     zero = torch.zeros(shape, dtype=torch.float32)
     for axis in range(len(shape) - 2):
+        if axes is not None and axis not in axes:
+            for m in found.values():
+                if m is not None:
+                    m.append(None)
+            continue
         n = shape[2 + axis]
         per_layer: dict[int, list[np.ndarray]] = {i: [] for i, m in found.items() if m is not None}
         for begin in range(0, n, chunk):
