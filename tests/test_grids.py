@@ -375,7 +375,7 @@ def unet_text(draw: Any) -> str:
     return f"input: [1, 1, {size}, {size}]\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers if layer)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.one_of(graph_text(), unet_text()))
 def test_generated_grids_match_torch(text: str) -> None:
     pytest.importorskip("torch")

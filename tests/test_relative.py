@@ -56,7 +56,7 @@ def test_config_fields_match_torch(name: str) -> None:
     assert any(f is not None for f in fields)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(st.one_of(graph_text(), unet_text()), st.data())
 def test_generated_fields_match_torch(text: str, data: st.DataObject) -> None:
     pytest.importorskip("torch")
