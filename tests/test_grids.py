@@ -148,6 +148,16 @@ def test_merge_notes(down: str, up: str, note: str | None) -> None:
     assert notes == ([f"{note}: the merge mixes features from different places"] if note else [])
 
 
+def test_a_broadcast_gate_places_nothing() -> None:
+    """A squeeze-and-excitation gate (1x1, broadcast) neither moves the gated tensor's grid nor is
+    compared with it."""
+    prop = propagate(loads(
+        "input: [1, 4, 16, 16]\nlayers:\n  - {name: a, type: conv2d, out_channels: 4, kernel_size: 4, padding: 1}\n"
+        "  - {type: adaptive_avg_pool2d, output_size: 1}\n  - {type: sigmoid}\n  - {type: mul, inputs: [a, .]}\n"))
+    assert grid_of(prop) == grid_of(prop, 0) == [{"scale": "1", "offset": "1/2"}] * 2
+    assert prop.layers[-1].notes == ()
+
+
 def test_center_crop_lines_up_the_original_unet() -> None:
     from convtool.graph import load
 

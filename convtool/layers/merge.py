@@ -193,8 +193,18 @@ class Skip(LayerKind):
         return tuple(result)
 
     def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
-        """Each output position depends on what it reads in every input (none where one is broadcast)."""
-        return union_grid(self.lined_up(applied, x, grid, skips))
+        """Each output position depends on what it reads in every input; an input broadcast over a
+        dim (a gate of size 1) places nothing there."""
+        lined = self.lined_up(applied, x, grid, skips)
+        if any(g is None for g in lined):
+            return None
+        out = applied.output[2:]
+        spread = [[n == 1 < m for n, m in zip(shape[2:], out)] for shape in (x, *applied.merged)]
+        result = []
+        for ax in range(len(out)):
+            read = [g for g, wide in zip(lined, spread) if not wide[ax]]
+            result.append(union_grid([tuple([g[ax]]) for g in read])[0] if read else None)  # type: ignore[index]
+        return tuple(result)
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         import numpy as np
