@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_grids import CONFIGS, golden, golden_config, graph_text, measure_live, unet_text
+from test_grids import CONFIGS, GOLDEN, golden, golden_config, graph_text, measure_live, unet_text
 
 from convtool.cli import main
 from convtool.errors import ConvtoolError
@@ -184,3 +184,7 @@ def test_collapsed_use_shows_its_outputs_fields() -> None:
     cells = _measured_from(_use_cells(use), relative_to(prop, "up"), _output_index(use, prop.layers))
     assert [text for text, _ in cells[-3:-1]] == ["5x5", "5x5"]
 
+
+
+def test_golden_files_cover_every_config() -> None:
+    assert CONFIGS == sorted(p.stem for p in (ROOT / "configs").glob("*.yaml")), sorted(GOLDEN.glob("grids_*.json"))
