@@ -4,6 +4,7 @@ live against torch), numeric rules against torch, PyTorch's messages for invalid
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,11 @@ def test_layer_shape_params_macs(type_: str, options: str, shape: tuple[int, ...
 
 
 def test_every_kind_is_covered() -> None:
-    covered = {c[0] for c in CASES} | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
-    assert covered == set(KINDS)
+    golden = json.loads((GOLDEN / "layers_nd.json").read_text())  # test_layers_nd.py, test_graph_nd.py
+    nd = {case["type"] for case in golden["cases"]} | {f"max_unpool{case['dims']}d" for case in golden["unpool"]}
+    covered = {c[0] for c in CASES} | nd | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
+    newer = {resolve_type(c["type"])[0].name for c in json.loads((GOLDEN / "kinds.json").read_text())["cases"]}  # type: ignore[index]
+    assert covered | newer == set(KINDS)  # the newer kinds: test_kinds.py
 
 
 def _torch_builder() -> Any:

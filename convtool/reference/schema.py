@@ -171,6 +171,9 @@ def key_schema(key: Key) -> dict[str, Any]:
         choices.append(scalar)
     choices += _strings(key)
     choices += _lists(key)
+    if accepts(key, {"like": "\x01a"}):  # another tensor's size
+        choices.append({"type": "object", "properties": {"like": {"type": "string", "minLength": 1}},
+                        "required": ["like"], "additionalProperties": False})
     return choices[0] if len(choices) == 1 else {"anyOf": choices}
 
 
@@ -218,11 +221,20 @@ def type_names(name: str) -> list[str]:
 def top_schemas() -> dict[str, dict[str, Any]]:
     """The value of every top-level key this schema describes (the schema keeps those in TOP_KEYS)."""
     layers = {"$ref": "#/$defs/layers"}
+    shape = {"type": "array", "minItems": 1, "maxItems": 5, "items": {"type": "integer", "minimum": 1}}
     return {
         "name": {"type": "string", "description": "a title for the table and the export"},
         "input": {
             "type": "array", "minItems": 2, "maxItems": 5, "items": {"type": "integer", "minimum": 1},
             "description": "the input shape [N, C, H, W] (a latent vector: [N, features])",
+        },
+        "inputs": {
+            "type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[^.]+$", "not": {"const": "input"}},
+            "additionalProperties": {"anyOf": [shape, {
+                "type": "object", "required": ["shape"], "additionalProperties": False,
+                "properties": {"shape": shape, "integers": {"type": "integer", "minimum": 1}},
+            }]},
+            "description": "several named inputs (instead of `input:`): shapes, or {shape, integers: N} for class indices",
         },
         "layers": layers,
         "encoder": layers,
@@ -301,6 +313,7 @@ def architecture_schema() -> dict[str, Any]:
         "properties": {key: tops[key] for key in TOP_KEYS},
         "additionalProperties": False,
         "anyOf": [{"required": ["layers"]}, {"required": [sections[0]]}],
+        "dependentSchemas": {"inputs": {"not": {"required": ["input"]}}},
         "if": {"not": {"required": ["blocks"]}},  # no blocks: every layer is a kind
         "then": {"properties": {"layers": strict, sections[0]: strict,
                                 sections[1]: {"anyOf": [strict, {"type": "object"}]}}},

@@ -27,9 +27,15 @@ def check_against_torch(prop: Propagation, device: str = "meta") -> None:
     assert len(rows) == len(prop.layers)
     shapes: dict[int, tuple[int, ...]] = {}
     for i, layer in enumerate(rows):
-        layer.register_forward_hook(lambda m, a, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
+        # a max pool that returns its indices (for a max_unpool) gives (values, indices)
+        layer.register_forward_hook(
+            lambda m, a, out, i=i: shapes.__setitem__(i, tuple((out[0] if isinstance(out, tuple) else out).shape)))
     with torch.no_grad():
-        y = model(torch.zeros(namespace["INPUT_SHAPE"], device=device))
+        if "example_inputs" in namespace:  # several inputs
+            with torch.device(device):
+                y = model(*namespace["example_inputs"]())
+        else:
+            y = model(torch.zeros(namespace["INPUT_SHAPE"], device=device))
     assert namespace["INPUT_SHAPE"] == prop.input
     ys = y if isinstance(y, tuple) else (y,)
     assert [tuple(t.shape) for t in ys] == [shape for _, _, shape in prop.outputs]
