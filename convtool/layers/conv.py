@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .. import design
 from .. import shape as engine
 from ..errors import ConfigError, NoInverse
-from ..footprint import Footprint, gather, map_dims, transpose_deps, window_deps
+from ..footprint import Footprint, Grid, gather, map_dims, map_grid, transpose_deps, window_deps
 from ..params import ConvParams, Shape, axis_names
 from ..text import compact_x, fmt_size
 from .base import CONV_TILE_ELEMENTS, Applied, LayerKind, as_option_error, plural, uniform_weights
@@ -240,6 +240,14 @@ class Conv(LayerKind):
             return gather(dim, window_deps(x[2 + axis], out[axis], k, s, before, d, p.padding_mode))
 
         return map_dims(fp, per_dim)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        p = applied.conv
+        assert p is not None
+        k, s, d = p.kernel_size, p.stride, p.dilation
+        if p.transposed:
+            return map_grid(grid, lambda ax, g: g.transposed(k[ax], s[ax], d[ax], p.padding[ax]))
+        return map_grid(grid, lambda ax, g: g.window(k[ax], s[ax], d[ax], p.padding_pairs[ax][0]))
 
     def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
         """Copies of the input and output (padding, layouts) plus each thread's tile of columns:

@@ -7,7 +7,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, span
+from ..footprint import Footprint, Grid, span
 from ..params import Shape
 from .base import Applied, LayerKind
 from .keys import Key, OptionError, bool_key, float_key, int_key
@@ -105,6 +105,9 @@ class Norm(LayerKind):
             return fp
         spans = [span(dim) for dim in fp.dims]
         return Footprint(tuple([s] * len(dim) for s, dim in zip(spans, fp.dims)), fp.cover)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        return grid  # positions stay where they were, even where the statistics mix them
 
     def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
         import numpy as np

@@ -8,7 +8,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, span
+from ..footprint import Footprint, Grid, span
 from ..params import Shape
 from .base import Applied, LayerKind, uniform_weights
 from .keys import Key, OptionError, bool_key, dim_key, int_key, int_or_null_key, shape_key
@@ -101,6 +101,9 @@ class Flatten(LayerKind):
         if end < 2 or fp.dims is None:
             return fp  # N and C only: positions untouched
         return fp.flat()
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        return grid if _norm_dim(applied.args["end_dim"], len(x)) < 2 else None
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         return x.reshape(applied.output)
