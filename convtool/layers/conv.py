@@ -14,6 +14,7 @@ from ..footprint import Footprint, gather, map_dims, transpose_deps, window_deps
 from ..params import ConvParams, Shape
 from ..text import compact_x, fmt_size
 from .base import CONV_TILE_ELEMENTS, Applied, LayerKind, as_option_error, plural, uniform_weights
+from .fix import Resize, edges
 from .keys import Key, OptionError, bool_key, choice_key, in_channels_key, int_key, size_key, spatial_key
 
 if TYPE_CHECKING:
@@ -63,9 +64,10 @@ class Conv(LayerKind):
             )
         return [file_layer(conv)]
 
-    def resize_fix(self, applied: Applied, x: Shape, want: Sequence[int]) -> str | None:
+    def resize_fix(self, config: Mapping[str, Any], applied: Applied, x: Shape, want: Sequence[int]) -> Resize | None:
         """A transposed layer reaches every size up to max(stride, dilation) - 1 above its
-        smallest through output_padding (bias-only rows, said in the fix's own words)."""
+        smallest through output_padding (or its written output_size); the rows it adds past the
+        last kernel tap, max(0, output_padding - padding) per dim, hold only the bias."""
         p = applied.conv
         if not self.transposed or p is None:
             return None
@@ -73,7 +75,11 @@ class Conv(LayerKind):
         ops = [w - m for w, m in zip(want, mins)]
         if not all(0 <= op < max(s, d) for op, s, d in zip(ops, p.stride, p.dilation)):
             return None
-        return f"set output_padding: {ops[0] if len(set(ops)) == 1 else ops}"
+        bias_only = [max(0, op - pad) for op, pad in zip(ops, p.padding)]
+        note = f"{edges([0] * len(ops), bias_only)} of its output hold only the bias" if any(bias_only) else None
+        if config["output_size"] is not None:
+            return Resize({"output_size": list(want)}, note)
+        return Resize({"output_padding": ops[0] if len(set(ops)) == 1 else ops}, note)
 
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         try:
