@@ -134,6 +134,9 @@ GRAPHS = {
     "the current tensor unnamed, the skip smaller": (
         UP + "  - {{type: conv2d, out_channels: 4, kernel_size: 1, from: enc}}\n  - {{type: concat, with: up}}\n", 11,
         ["set output_padding", "pad 'up'", "crop the output of layer 3 (conv2d)"]),
+    "output_size written": ("  - {{name: up, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2, "
+                            "output_size: [10, 10]}}\n  - {{type: concat, with: enc}}\n", 11,
+                            ["set output_size: [11, 11]", "pad 'up'", "add `crop"]),
     "channels of an add, the current tensor unnamed": (
         "  - {{type: conv2d, out_channels: 6, kernel_size: 3, padding: 1, from: enc}}\n  - {{type: add, with: enc}}\n", 8,
         ["add needs equal channels (6 vs 4): project 'enc'", "add needs equal channels (6 vs 4): project the output"]),
@@ -244,6 +247,7 @@ LEVEL = st.fixed_dictionaries({
     "up": st.sampled_from(["transposed", "transposed k3", "upsample"]),
     "between": st.sampled_from(["", "relu", "from"]),
     "pool": st.sampled_from([2, 3]),
+    "block": st.booleans(),
 })
 
 
@@ -268,8 +272,12 @@ def level(case: dict) -> str:
         "inputs skip second": f"{{type: {case['op']}, inputs: [{current}, enc]}}",
         "inputs named": f"{{type: {case['op']}, inputs: [{'act' if case['between'] == 'relu' else 'up'}, enc]}}",
     }[case["order"]]
-    lines += [merge, "{type: conv2d, out_channels: 2, kernel_size: 3, padding: 1}"]
-    return f"input: [1, 4, {case['n']}, {case['n']}]\nlayers:\n" + "".join(f"  - {line}\n" for line in lines)
+    head = f"input: [1, 4, {case['n']}, {case['n']}]\n"
+    tail = "  - {type: conv2d, out_channels: 2, kernel_size: 3, padding: 1}\n"
+    if case["block"]:  # the level as a block used once: its fixes edit the definition
+        return (head + "blocks:\n  level:\n    layers:\n" + "".join(f"      - {line}\n" for line in [*lines, merge])
+                + "layers:\n  - {type: level}\n" + tail)
+    return head + "layers:\n" + "".join(f"  - {line}\n" for line in [*lines, merge]) + tail
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -281,3 +289,7 @@ def test_every_fix_of_a_generated_level_makes_it_line_up(case: dict) -> None:
     except StackMismatch:
         error = check(text)
         assert any(not f.startswith("use an input") for f in error.fixes), (text, error.fixes)
+        for fix, ways in zip(error.fixes, error.fix_edits):
+            in_block = any("block" in edit for way in ways for edit in way)
+            assert in_block == case["block"] or fix.startswith("use an input"), (fix, ways)
+            assert in_block == ("in the definition of block 'level'" in fix), fix

@@ -144,7 +144,7 @@ class _Merge:
         if all(a <= b for a, b in zip(self.shapes[self.keys[small]][2:], self.shapes[self.keys[big]][2:])):  # type: ignore[index]
             fixes += self.pad(small, big)
         fixes += kind.merge_fixes(spec.config, x, skips, spec.path, self.label, self.block)
-        if big == 0 and small == j:
+        if big == 0 and all(a >= b for a, b in zip(x[2:], other[2:])):  # the first is the larger: crop it
             fixes += self.crop(big, small)
         return [checked for fix in fixes if (checked := self.checked(fix)) is not None]
 
