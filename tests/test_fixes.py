@@ -14,11 +14,11 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.edits import apply_edits
+from support.edits import apply_edits, find
 
 from convtool.cli import main
 from convtool.graph import StackMismatch, loads, propagate
-from convtool.layers import KINDS
+from convtool.layers import KINDS, resolve_type
 from convtool.layers.fix import CHANGES_VALUES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,3 +293,42 @@ def test_every_fix_of_a_generated_level_makes_it_line_up(case: dict) -> None:
             in_block = any("block" in edit for way in ways for edit in way)
             assert in_block == case["block"] or fix.startswith("use an input"), (fix, ways)
             assert in_block == ("in the definition of block 'level'" in fix), fix
+
+
+def test_the_edit_helper_finds_every_layer_by_its_path() -> None:
+    """The helper's paths are the loader's: every leaf of every config and of a file with blocks,
+    repeats and unnamed layers of one kind is found as the kind it is."""
+    texts = [p.read_text() for p in sorted((ROOT / "configs").glob("*.yaml"))]
+    texts.append(BLOCK.format(repeat=", repeat: 2") + "  - {type: conv2d, out_channels: 2, kernel_size: 1, repeat: 2}\n")
+    for text in texts:
+        arch = loads(text)
+        if arch.mirrored_from is not None:
+            continue
+        doc = yaml.safe_load(text)
+        for spec in arch.layers:
+            _, item, block = find(doc, spec.path)
+            assert KINDS[spec.type] is resolve_type(item["type"])[0], (spec.path, item)  # type: ignore[index]
+            assert block == (None if spec.block is None else "level"), spec.path
+
+
+def test_the_producer_is_found_inside_a_block_use() -> None:
+    """The smaller tensor is a block use's output: its transposed layer (past a relu) is fixed in
+    the block's definition, the use is named as the file names it."""
+    text = """input: [1, 4, 11, 11]
+blocks:
+  down:
+    layers:
+      - {type: max_pool2d, kernel_size: 2}
+  up:
+    layers:
+      - {name: t, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}
+      - {type: relu}
+layers:
+  - {name: enc, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: d, type: down}
+  - {name: u, type: up}
+  - {type: concat, inputs: [u, enc]}
+"""
+    error = check(text)
+    assert error.fix_edits[0] == [[{"layer": "u.t", "set": {"output_padding": 1}, "block": "up"}]]
+    assert error.fixes[1].startswith("pad 'u' to the size of 'enc'"), error.fixes

@@ -124,6 +124,8 @@ class _Merge:
         self.label = layer_label(spec)
 
     def fixes(self) -> list[Fix]:
+        """Every fix of the merge that, made, lines it up: resize either input's producer, pad the
+        smaller, crop the larger, project the channels."""
         spec, j = self.spec, self.j
         kind = KINDS[spec.type]
         x = self.shapes[self.keys[0]]
