@@ -81,7 +81,7 @@ def test_the_broken_config_keeps_its_fixes_and_each_edit_works() -> None:
     text = (ROOT / "configs" / "mismatch_unet.yaml").read_text()
     error = check(text, whole=False)  # crop: center keeps 36, and the outer level then needs its own
     assert error.fixes[0] == ("set output_padding: 1 on layer 8 'up2' (k2 s2) so that it makes 37x37"
-                              f"{CHANGES_VALUES}the last row and the last column of its output hold only the bias")
+                              f"{CHANGES_VALUES}only the bias fills the last row and the last column of its output")
     assert error.fix_edits[0] == [[{"layer": "up2", "set": {"output_padding": 1}}]]
     assert error.fix_edits[1] == [[{"insert_before": "cat2", "insert": {"type": "pad", "to": "enc2"}}]]
     assert error.fix_edits[2] == [[{"layer": "cat2", "set": {"crop": "center"}}]]
@@ -134,6 +134,8 @@ GRAPHS = {
     "the current tensor unnamed, the skip smaller": (
         UP + "  - {{type: conv2d, out_channels: 4, kernel_size: 1, from: enc}}\n  - {{type: concat, with: up}}\n", 11,
         ["set output_padding", "pad 'up'", "crop the output of layer 3 (conv2d)"]),
+    "concat along H: W must agree": (UP + "  - {{type: concat, with: enc, dim: 2}}\n", 11,
+                                      ["set output_padding: [0, 1]", "add `crop"]),
     "output_size written": ("  - {{name: up, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2, "
                             "output_size: [10, 10]}}\n  - {{type: concat, with: enc}}\n", 11,
                             ["set output_size: [11, 11]", "pad 'up'", "add `crop"]),

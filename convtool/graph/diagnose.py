@@ -36,9 +36,11 @@ def _nearest_valid(arch: Arch, input_shape: Shape) -> list[Shape]:
         return nearest_inputs(arch, input_shape)
     lead, spatial = tuple(input_shape[:2]), tuple(input_shape[2:])
     options = [d.nearest(n) for d, n in zip(sizes.dims, spatial)]
-    if len(set(spatial)) == 1 and len(set(options)) == 1:
-        return [(*lead, *([n] * len(spatial))) for n in options[0] if n is not None]
     shapes: list[Shape] = []
+    if len(set(spatial)) == 1 and len(set(options)) == 1:
+        shapes = [(*lead, *([n] * len(spatial))) for n in options[0] if n is not None]
+        # each walked: a fix is offered only once it is seen to line up
+        return [s for s in shapes if s != tuple(input_shape) and lines_up(arch, s)] or nearest_inputs(arch, input_shape)
     for pick in (0, 1):  # every dim at its nearest valid size below, then above
         picked = tuple(below if pick == 0 and below is not None else above for below, above in options)
         if picked != spatial and (*lead, *picked) not in shapes:
@@ -137,16 +139,23 @@ class _Merge:
             return []
         skips = [s for s in (self.shapes[k] for k in self.keys[1:]) if s is not None]
         editable = self.expanded_once(spec)
-        if other[2:] == x[2:]:
+        # a concat along a spatial dim (`dim`) takes any size there: compare the other dims only
+        dim = spec.config.get("dim", 1) % len(x)
+
+        def sizes(shape: Shape, rest: Shape) -> tuple[int, ...]:
+            return tuple(r if axis == dim else n for axis, (n, r) in enumerate(zip(shape, rest)) if axis >= 2)
+
+        if sizes(other, x) == x[2:]:
             return self.projection(x, other) if editable else []
-        fixes = [f for f in (self.resize(0, other[2:]), self.resize(j, x[2:])) if f is not None]
+        fixes = [f for f in (self.resize(0, sizes(other, x)), self.resize(j, sizes(x, other))) if f is not None]
         if not editable:
-            return fixes
+            return [checked for fix in fixes if (checked := self.checked(fix)) is not None]
         small, big = (0, j) if all(c <= o for c, o in zip(x[2:], other[2:])) else (j, 0)
-        if all(a <= b for a, b in zip(self.shapes[self.keys[small]][2:], self.shapes[self.keys[big]][2:])):  # type: ignore[index]
+        whole = dim < 2  # pad ... to: and crop ... to: take every dim to the other's size
+        if whole and all(a <= b for a, b in zip(self.shapes[self.keys[small]][2:], self.shapes[self.keys[big]][2:])):  # type: ignore[index]
             fixes += self.pad(small, big)
         fixes += kind.merge_fixes(spec.config, x, skips, spec.path, self.label, self.block)
-        if big == 0 and all(a >= b for a, b in zip(x[2:], other[2:])):  # the first is the larger: crop it
+        if whole and big == 0 and all(a >= b for a, b in zip(x[2:], other[2:])):  # the first is the larger: crop it
             fixes += self.crop(big, small)
         return [checked for fix in fixes if (checked := self.checked(fix)) is not None]
 

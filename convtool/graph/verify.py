@@ -49,6 +49,7 @@ def verify_bytes(prop: Propagation, baseline: int = 0) -> int:
     """
     needed = prop.read_later
     kept = prod(prop.input) if -1 in needed else 0
+    kept += sum(prod(shape) for _, shape in prop.inputs[1:])  # further network inputs, held throughout
     peak = 0
     for r in prop.layers:
         work = KINDS[r.type].workspace(r.applied, r.input, r.output)
@@ -67,6 +68,19 @@ def resident_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
+def input_index_bound(prop: Propagation) -> int | None:
+    """The (first) network input's values as class indices in [0, bound): as the file marks it
+    (`integers: N`), or when every layer that reads it takes indices (an embedding's rows), the
+    bound they all accept; else None."""
+    if prop.arch.inputs and prop.arch.inputs[0].integers:
+        return prop.arch.inputs[0].integers
+    readers = [r for r in prop.layers if r.source == -1 or -1 in r.skips or (r.source is None and r.index == 0)]
+    bounds = [KINDS[r.type].index_bound(r.applied) for r in readers]
+    if not readers or any(bound is None for bound in bounds):
+        return None
+    return min(b for b in bounds if b is not None)
+
+
 class NumericStack:
     """The propagated stack as numpy computations with seeded weights (PyTorch's init)."""
 
@@ -81,12 +95,30 @@ class NumericStack:
         ]
 
     def random_input(self) -> Any:
+        """Normal values, or indices when the input holds them (`input_index_bound`)."""
+        import numpy as np
+
+        bound = input_index_bound(self.prop)
+        if bound is not None:
+            return self.rng.integers(0, bound, self.prop.input, dtype=np.int32)
         return self.rng.standard_normal(self.prop.input, dtype=self.dtype)
 
-    def run(self, x: Any, *, keep_all: bool = False) -> list[Any]:
-        """Every layer's output (keep_all), or only their shapes, freeing what no skip needs."""
+    def further_inputs(self) -> dict[int, Any]:
+        """Random values of the network's further inputs, by id (-2, -3, ...): class indices
+        where the file says `integers: N`, else normal floats."""
+        arch = self.prop.arch
+        values = {}
+        for k, ((_, shape), spec) in enumerate(zip(self.prop.inputs[1:], arch.inputs[1:]), start=2):
+            values[-k] = (self.rng.integers(0, spec.integers, shape) if spec.integers
+                          else self.rng.standard_normal(shape, dtype=self.dtype))
+        return values
+
+    def run(self, x: Any, *, keep_all: bool = False, others: dict[int, Any] | None = None) -> list[Any]:
+        """Every layer's output (keep_all), or only their shapes, freeing what no skip needs;
+        `others`: the further network inputs by id (drawn at random when not given)."""
         needed = self.prop.read_later
         keep: dict[int, Any] = {-1: x} if -1 in needed else {}
+        keep.update(self.further_inputs() if others is None else others)
         out: list[Any] = []
         for result, weights in zip(self.prop.layers, self.weights):
             kind = KINDS[result.type]

@@ -76,7 +76,7 @@ class Conv(LayerKind):
         if not all(0 <= op < max(s, d) for op, s, d in zip(ops, p.stride, p.dilation)):
             return None
         bias_only = [max(0, op - pad) for op, pad in zip(ops, p.padding)]
-        note = f"{edges([0] * len(ops), bias_only)} of its output hold only the bias" if any(bias_only) else None
+        note = f"only the bias fills {edges([0] * len(ops), bias_only)} of its output" if any(bias_only) else None
         if config["output_size"] is not None:
             return Resize({"output_size": list(want)}, note)
         return Resize({"output_padding": ops[0] if len(set(ops)) == 1 else ops}, note)
