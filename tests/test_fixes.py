@@ -69,7 +69,9 @@ def check(text: str, *, whole: bool = True) -> StackMismatch:
                 propagate(loads(fixed), receptive_field=False)
             except StackMismatch as later:
                 assert not whole, (fix, way, later.message, fixed)
-                assert f"(after it, {later.spec.label} does not line up" in fix, (fix, later.message)
+                inserted = sum(1 for edit in way if "insert" in edit)
+                assert f"(after it, {loads(text).layers[later.failed.index - inserted].label} does not line up" in fix, (
+                    fix, later.message)
                 # the merge itself lines up now: what fails is a later layer
                 path = loads(text).layers[merge.index].path
                 at = next(s.index for s in loads(fixed).layers if s.path == path)
@@ -334,3 +336,18 @@ layers:
     error = check(text)
     assert error.fix_edits[0] == [[{"layer": "u.t", "set": {"output_padding": 1}, "block": "up"}]]
     assert error.fixes[1].startswith("pad 'u' to the size of 'enc'"), error.fixes
+
+
+def test_a_file_with_several_inputs() -> None:
+    """The merge reads a network input by name; the input fix names the input it resizes."""
+    text = """inputs: {img: [1, 4, 11, 11], cond: [1, 4, 10, 10]}
+layers:
+  - {name: enc, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, from: img}
+  - {type: max_pool2d, kernel_size: 2}
+  - {name: up, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}
+  - {type: add, inputs: [up, enc]}
+  - {type: add, inputs: [., cond]}
+"""
+    error = check(text, whole=False)
+    assert error.fixes[1].startswith("pad 'up' to the size of 'enc'"), error.fixes
+    assert any(way == [{"input": [1, 4, 10, 10], "name": "img"}] for ways in error.fix_edits for way in ways or [])

@@ -42,6 +42,12 @@ FILES = {
                      "      - {type: max_pool2d, kernel_size: 2}\n"
                      "      - {type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}\n"
                      "      - {type: concat, with: enc}\nlayers:\n  - {type: level}\n",
+    # several inputs: the input fix names the input it resizes
+    "inputsfix.yaml": "inputs: {img: [1, 4, 11, 11], cond: [1, 4]}\nlayers:\n"
+                      "  - {name: enc, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, from: img}\n"
+                      "  - {type: max_pool2d, kernel_size: 2}\n"
+                      "  - {type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}\n"
+                      "  - {type: concat, with: enc}\n",
          "bad.yaml": "input: [1, 3, 64, 64]\nlayers:\n  - {type: conv2d, out_channels: 8, kernel_size: 3, strides: 2}\n"}
 
 CASES = [
@@ -76,6 +82,7 @@ CASES = [
     ("Errors", f"run configs/{MISMATCH}"),
     ("Errors", "run bad.yaml"),
     ("Errors", "run blockfix.yaml"),
+    ("Errors", "run inputsfix.yaml"),
     ("Errors", "shape --input-shape 1,16,6,6 -k 3 -s 2 --output-size 20"),
     ("Errors", "shape \"layers.Conv2DTranspose(6, 3, strides=2, dilation_rate=2)\" 8"),
     ("Errors", "port 'nn.ConvTranspose2d(16, 33, 3, stride=2, dilation=2)' --input 32 --to tf"),

@@ -4,6 +4,7 @@ nearest input sizes that line up (from the valid sizes where they are known)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
@@ -23,8 +24,8 @@ from ..layers.fix import (
 from ..params import Shape
 from ..text import fmt_shape, fmt_size
 from .bind import lines_up
-from .model import INPUT, PREVIOUS, Arch, LayerSpec
-from .propagate import LayerResult, StackMismatch, layer_label, walk
+from .model import PREVIOUS, Arch, LayerSpec
+from .propagate import LayerResult, StackMismatch, layer_label, network_inputs, walk
 from .valid_sizes import valid_input_sizes
 
 
@@ -97,10 +98,12 @@ def explain(error: StackMismatch, arch: Arch) -> StackMismatch:
     if error.input_shape is not None:
         near = _nearest_valid(arch, error.input_shape)
         if near:
+            # a file with several inputs sizes the first: the edit names it
+            named = {"name": arch.inputs[0].name} if arch.inputs else {}
             fixes.append(Fix(
                 "use an input that lines up: " + " or ".join(fmt_shape(s) for s in near)
                 + f" instead of {fmt_shape(error.input_shape)}",
-                tuple(({"input": list(s)},) for s in near),
+                tuple(({"input": list(s), **named},) for s in near),
             ))
     return error.with_fixes(fixes)
 
@@ -113,9 +116,12 @@ class _Merge:
         assert error.spec is not None and error.other is not None
         self.arch, self.spec, self.results = arch, error.spec, error.layers
         spec = self.spec
-        first = spec.source if spec.source is not None else (arch.layers[spec.index - 1].path if spec.index else INPUT)
+        first = spec.source if spec.source is not None else (
+            arch.layers[spec.index - 1].path if spec.index else arch.input_names[0])
         self.keys = (first, *spec.with_)
-        self.shapes = {INPUT: error.input_shape, **{r.path: r.output for r in self.results}}
+        self.start = error.input_shape
+        inputs = network_inputs(arch, self.start) if self.start is not None else []
+        self.shapes: dict[str, Shape | None] = {**dict(inputs), **{r.path: r.output for r in self.results}}
         self.names, self.dot = _scope(arch, spec)
         written_first = "from" in spec.marks or "inputs" in spec.marks
         w0 = self.names.get(first, PREVIOUS if first == self.dot else None) if written_first else PREVIOUS
@@ -168,13 +174,14 @@ class _Merge:
                 failed = self.made(way)
             except (ConfigError, KeyError, StopIteration):
                 return None
-            if failed is not None and failed.failed.index <= self.spec.index + _inserted(way):
-                return None
-            later = later or failed
+            if failed is not None:
+                index = failed.failed.index - _inserted(way)  # the layer as the file has it now
+                if index <= self.spec.index:
+                    return None
+                later = later or self.arch.layers[index]
         if later is None:
             return fix
-        where = later.spec.label if later.spec is not None else f"layer {later.failed.index}"
-        return Fix(f"{fix.text} (after it, {where} does not line up: that needs a fix of its own)", fix.ways)
+        return Fix(f"{fix.text} (after it, {later.label} does not line up: that needs a fix of its own)", fix.ways)
 
     def made(self, way: tuple[Edit, ...]) -> StackMismatch | None:
         """Walk the network with the edits made (the effect of each on the layers as loaded):
@@ -216,7 +223,7 @@ class _Merge:
         layers[merge] = replace(layers[merge], source=now[0], with_=tuple(now[i] for i in range(1, len(now))))
         layers = [replace(s, index=i) for i, s in enumerate(layers)]
         try:
-            walk(replace(self.arch, layers=tuple(layers)), self.shapes[INPUT] or (), receptive_field=False)  # type: ignore[arg-type]
+            walk(replace(self.arch, layers=tuple(layers)), self.start or (), receptive_field=False)
         except StackMismatch as error:
             return error
         return None
@@ -345,7 +352,7 @@ class _Merge:
             dot = _fresh(f"{before.type}_out", taken)
             edits.append(set_keys(before.path, {"name": dot}, self.block))
             said.append(f"name {layer_label(before)} `{dot}`")
-        name = _fresh(source.replace(".", "_") + "_" + suffix, taken | {dot})
+        name = _fresh(source.replace(".", "_") + "_" + suffix, {*taken, dot})
         inputs = [name if i == position else dot if w == PREVIOUS else w for i, w in enumerate(written)]
         new = {"name": name, "type": layer["type"], "from": source, **{k: v for k, v in layer.items() if k != "type"}}
         edits += [insert_before(at, new, self.block), set_keys(at, {"inputs": inputs, "with": None, "from": None}, self.block)]
@@ -353,7 +360,7 @@ class _Merge:
         return tuple(edits), ", ".join(said[:-1]) + ", and " + said[-1]
 
 
-def _fresh(base: str, taken: set[str | None]) -> str:
+def _fresh(base: str, taken: Collection[str | None]) -> str:
     """`base`, or `base_1`, `base_2`, ...: the first that no name or path segment has."""
     return next(n for n in (base, *(f"{base}_{i}" for i in range(1, len(taken) + 2))) if n not in taken)
 
@@ -381,7 +388,7 @@ def _scope(arch: Arch, spec: LayerSpec) -> tuple[dict[str, str], str]:
     """The names the layer's scope writes tensors by (tensor key -> name), and the key of `.`
     there (the tensor written just before the layer)."""
     if spec.block is None:
-        prefix, names, dot = "", {INPUT: INPUT}, INPUT
+        prefix, names, dot = "", {n: n for n in arch.input_names}, arch.input_names[0]
     else:
         use = next(u for u in arch.uses if u.path == spec.block)
         copy = int(spec.path[len(use.path) + 1:].split(".")[0]) if use.repeat is not None else 0

@@ -31,7 +31,14 @@ def apply_edits(text: str, edits: Sequence[Mapping[str, Any]]) -> str:
         located.append((edit, (items, item)))
     for edit, where in located:
         if where is None:
-            doc["input"] = list(edit["input"])
+            if "name" in edit:  # one of several inputs: a shape, or a mapping with its shape
+                written = doc["inputs"][edit["name"]]
+                if isinstance(written, dict):
+                    written["shape"] = list(edit["input"])
+                else:
+                    doc["inputs"][edit["name"]] = list(edit["input"])
+            else:
+                doc["input"] = list(edit["input"])
             continue
         items, item = where
         if "set" in edit:
