@@ -300,3 +300,27 @@ def test_verify_and_export() -> None:
         prop = propagate(loads(text))
         assert verify(prop).ok
         check_against_torch(prop)
+
+
+MIRRORED = """
+input: [1, 3, 32, 32]
+blocks:
+  down:
+    params: {c: null}
+    layers:
+      - {type: conv2d, out_channels: $c, kernel_size: 3, stride: 2, padding: 1}
+      - {type: relu}
+encoder:
+  - {type: down, c: 8}
+  - {type: down, c: 16, repeat: 2}
+decoder: {mirror: encoder}
+"""
+
+
+def test_a_mirrored_encoder_of_blocks(tmp_path: Any) -> None:
+    prop = propagate(loads(MIRRORED))
+    assert prop.output == (1, 3, 32, 32)
+    assert [u.use.path for u in uses(prop)] == ["down_0", "down_1"]  # the bound network keeps its uses
+    check_against_torch(prop)
+    table = run_file(tmp_path, MIRRORED, "--depth", "1")
+    assert table.exit_code == 0 and "down x2" in table.stdout

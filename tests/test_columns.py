@@ -234,8 +234,8 @@ UPSAMPLERS = sorted({(x[2:], tuple(out_spatial(p, x))) for _, p, x in CONVOLUTIO
                          ids=[f"{s}-{p.compact().replace(' ', '')}-{fmt_size(x[2:])}" for s, p, x in INVERTIBLE])
 def test_invert_conv_fits(stem: str, params, shape: tuple, width: int) -> None:
     per_dim = lambda values: ",".join(map(str, values))  # noqa: E731
-    out, _ = screen(["invert", fmt_size(shape[2:]), "-k", per_dim(params.kernel_size), "-s", per_dim(params.stride),
-                     "-p", per_dim(params.padding), "-d", per_dim(params.dilation)], width)
+    out, _ = screen(["invert", fmt_size(shape[2:]), "--dims", str(len(shape) - 2), "-k", per_dim(params.kernel_size),
+                     "-s", per_dim(params.stride), "-p", per_dim(params.padding), "-d", per_dim(params.dilation)], width)
     assert_fits(out, width)
     assert f"# {fmt_size(shape[2:])} -> {fmt_size(out_spatial(params, shape))}" in joined(out)
     for table in tables(out):
@@ -246,7 +246,7 @@ def test_invert_conv_fits(stem: str, params, shape: tuple, width: int) -> None:
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("size, target", UPSAMPLERS, ids=[f"{fmt_size(a)}-{fmt_size(b)}" for a, b in UPSAMPLERS])
 def test_invert_search_fits(size: tuple, target: tuple, width: int) -> None:
-    out, _ = screen(["invert", fmt_size(size), "--to", fmt_size(target), "--top", "5"], width)
+    out, _ = screen(["invert", fmt_size(size), "--to", fmt_size(target), "--dims", str(len(size)), "--top", "5"], width)
     assert_fits(out, width)
     assert f"map {fmt_size(size)} -> {fmt_size(target)}" in joined(out)
     assert "overlap: how many kernel taps land on each output position" in joined(out)
@@ -283,9 +283,11 @@ def test_invert_arch_cuts_nothing(config: Path) -> None:
     """The mirrored decoder is a file (YAML), not laid out for a screen: it is checked whole."""
     from convtool.graph import load
 
-    if any(spec.source is not None for spec in load(config).layers):  # a graph: refused, in words that fit
+    arch = load(config)
+    # a graph, or a merge outside an encoder section: refused, in words that fit
+    if any(spec.source is not None or (spec.with_ and not arch.sections) for spec in arch.layers):
         _, err = screen(["invert", str(config.relative_to(ROOT))], 80, code=1)
-        assert "only a chain can be mirrored" in " ".join(err.split())
+        assert "only a chain can be mirrored" in " ".join(err.split()) or "cannot be mirrored" in err
         assert_fits(err, 80)
         return
     out, _ = screen(["invert", str(config.relative_to(ROOT))], 80)

@@ -85,9 +85,10 @@ def test_the_broken_config_keeps_its_fixes_and_each_edit_works() -> None:
     assert error.fixes[0] == ("set output_padding: 1 on layer 8 'up2' (k2 s2) so that it makes 37x37"
                               f"{CHANGES_VALUES}only the bias fills the last row and the last column of its output")
     assert error.fix_edits[0] == [[{"layer": "up2", "set": {"output_padding": 1}}]]
-    assert error.fix_edits[1] == [[{"insert_before": "cat2", "insert": {"type": "pad", "to": "enc2"}}]]
-    assert error.fix_edits[2] == [[{"layer": "cat2", "set": {"crop": "center"}}]]
-    assert error.fix_edits[3] == [[{"input": [1, 3, 72, 72]}], [{"input": [1, 3, 76, 76]}]]
+    assert error.fix_edits[1] == [[{"layer": "up2", "set": {"output_size": {"like": "enc2"}, "output_padding": None}}]]
+    assert error.fix_edits[2] == [[{"insert_before": "cat2", "insert": {"type": "pad", "to": "enc2"}}]]
+    assert error.fix_edits[3] == [[{"layer": "cat2", "set": {"crop": "center"}}]]
+    assert error.fix_edits[4] == [[{"input": [1, 3, 72, 72]}], [{"input": [1, 3, 76, 76]}]]
 
 
 def test_run_json_gives_the_edits_beside_the_sentences(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +96,7 @@ def test_run_json_gives_the_edits_beside_the_sentences(monkeypatch: pytest.Monke
     result = CliRunner().invoke(main, ["run", "configs/mismatch_unet.yaml", "--json"])
     assert result.exit_code == 1
     error = json.loads(result.stdout)["error"]
-    assert len(error["fix_edits"]) == len(error["fixes"]) == 4
+    assert len(error["fix_edits"]) == len(error["fixes"]) == 5
     assert error["fix_edits"][0] == [[{"layer": "up2", "set": {"output_padding": 1}}]]
 
 
@@ -104,21 +105,22 @@ ENC = "  - {{name: enc, type: conv2d, out_channels: 4, kernel_size: 3, padding: 
 UP = "  - {{name: up, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}}\n"
 TAIL = "  - {{type: conv2d, out_channels: 2, kernel_size: 3, padding: 1}}\n"
 
+LIKE = "set output_size: {like: enc}"  # the same layer fixed for every input size
 # (merge and what stands between the upsampling and it, input size, the fixes' first words)
 GRAPHS = {
-    "concat with (skip second)": (UP + "  - {{type: concat, with: enc}}\n", 11, ["set output_padding", "pad 'up'", "add `crop"]),
-    "concat inputs, skip first": (UP + "  - {{type: concat, inputs: [enc, .]}}\n", 11, ["set output_padding", "pad 'up'", "crop 'enc'"]),
-    "concat inputs, skip second, named": (UP + "  - {{type: concat, inputs: [up, enc]}}\n", 11, ["set output_padding", "pad 'up'", "add `crop"]),
-    "add with .": (UP + "  - {{type: add, inputs: [., enc]}}\n", 11, ["set output_padding", "pad 'up'", "add `crop"]),
-    "add skip first": (UP + "  - {{type: add, inputs: [enc, up]}}\n", 11, ["set output_padding", "pad 'up'", "crop 'enc'"]),
-    "mul": (UP + "  - {{type: mul, with: enc}}\n", 11, ["set output_padding", "pad 'up'", "add `crop"]),
+    "concat with (skip second)": (UP + "  - {{type: concat, with: enc}}\n", 11, ["set output_padding", LIKE, "pad 'up'", "add `crop"]),
+    "concat inputs, skip first": (UP + "  - {{type: concat, inputs: [enc, .]}}\n", 11, ["set output_padding", LIKE, "pad 'up'", "crop 'enc'"]),
+    "concat inputs, skip second, named": (UP + "  - {{type: concat, inputs: [up, enc]}}\n", 11, ["set output_padding", LIKE, "pad 'up'", "add `crop"]),
+    "add with .": (UP + "  - {{type: add, inputs: [., enc]}}\n", 11, ["set output_padding", LIKE, "pad 'up'", "add `crop"]),
+    "add skip first": (UP + "  - {{type: add, inputs: [enc, up]}}\n", 11, ["set output_padding", LIKE, "pad 'up'", "crop 'enc'"]),
+    "mul": (UP + "  - {{type: mul, with: enc}}\n", 11, ["set output_padding", LIKE, "pad 'up'", "add `crop"]),
     "relu in between": (UP + "  - {{type: relu}}\n  - {{type: concat, with: enc}}\n", 11,
-                        ["set output_padding", "pad the output of layer 3 (relu)", "add `crop"]),
+                        ["set output_padding", LIKE, "pad the output of layer 3 (relu)", "add `crop"]),
     "from: in between": (UP + "  - {{name: side, type: conv2d, out_channels: 4, kernel_size: 1, from: enc}}\n"
-                         "  - {{type: concat, inputs: [up, enc]}}\n", 11, ["set output_padding", "pad 'up'", "add `crop"]),
+                         "  - {{type: concat, inputs: [up, enc]}}\n", 11, ["set output_padding", LIKE, "pad 'up'", "add `crop"]),
     "from: in between, skip is .": (UP + "  - {{name: side, type: conv2d, out_channels: 4, kernel_size: 1, from: enc}}\n"
                                     "  - {{type: concat, inputs: [up, .]}}\n", 11,
-                                    ["set output_padding", "pad 'up'", "add `crop"]),
+                                    ["set output_padding", "pad 'up'", "add `crop"]),  # `.` is no name for like:
     "upsample, output_padding no fix": ("  - {{name: up, type: upsample, scale_factor: 2}}\n  - {{type: concat, with: enc}}\n",
                                         11, ["pad 'up'", "add `crop"]),
     "padded to another size": ("  - {{name: up, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}}\n"
@@ -140,7 +142,7 @@ GRAPHS = {
                                       ["set output_padding: [0, 1]", "add `crop"]),
     "output_size written": ("  - {{name: up, type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2, "
                             "output_size: [10, 10]}}\n  - {{type: concat, with: enc}}\n", 11,
-                            ["set output_size: [11, 11]", "pad 'up'", "add `crop"]),
+                            ["set output_size: [11, 11]", LIKE, "pad 'up'", "add `crop"]),
     "channels of an add, the current tensor unnamed": (
         "  - {{type: conv2d, out_channels: 6, kernel_size: 3, padding: 1, from: enc}}\n  - {{type: add, with: enc}}\n", 8,
         ["add needs equal channels (6 vs 4): project 'enc'", "add needs equal channels (6 vs 4): project the output"]),
@@ -312,7 +314,8 @@ def test_the_edit_helper_finds_every_layer_by_its_path() -> None:
         for spec in arch.layers:
             _, item, block = find(doc, spec.path)
             assert KINDS[spec.type] is resolve_type(item["type"])[0], (spec.path, item)  # type: ignore[index]
-            assert block == (None if spec.block is None else "level"), spec.path
+            uses = {u.path: u.block for u in arch.uses}
+            assert block == (None if spec.block is None else uses[spec.block]), spec.path
 
 
 def test_the_producer_is_found_inside_a_block_use() -> None:
@@ -349,5 +352,5 @@ layers:
   - {type: add, inputs: [., cond]}
 """
     error = check(text, whole=False)
-    assert error.fixes[1].startswith("pad 'up' to the size of 'enc'"), error.fixes
+    assert error.fixes[2].startswith("pad 'up' to the size of 'enc'"), error.fixes
     assert any(way == [{"input": [1, 4, 10, 10], "name": "img"}] for ways in error.fix_edits for way in ways or [])

@@ -21,7 +21,8 @@ from convtool.layers import resolve_type
 ROOT = Path(__file__).resolve().parents[1]
 JSON_MD = ROOT / "docs" / "json.md"
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
-GRAPHS = {"unet_milesial.yaml"}  # configs that branch (from:/inputs:): not mirrored
+# configs that branch (from:/inputs:) or merge: not mirrored
+GRAPHS = {"unet_milesial.yaml", "melgan_generator.yaml", "hifigan_generator_v1.yaml", "unet3d_cicek.yaml"}
 MISMATCH = "mismatch_unet.yaml"  # the one config that does not line up
 # Files the cases read from a temporary directory, by name.
 FILES = {

@@ -153,7 +153,8 @@ class _Merge:
 
         if sizes(other, x) == x[2:]:
             return self.projection(x, other) if editable else []
-        fixes = [f for f in (self.resize(0, sizes(other, x)), self.resize(j, sizes(x, other))) if f is not None]
+        fixes = [f for position, want, like in ((0, sizes(other, x), j), (j, sizes(x, other), 0))
+                 for f in self.resize(position, want, like)]
         if not editable:
             return [checked for fix in fixes if (checked := self.checked(fix)) is not None]
         small, big = (0, j) if all(c <= o for c, o in zip(x[2:], other[2:])) else (j, 0)
@@ -218,7 +219,9 @@ class _Merge:
                 values.pop("from", None)
             kind = KINDS[spec.type]
             options = {**spec.options, **({"with": list(spec.config["with"])} if kind.skip else {}), **values}
-            layers[at] = replace(spec, config=kind.parse({k: v for k, v in options.items() if v is not None}))
+            config = kind.parse({k: v for k, v in options.items() if v is not None})
+            further = tuple(self.dot if n == PREVIOUS else keys.get(n, n) for n in kind.references(config))
+            layers[at] = replace(spec, config=config, with_=further)
         merge = next(i for i, s in enumerate(layers) if s.path == self.spec.path)
         layers[merge] = replace(layers[merge], source=now[0], with_=tuple(now[i] for i in range(1, len(now))))
         layers = [replace(s, index=i) for i, s in enumerate(layers)]
@@ -257,9 +260,11 @@ class _Merge:
 
     # -- the fixes ----------------------------------------------------------------------------
 
-    def resize(self, position: int, want: tuple[int, ...]) -> Fix | None:
+    def resize(self, position: int, want: tuple[int, ...], like: int) -> list[Fix]:
         """The layer that made the tensor at `position` (through layers that keep its size, at
-        this size and at `want`), if its own keys can make it `want`."""
+        this size and at `want`), if its own keys can make it `want`: as written for this input,
+        and, where the layer takes `output_size: {like: NAME}` and sees the tensor at `like`
+        (then `want` whole), for every input size."""
         key = self.keys[position]
         result = self.producer_of(key)
         while result is not None and self.readers(result.path) == 1:
@@ -267,17 +272,23 @@ class _Merge:
             change = KINDS[result.type].resize_fix(spec.config, result.applied, result.input, want)
             if change is not None:
                 if not self.expanded_once(spec):
-                    return None
+                    return []
                 block = _block_of(self.arch, spec)
                 label = f"{layer_label(result)} ({result.config})"
-                text = (f"set {pairs(change.values)} on {label} so that it makes {fmt_size(want)}{in_block(block)}"
-                        f"{changes_values(change.note)}")
-                return Fix(text, ((set_keys(result.path, change.values, block),),))
+                changes = [(change.values, f"so that it makes {fmt_size(want)}")]
+                target, made_by = self.written[like], self.producer_of(self.keys[like])
+                if ("output_size" in KINDS[result.type].key_names() and target not in (None, PREVIOUS)
+                        and spec.block == self.spec.block and made_by is not None and made_by.index < result.index
+                        and self.shapes[self.keys[like]][2:] == want):  # type: ignore[index]
+                    changes.append(({"output_size": {"like": target}, "output_padding": None},
+                                    f"so that it makes the size of '{target}' at every input size"))
+                return [Fix(f"set {pairs(values)} on {label} {why}{in_block(block)}{changes_values(change.note)}",
+                            ((set_keys(result.path, values, block),),)) for values, why in changes]
             if result.skips or result.output[2:] != result.input[2:] or not _keeps(spec, result, want):
-                return None
+                return []
             source = result.source if result.source is not None else result.index - 1
             result = self.results[source] if source >= 0 else None
-        return None
+        return []
 
     def pad(self, small: int, big: int) -> list[Fix]:
         """`pad ... to:` the larger tensor, on the smaller one."""
