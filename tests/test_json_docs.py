@@ -37,6 +37,18 @@ FILES = {
     "graph.yaml": "input: [1, 3, 16, 16]\nlayers:\n  - {name: a, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
                         "  - {type: relu}\n  - {name: b, type: conv2d, out_channels: 4, kernel_size: 1, from: a}\n"
                         "  - {type: add, inputs: [b, a]}\noutputs: [a, .]\n",
+    # a merge inside a block used once that does not line up: its fixes edit the definition
+    "blockfix.yaml": "input: [1, 4, 11, 11]\nblocks:\n  level:\n    layers:\n"
+                     "      - {name: enc, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
+                     "      - {type: max_pool2d, kernel_size: 2}\n"
+                     "      - {type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}\n"
+                     "      - {type: concat, with: enc}\nlayers:\n  - {type: level}\n",
+    # several inputs: the input fix names the input it resizes
+    "inputsfix.yaml": "inputs: {img: [1, 4, 11, 11], cond: [1, 4]}\nlayers:\n"
+                      "  - {name: enc, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, from: img}\n"
+                      "  - {type: max_pool2d, kernel_size: 2}\n"
+                      "  - {type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}\n"
+                      "  - {type: concat, with: enc}\n",
          "bad.yaml": "input: [1, 3, 64, 64]\nlayers:\n  - {type: conv2d, out_channels: 8, kernel_size: 3, strides: 2}\n"}
 
 CASES = [
@@ -71,6 +83,8 @@ CASES = [
     ("Errors", "shape 0 -k 3"),
     ("Errors", f"run configs/{MISMATCH}"),
     ("Errors", "run bad.yaml"),
+    ("Errors", "run blockfix.yaml"),
+    ("Errors", "run inputsfix.yaml"),
     ("Errors", "shape --input-shape 1,16,6,6 -k 3 -s 2 --output-size 20"),
     ("Errors", "shape \"layers.Conv2DTranspose(6, 3, strides=2, dilation_rate=2)\" 8"),
     ("Errors", "port 'nn.ConvTranspose2d(16, 33, 3, stride=2, dilation=2)' --input 32 --to tf"),
@@ -78,6 +92,8 @@ CASES = [
 ]
 # Lists whose entries are layers in the file format (documented in format.md, key by key per kind).
 FILE_FORMAT_LAYERS = {"decoder[]"}
+# Values in the file format that an error's fix edits hold (a layer, or some keys of one).
+FILE_FORMAT_VALUES = {"error.fix_edits[][][].insert", "error.fix_edits[][][].set"}
 # Entries documented as "each as `layers[]` of run".
 AS_RUN_LAYERS = "error.layers[]"
 
@@ -99,7 +115,7 @@ def paths(doc: object, prefix: str = "") -> list[tuple[str, object]]:
         for key, value in doc.items():
             path = f"{prefix}.{key}" if prefix else key
             found.append((path, value))
-            if path not in FILE_FORMAT_LAYERS and prefix + "[]" not in FILE_FORMAT_LAYERS:
+            if path not in FILE_FORMAT_LAYERS | FILE_FORMAT_VALUES and prefix + "[]" not in FILE_FORMAT_LAYERS:
                 found += paths(value, path)
     elif isinstance(doc, list):
         for value in doc:

@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from convtool.cli import main
+from convtool.layers.fix import CHANGES_VALUES as VALUES
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "run_json"
-ADDED = {"path", "inputs", "outputs", "blocks", "restores", "grid", "block"}  # keys graphs added
+ADDED = {"path", "inputs", "outputs", "blocks", "restores", "grid", "block", "fix_edits"}  # keys added since
 
 
 def without_added(doc: object) -> object:
@@ -26,13 +27,15 @@ def without_added(doc: object) -> object:
 
 
 def added_fixes_set_aside(now: dict, then: dict) -> None:
-    """A file that does not line up may now be offered more fixes (pad ... to:): the old ones
-    must all still be there, in their order; the rest of the error is compared as it is."""
+    """A file that does not line up may now be offered more fixes (pad ... to:), and a fix that
+    changes values now says so at its end: the old ones must all still be there, in their order,
+    as they were or with that clause; the rest of the error is compared as it is."""
     error, old = now.get("error"), then.get("error")
     if not (error and old and "fixes" in error):
         return
     kept = iter(error["fixes"])
-    assert all(fix in kept for fix in old["fixes"]), (old["fixes"], error["fixes"])
+    assert all(any(new == fix or new.startswith(fix + VALUES) for new in kept) for fix in old["fixes"]), (
+        old["fixes"], error["fixes"])
     error["fixes"], error["hint"] = old["fixes"], old["hint"]
 
 

@@ -13,6 +13,7 @@ from ..errors import ArchError, ConfigError, MismatchError
 from ..footprint import Footprint, Grid, grid_json, identity_grid, misaligned
 from ..layers import KINDS
 from ..layers.base import Applied, LayerKind
+from ..layers.fix import Fix
 from ..layers.keys import SkipMismatch
 from ..params import Shape
 from ..text import fmt_shape, fmt_spatial
@@ -185,6 +186,7 @@ class StackMismatch(MismatchError):
         layers: tuple[LayerResult, ...],
         failed: FailedLayer,
         fixes: tuple[str, ...] = (),
+        fix_edits: tuple[list[list[dict[str, Any]]] | None, ...] = (),
         file: str | None = None,
         input_shape: Shape | None = None,
         line: int | None = None,
@@ -197,6 +199,7 @@ class StackMismatch(MismatchError):
         self.layers = layers
         self.failed = failed
         self.fixes = fixes
+        self.fix_edits = fix_edits + (None,) * (len(fixes) - len(fix_edits))  # per fix: its ways of edits, or None
         self.file = file
         self.input_shape = input_shape
         self.line = line
@@ -204,10 +207,11 @@ class StackMismatch(MismatchError):
         self.spec = spec  # the failing layer as written, and for a merge the other tensor: for diagnosis
         self.other = other
 
-    def with_fixes(self, fixes: Sequence[str]) -> StackMismatch:
-        """The same mismatch with more fixes (what diagnosis found)."""
+    def with_fixes(self, fixes: Sequence[Fix]) -> StackMismatch:
+        """The same mismatch with more fixes (what diagnosis found), each with its edits."""
         return StackMismatch(
-            self.message, layers=self.layers, failed=self.failed, fixes=(*self.fixes, *fixes), file=self.file,
+            self.message, layers=self.layers, failed=self.failed, fixes=(*self.fixes, *(f.text for f in fixes)),
+            fix_edits=(*self.fix_edits, *(f.to_list() for f in fixes)), file=self.file,
             input_shape=self.input_shape, line=self.line, column=self.column, spec=self.spec, other=self.other,
         )
 
@@ -222,6 +226,7 @@ class StackMismatch(MismatchError):
             input=list(self.input_shape) if self.input_shape else None,
             failed=self.failed.to_dict(),
             fixes=list(self.fixes),
+            fix_edits=list(self.fix_edits),
             layers=[layer.to_dict() for layer in self.layers],
         )
         return doc
@@ -413,8 +418,9 @@ def _place(
 
 
 def layer_label(result: LayerResult | LayerSpec) -> str:
-    """`layer 3 'up1'`."""
-    name = f" '{result.name}'" if result.name else ""
+    """`layer 3 'up1'`; inside a block, its path: `layer 7 'a.1.conv1d'` (as the table shows it)."""
+    shown = result.path if result.block is not None else result.name
+    name = f" '{shown}'" if shown else ""
     return f"layer {result.index}{name}"
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, NoInverse
 from ..footprint import Footprint, Grid
 from ..params import ConvParams, Shape
+from .fix import Fix, Resize
 from .keys import Key, OptionError
 
 if TYPE_CHECKING:
@@ -155,19 +156,15 @@ class LayerKind:
         NoInverse says why there are none."""
         raise NoInverse("convtool knows no inverse for this layer type")
 
-    def resize_fix(self, applied: Applied, x: Shape, want: Sequence[int]) -> str | None:
-        """The change of this layer's own arguments that makes its output's spatial size
-        `want` (a fix for a merge that does not line up), or None."""
+    def resize_fix(self, config: Mapping[str, Any], applied: Applied, x: Shape, want: Sequence[int]) -> Resize | None:
+        """The change of this layer's own keys that makes its output's spatial size `want` (a
+        fix for a merge that does not line up), and what it does to values; or None."""
         return None
 
-    def like_fix(self, applied: Applied, x: Shape, want: Sequence[int], name: str) -> str | None:
-        """The change of this layer's own arguments that makes its output the spatial size of the
-        tensor `name` (now `want`) for every input size, or None."""
-        return None
-
-    def merge_fixes(self, config: Mapping[str, Any], x: Shape, other: Shape, label: str) -> list[str]:
-        """For a merge (`label` names it) of `x` and `other` that do not line up: the fixes of its
-        own options."""
+    def merge_fixes(self, config: Mapping[str, Any], x: Shape, skips: Sequence[Shape], path: str, label: str,
+                    block: str | None = None) -> list[Fix]:
+        """For a merge (at `path`, named `label`; inside `block`'s definition) of `x` and `skips`
+        that do not line up: the fixes of its own keys."""
         return []
 
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ from ..footprint import Footprint, Grid, gather, map_dims, map_grid, transpose_d
 from ..params import ConvParams, Shape, axis_names
 from ..text import compact_x, fmt_size
 from .base import CONV_TILE_ELEMENTS, Applied, LayerKind, as_option_error, plural, uniform_weights
+from .fix import Resize, edges
 from .keys import (
     Key,
     Like,
@@ -100,9 +101,10 @@ class Conv(LayerKind):
             )
         return [file_layer(conv)]
 
-    def resize_fix(self, applied: Applied, x: Shape, want: Sequence[int]) -> str | None:
+    def resize_fix(self, config: Mapping[str, Any], applied: Applied, x: Shape, want: Sequence[int]) -> Resize | None:
         """A transposed layer reaches every size up to max(stride, dilation) - 1 above its
-        smallest through output_padding (bias-only rows, said in the fix's own words)."""
+        smallest through output_padding (or its written output_size); the rows it adds past the
+        last kernel tap, max(0, output_padding - padding) per dim, hold only the bias."""
         p = applied.conv
         if not self.transposed or p is None:
             return None
@@ -110,18 +112,11 @@ class Conv(LayerKind):
         ops = [w - m for w, m in zip(want, mins)]
         if not all(0 <= op < max(s, d) for op, s, d in zip(ops, p.stride, p.dilation)):
             return None
-        return f"set output_padding: {ops[0] if len(set(ops)) == 1 else ops}"
-
-    def like_fix(self, applied: Applied, x: Shape, want: Sequence[int], name: str) -> str | None:
-        """output_size reaches stride - 1 above the smallest output: then `{like: NAME}` follows
-        NAME's size whatever the input."""
-        p = applied.conv
-        if not self.transposed or p is None:
-            return None
-        mins, maxes = engine.output_size_range(p, x[2:])
-        if not all(low <= w <= high for low, w, high in zip(mins, want, maxes)):
-            return None
-        return f"set output_size: {{like: {name}}}"
+        bias_only = [max(0, op - pad) for op, pad in zip(ops, p.padding)]
+        note = f"only the bias fills {edges([0] * len(ops), bias_only)} of its output" if any(bias_only) else None
+        if config["output_size"] is not None:
+            return Resize({"output_size": list(want)}, note)
+        return Resize({"output_padding": ops[0] if len(set(ops)) == 1 else ops}, note)
 
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         try:

@@ -12,6 +12,7 @@ from ..footprint import Footprint, Grid, union, union_grid
 from ..params import Shape
 from ..text import fmt_size
 from .base import Applied, LayerKind
+from .fix import Fix, changes_values, edges, in_block, pairs, set_keys
 from .keys import Key, OptionError, SkipMismatch, crop_key, dim_key, float_key, names_key
 from .reshape import _norm_dim
 
@@ -104,15 +105,26 @@ class Skip(LayerKind):
     def compares_sizes(self, config: Mapping[str, Any]) -> bool:
         return config["crop"] is not None
 
-    def merge_fixes(self, config: Mapping[str, Any], x: Shape, other: Shape, label: str) -> list[str]:
-        fixes = []
-        if other[2:] != x[2:] and config["crop"] != "center" and all(o >= c for o, c in zip(other[2:], x[2:])):
-            fixes.append(f"add `crop: center` to {label} to center-crop the skip tensor to {fmt_size(x[2:])} "
-                         "(as the original U-Net does)")
-        if self.name != "concat" and not _broadcast(other[1:2], x[1:2]):
-            fixes.append(f"{self.name} needs equal channels ({x[1]} vs {other[1]}): project one side with a "
-                         f"{{type: conv2d, kernel_size: 1, out_channels: {x[1]}}}")
-        return fixes
+    def merge_fixes(self, config: Mapping[str, Any], x: Shape, skips: Sequence[Shape], path: str, label: str,
+                    block: str | None = None) -> list[Fix]:
+        """`crop: center` when every further input is at least as large as the first in every dim;
+        it drops the skips' outer rows and columns (said in the fix)."""
+        along = _norm_dim(config["dim"], len(x)) if "dim" in config else 1  # concat: any size there
+
+        def excess(other: Shape) -> list[int]:
+            return [0 if axis == along else o - c for axis, (o, c) in enumerate(zip(other, x)) if axis >= 2]
+
+        if config["crop"] == "center" or not any(any(excess(other)) for other in skips if len(other) == len(x)):
+            return []
+        if not all(len(other) == len(x) and min(excess(other)) >= 0 for other in skips):
+            return []
+        values = {"crop": "center"}
+        dropped = {edges([e // 2 for e in excess(other)], [e - e // 2 for e in excess(other)])
+                   for other in skips if any(excess(other))}
+        note = "it drops " + " / ".join(sorted(dropped)) + " of the skip tensor"
+        text = (f"add `{pairs(values)}` to {label} to center-crop the skip tensor to {fmt_size(x[2:])} "
+                f"(as the original U-Net does){in_block(block)}{changes_values(note)}")
+        return [Fix(text, ((set_keys(path, values, block),),))]
 
     def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
         raise NoInverse(
