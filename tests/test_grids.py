@@ -75,6 +75,12 @@ GRIDS = {
     "crop-shifts": ((6, "{type: crop, cropping: [0, 0, 2, 1]}"), [("1", "2"), ("1", "0")]),
     "norm-keeps": ((6, "{type: group_norm, num_groups: 1}"), ("1", "0")),
     "adaptive-dividing": ((8, "{type: adaptive_avg_pool2d, output_size: 4}"), ("2", "1/2")),
+    "slice-along-h": ((16, "{type: slice, dim: 2, start: 2, step: 2}"), [("2", "2"), ("1", "0")]),
+    "slice-of-channels": (("[1, 4, 6, 6]", "{type: slice, end: 2}"), ("1", "0")),
+    "softmax-keeps": ((6, "{type: softmax, dim: 3}"), ("1", "0")),
+    "lstm-keeps-time": (("[1, 4, 10]", "{type: lstm, hidden_size: 3}"), [("1", "0")]),
+    "attention-takes-q": ((6, "{name: q, type: conv2d, out_channels: 1, kernel_size: 3, stride: 2, padding: 1}",
+                           "{type: attention, inputs: [q, input, input]}"), ("2", "0")),
 }
 
 

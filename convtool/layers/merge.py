@@ -338,6 +338,9 @@ class Attention(LayerKind):
     def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
         return f"Attention(scale={applied.args['scale']!r})"
 
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        return grid  # q's positions: each reads every position of k and v
+
     def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
         cover = fp.cover
         for other in skips:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, span
+from ..footprint import Footprint, Grid, span
 from ..params import Shape
 from .base import Applied, LayerKind, require_rank
 from .keys import Key, OptionError, bool_key, choice_key, describe, float_key, int_key, int_or_null_key
@@ -180,6 +180,9 @@ class Softmax(LayerKind):
             f"Implicit dimension choice for softmax has been deprecated (PyTorch takes dim={dim}). Change the call "
             "to include dim=X as an argument.",)
         return Applied(output=x, config=f"dim={dim}", notes=notes, args={"dim": config["dim"]})
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        return grid  # positions stay where they were, even where the sum mixes them
 
     def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
         axis = _softmax_dim(applied.args["dim"], len(x)) - 2

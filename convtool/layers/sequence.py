@@ -8,7 +8,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, span, union
+from ..footprint import Footprint, Grid, span, union
 from ..params import Shape
 from .base import Applied, LayerKind, uniform_weights
 from .keys import Key, OptionError, bool_key, describe, float_key, int_key
@@ -116,6 +116,9 @@ class LSTM(LayerKind):
     def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in applied.args.items())
         return f"SequenceLSTM({args})"
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        return grid  # step t stays at t, whatever of the sequence it has read
 
     def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
         if fp.dims is None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, span
+from ..footprint import Footprint, Grid, map_grid, span
 from ..params import Shape
 from .base import Applied, LayerKind
 from .keys import Key, OptionError, describe, dim_key, int_or_null_key
@@ -97,6 +98,12 @@ class Slice(LayerKind):
         if cover is not None and len(cover) == len(dims):  # the dropped positions no longer count
             cover = tuple(span(dims[axis]) if a == axis else c for a, c in enumerate(cover))
         return Footprint(tuple(dims), cover)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        """Along a spatial dim, position o is input position first + o·step."""
+        axis = _norm_dim(applied.args["dim"], len(x)) - 2
+        first, step = window(applied.args, x[axis + 2])[0] if axis >= 0 else 0, applied.args["step"]
+        return map_grid(grid, lambda ax, g: g if ax != axis else g.gather(Fraction(step), lambda o: [first + o * step]))
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         a = applied.args
