@@ -236,7 +236,8 @@ class _Loader:
     def outputs(self, doc: MarkedDict, scope: _Scope) -> tuple[str, ...]:
         """`outputs: [NAME, ...]`: the tensors the network gives (default: the last layer), as keys."""
         if "outputs" not in doc:
-            return ()
+            # a last block use whose output is not its last layer gives that output, as a next layer would read
+            return (scope.previous,) if self.specs and scope.previous != self.specs[-1].path else ()
         value, mark = doc["outputs"], doc.value_marks["outputs"]
         if isinstance(value, str):
             value = [value]
@@ -312,10 +313,15 @@ class _Loader:
             inputs = self.word_list(body, "inputs", name) or (INPUT,)
             outputs = self.word_list(body, "outputs", name)
             params = body.get("params", MarkedDict())
-            if not isinstance(params, MarkedDict) or not all(isinstance(p, str) and p.isidentifier() for p in params):
+            if not isinstance(params, MarkedDict) or not all(isinstance(p, str) and p.isascii() and p.isidentifier() for p in params):
                 raise self.error(f"`params:` of block '{name}' expects a mapping of parameter names to defaults "
                                  f"(null: required), but got {describe(params)}", body.value_marks.get("params", at),
                                  key="params", hint="e.g. params: {channels: null, kernel_size: 3}")
+            clash = next((p for p in params if p in USE_KEYS), None)
+            if clash is not None:  # a use's `type:`, `name:`, ... would also set it
+                raise self.error(f"parameter '{clash}' of block '{name}' has the name of a key every block use takes; "
+                                 "give it another name", params.key_marks[clash], key="params",
+                                 hint="a block use takes: " + ", ".join(USE_KEYS))
             layers = body.get("layers")
             if not isinstance(layers, MarkedList) or not layers:
                 raise self.error(f"block '{name}' needs a non-empty `layers:` list", body.value_marks.get("layers", at),
