@@ -45,7 +45,7 @@ def export(prop: Propagation) -> str:
     arch = prop.arch
     name = class_name(arch.name, arch.file)
     bound = input_index_bound(prop)  # an input of indices, where embeddings read it
-    single = len(prop.outputs) == 1 and prop.outputs[0][0] == prop.layers[-1].index
+    single = len(prop.outputs) == 1  # forward returns one tensor, whichever row gives it
     title = _in_docstring(arch.name or Path(arch.file).stem)
     file = _in_docstring(arch.file)
     lines = [
@@ -102,7 +102,7 @@ def export(prop: Propagation) -> str:
 
 def _further_inputs(prop: Propagation) -> list[tuple[str, int, tuple[int, ...]]]:
     """The network's inputs after the first: (forward's argument, id, shape)."""
-    taken = {"x", "x_in", "layers", "self", "torch", "nn", *dir(builtins)}
+    taken = {"x", "x_in", "y", "rest", "block", "layers", "self", "torch", "nn", *dir(builtins)}  # y, rest, block: loops
     return [(_identifier(name, taken), -2 - k, shape) for k, (name, shape) in enumerate(prop.inputs[1:])]
 
 
@@ -213,13 +213,24 @@ class _Blocks:
         forward: list[str] = []
         rows: list[str] = []
         current = None  # the key `x` holds
+        pools = {self.prop.layers[i].path for i in _indexed(self.prop.layers)}  # max pools whose indices are read
+        indices: dict[str, str] = {}  # a pool's key -> the variable of its indices
+        for key, variable in inputs.items():  # the network's first input, read again later: keep it
+            if variable == "x" and (key in gives or any(key in keys for keys in reads[1:])):
+                names[key] = _identifier("x_in", taken)
+                forward.append(f"        {names[key]} = x")
         for (kind, item), keys, out in zip(items, reads, made):
-            args = ", ".join("x" if key == current else names[key] for key in keys)
+            unpool = kind == "leaf" and KINDS[item[0].type].reads_indices
+            args = ", ".join(indices[key] if unpool and n == 1 and key in indices else "x" if key == current
+                             else names[key] for n, key in enumerate(keys))
+            pool = kind == "leaf" and len(item) == 1 and item[0].path in pools
             if kind == "leaf":
                 local = item[0].path[len(prefix):]
                 repeat = len(item) > 1 or local.rpartition(".")[2].isdigit()
                 attr = _identifier(local.rpartition(".")[0] if repeat else local, attrs)
                 codes = [module_code(r, self.prop.arch.layers[r.index]) for r in item]
+                if pool:
+                    codes = [codes[0][:-1] + ", return_indices=True)"]
                 call = self.repeated(init, forward, attr, codes, keys, args, 1, single=not repeat)
                 rows += [f"{attr}.{copy}" for copy in range(len(item))] if repeat else [attr]
             else:
@@ -230,6 +241,9 @@ class _Blocks:
                 for copy, (_, inner) in enumerate(classes):
                     rows += [f"{attr}{'' if item.repeat is None else f'.{copy}'}.{row}" for row in inner]
             targets = ["x"]
+            if pool:
+                indices[item[0].path] = _identifier(f"{attr}_indices", taken)
+                targets.append(indices[item[0].path])
             for key, output_name in zip(out[1:], self.output_names(kind, item)[1:]):
                 if key in wanted:
                     names[key] = _identifier(f"{attr}_{output_name}", taken)
@@ -282,7 +296,8 @@ class _Blocks:
         size = (use.stop - use.first) // (use.repeat or 1)
         first = use.first + copy * size
         copy_path = use.path + (f".{copy}" if use.repeat else "")
-        params = [_identifier("x_in" if n == INPUT else n, set()) for n in use.input_names]
+        reserved = {"x", "y", "rest", "block", "self", "torch", "nn", "F"}  # forward's own variables
+        params = [_identifier("x_in" if n == INPUT else n, reserved) for n in use.input_names]
         inputs = dict(zip(use.reads[copy], params))
         init, forward, result, rows = self.scope(first, first + size, copy_path + ".", use.path, inputs,
                                                  list(use.gives[copy]))

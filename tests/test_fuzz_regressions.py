@@ -11,19 +11,38 @@ from convtool.graph import loads, propagate, verify
 
 HEAD = "input: [1, 2, 8, 8]\nblocks:\n  a:\n"
 
-# (file, the network's output path) for files that load: export and verify agree with the table
+# (file, the paths of the network's outputs) for files that load: export and verify agree with the table
 GOOD = [
     pytest.param(HEAD + "    layers: [{name: l0, type: relu}, {type: relu}]\n    outputs: [l0]\nlayers: [{type: a}]\n",
-                 "a.l0", id="last-use-gives-a-layer-before-its-last"),
+                 ["a.l0"], id="last-use-gives-a-layer-before-its-last"),
     pytest.param(HEAD + "    layers: [{type: relu}]\n    outputs: [input]\nlayers: [{type: relu}, {type: a}]\n",
-                 "relu", id="last-use-gives-its-input"),
+                 ["relu"], id="last-use-gives-its-input"),
+    # export: the network's first input read again after the first row; a block input named x; a second
+    # network input named y beside a repeat's loop; a max pool's indices inside a block
+    pytest.param("""inputs: {z: [2, 4, 8, 8], y: {shape: [2], integers: 10}}
+blocks:
+  down:
+    inputs: [x, cls]
+    layers:
+      - {name: p, type: max_pool2d, kernel_size: 2}
+      - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+      - {type: max_unpool2d, kernel_size: 2, indices: p, output_size: {like: x}}
+    outputs: [p]
+  emb:
+    layers: [{type: embedding, num_embeddings: 10, embedding_dim: 4}]
+layers:
+  - {name: e, type: emb, from: y}
+  - {name: d, type: down, inputs: [z, e], repeat: 2}
+  - {name: e2, type: embedding, num_embeddings: 10, embedding_dim: 3, from: y}
+outputs: [d, e2, z]
+""", ["d.1.p", "e2", "z"], id="export-variables-and-indices-in-blocks"),
 ]
 
 
-@pytest.mark.parametrize(("text", "output"), GOOD)
-def test_good_files(text: str, output: str) -> None:
+@pytest.mark.parametrize(("text", "outputs"), GOOD)
+def test_good_files(text: str, outputs: list[str]) -> None:
     prop = propagate(loads(text, "f.yaml"))
-    assert [path for _, path, _ in prop.outputs] == [output]
+    assert [path for _, path, _ in prop.outputs] == outputs
     assert verify(prop).ok
     check_against_torch(prop)
 
@@ -38,6 +57,10 @@ BAD = [
                  "parameter 'name'", 4, 14, id="param-named-name"),
     pytest.param(HEAD + "    params: {c: 2}\n    layers: [{type: conv2d, out_channels: $(c + \u0663), kernel_size: 1}]\n"
                  "layers: [{type: a}]\n", "cannot stand in", 5, 43, id="non-ascii-digit-in-expression"),
+    pytest.param(HEAD + "    inputs: [{p: 1}, b]\n    layers: [{type: relu}]\nlayers: [{type: a}]\n",
+                 "`inputs:` of block 'a'", 4, 13, id="mapping-in-block-inputs"),
+    pytest.param(HEAD + "    outputs: [[1]]\n    layers: [{type: relu}]\nlayers: [{type: a}]\n",
+                 "`outputs:` of block 'a'", 4, 14, id="list-in-block-outputs"),
     pytest.param(HEAD + "    params: {\u00e9: 2}\n    layers: [{type: relu}]\nlayers: [{type: a}]\n",
                  "`params:` of block 'a'", 4, 13, id="non-ascii-parameter-name"),
 ]

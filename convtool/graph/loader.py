@@ -335,8 +335,9 @@ class _Loader:
             return ()
         value = body[key]
         value = [value] if isinstance(value, str) else value
-        if (not isinstance(value, list) or not value or len(set(value)) != len(value)
-                or not all(isinstance(v, str) and v and "." not in v and v != PREVIOUS for v in value)):
+        if (not isinstance(value, list) or not value  # names checked before set() sees them: a mapping is unhashable
+                or not all(isinstance(v, str) and v and "." not in v and v != PREVIOUS for v in value)
+                or len(set(value)) != len(value)):
             raise self.error(f"`{key}:` of block '{block}' expects a list of distinct names, but got "
                              f"{describe(body[key])}", body.value_marks[key], key=key)
         return tuple(value)

@@ -68,7 +68,7 @@ def block_steps(draw: Any, earlier: list[Block], inputs: tuple[str, ...], top: b
 def nets(draw: Any) -> Net:
     blocks: list[Block] = []
     for b in range(draw(st.integers(1, 3))):
-        inputs = draw(st.sampled_from([("input",), ("a",), ("a", "b")]))
+        inputs = draw(st.sampled_from([("input",), ("a",), ("a", "b"), ("x",), ("y", "x")]))
         steps = draw(block_steps(blocks, inputs, top=False))
         named = [s[1] for s in steps if s[1] is not None]
         outputs: tuple[str, ...] = ()
