@@ -61,6 +61,9 @@ BAD = [
                  "`inputs:` of block 'a'", 4, 13, id="mapping-in-block-inputs"),
     pytest.param(HEAD + "    outputs: [[1]]\n    layers: [{type: relu}]\nlayers: [{type: a}]\n",
                  "`outputs:` of block 'a'", 4, 14, id="list-in-block-outputs"),
+    pytest.param("input: [1, 2, 8, 8]\nlayers:\n  - {name: r, type: conv2d, out_channels: 3, kernel_size: 1, repeat: 2}\n"
+                 "  - {name: r.1, type: conv2d, out_channels: 5, kernel_size: 1}\n  - {type: concat, inputs: [r.1, r]}\n",
+                 "two layers have the path 'r.1'", 4, 5, id="dotted-name-equals-a-repeat-copy"),
     pytest.param(HEAD + "    params: {\u00e9: 2}\n    layers: [{type: relu}]\nlayers: [{type: a}]\n",
                  "`params:` of block 'a'", 4, 13, id="non-ascii-parameter-name"),
 ]

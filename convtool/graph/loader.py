@@ -144,6 +144,7 @@ class _Loader:
             )
         self.blocks = self.block_definitions(doc)
         self.specs: list[LayerSpec] = []
+        self.paths: set[str] = set()
         self.uses: list[BlockUse] = []
         mirror = None
         items: list[tuple[str | None, Any, Mark]] = []
@@ -446,6 +447,11 @@ class _Loader:
     def add(self, spec: LayerSpec, first: str, mark: Mark) -> None:
         """Append a leaf; its source is None when it reads the leaf before it."""
         before = self.specs[-1].path if self.specs else self.first_input
+        if spec.path in self.paths:  # a name with '.' (kept in files without blocks) equal to a repeat's copy
+            raise self.error(f"two layers have the path '{spec.path}'", mark, layer=(len(self.specs), spec.name, spec.type),
+                             hint="'.' separates the parts of a path: r.1 is copy 1 of a repeated layer r; "
+                             "rename the layer")
+        self.paths.add(spec.path)
         self.specs.append(replace(spec, source=None if first == before else first))
         if len(self.specs) > MAX_LAYERS:
             raise self.error(f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are "
