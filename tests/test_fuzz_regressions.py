@@ -11,8 +11,19 @@ from convtool.graph import loads, propagate, verify
 
 HEAD = "input: [1, 2, 8, 8]\nblocks:\n  a:\n"
 
+def nested(n: int) -> str:
+    """Blocks b0 ... b{n-1}, each using the one before."""
+    lines = ["input: [1, 2, 8, 8]", "blocks:", "  b0:", "    layers: [{type: relu}]"]
+    for i in range(1, n):
+        lines += [f"  b{i}:", f"    layers: [{{type: b{i - 1}}}]"]
+    return "\n".join([*lines, "layers:", f"  - {{type: b{n - 1}}}"]) + "\n"
+
+
 # (file, the paths of the network's outputs) for files that load: export and verify agree with the table
 GOOD = [
+    pytest.param(nested(64), ["b63.b62.b61.b60.b59.b58.b57.b56.b55.b54.b53.b52.b51.b50.b49.b48.b47.b46.b45.b44.b43.b42."
+                              "b41.b40.b39.b38.b37.b36.b35.b34.b33.b32.b31.b30.b29.b28.b27.b26.b25.b24.b23.b22.b21.b20."
+                              "b19.b18.b17.b16.b15.b14.b13.b12.b11.b10.b9.b8.b7.b6.b5.b4.b3.b2.b1.b0.relu"], id="nesting-64-deep"),
     pytest.param(HEAD + "    layers: [{name: l0, type: relu}, {type: relu}]\n    outputs: [l0]\nlayers: [{type: a}]\n",
                  ["a.l0"], id="last-use-gives-a-layer-before-its-last"),
     pytest.param(HEAD + "    layers: [{type: relu}]\n    outputs: [input]\nlayers: [{type: relu}, {type: a}]\n",
@@ -47,8 +58,11 @@ def test_good_files(text: str, outputs: list[str]) -> None:
     check_against_torch(prop)
 
 
+
 # (file, words of the message, line, column) for files that must be refused
 BAD = [
+    pytest.param(nested(1000), "blocks nest more than 64 deep", 1876, 21, id="nesting-deeper-than-python-recurses"),
+    pytest.param(nested(65), "blocks nest more than 64 deep", 6, 21, id="nesting-65-deep"),
     pytest.param(HEAD + "    params: {type: relu}\n    layers: [{type: $type}]\nlayers: [{type: a}]\n",
                  "parameter 'type'", 4, 14, id="param-named-type"),
     pytest.param(HEAD + "    params: {repeat: 2}\n    layers: [{type: relu}]\nlayers: [{type: a, repeat: 3}]\n",

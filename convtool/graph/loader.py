@@ -17,6 +17,7 @@ from .model import INPUT, PREVIOUS, SECTIONS, TOP_KEYS, Arch, BlockUse, LayerSpe
 from .yaml import Mark, MarkedDict, MarkedList, read_yaml
 
 MAX_LAYERS = 20_000  # leaf layers after blocks and repeats are written out
+MAX_NESTING = 64  # blocks within blocks; deeper is a mistake in the file (and each level is a call)
 BLOCK_KEYS = ("inputs", "params", "layers", "outputs")
 USE_KEYS = ("type", "name", "from", "inputs", "repeat")  # the keys of a block use besides its parameters
 
@@ -485,6 +486,9 @@ class _Loader:
             cycle = " -> ".join((*scope.chain[scope.chain.index(block.name):], block.name))
             raise self.error(f"block '{block.name}' uses itself ({cycle})", item.value_marks["type"], layer=where,
                              key="type", hint="a block cannot contain itself, directly or through another block")
+        if len(scope.chain) >= MAX_NESTING:
+            raise self.error(f"blocks nest more than {MAX_NESTING} deep here ({scope.chain[0]} -> ... -> {block.name})",
+                             item.value_marks["type"], layer=where, key="type")
         count = self.repeat(item, where)
         reads = self.use_reads(item, mark, scope, block, where)
         env = self.bind(item, mark, block, where)
