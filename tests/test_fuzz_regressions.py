@@ -11,6 +11,7 @@ from convtool.graph import loads, propagate, verify
 
 HEAD = "input: [1, 2, 8, 8]\nblocks:\n  a:\n"
 
+
 def nested(n: int) -> str:
     """Blocks b0 ... b{n-1}, each using the one before."""
     lines = ["input: [1, 2, 8, 8]", "blocks:", "  b0:", "    layers: [{type: relu}]"]
@@ -21,9 +22,7 @@ def nested(n: int) -> str:
 
 # (file, the paths of the network's outputs) for files that load: export and verify agree with the table
 GOOD = [
-    pytest.param(nested(64), ["b63.b62.b61.b60.b59.b58.b57.b56.b55.b54.b53.b52.b51.b50.b49.b48.b47.b46.b45.b44.b43.b42."
-                              "b41.b40.b39.b38.b37.b36.b35.b34.b33.b32.b31.b30.b29.b28.b27.b26.b25.b24.b23.b22.b21.b20."
-                              "b19.b18.b17.b16.b15.b14.b13.b12.b11.b10.b9.b8.b7.b6.b5.b4.b3.b2.b1.b0.relu"], id="nesting-64-deep"),
+    pytest.param(nested(64), [".".join([*(f"b{i}" for i in range(63, -1, -1)), "relu"])], id="nesting-64-deep"),
     pytest.param(HEAD + "    layers: [{name: l0, type: relu}, {type: relu}]\n    outputs: [l0]\nlayers: [{type: a}]\n",
                  ["a.l0"], id="last-use-gives-a-layer-before-its-last"),
     pytest.param(HEAD + "    layers: [{type: relu}]\n    outputs: [input]\nlayers: [{type: relu}, {type: a}]\n",
