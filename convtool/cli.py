@@ -748,10 +748,13 @@ class ByteSize(click.ParamType):
                    "column, one line per layer, exact counts (to keep and diff).")
 @click.option("--depth", type=click.IntRange(min=1), metavar="N",
               help="Show each block use N levels down as one row (its leaves' totals); default: every layer.")
+@click.option("--relative-to", "relative", metavar="NAME",
+              help="Receptive fields in the positions of tensor NAME (a layer's name or path), not the "
+                   "input's, and the projective field: how many output positions one of them reaches.")
 @json_option
 def run(
     arch: str, input_shape: Any, batch: int | None, check: bool, max_memory: int, seed: int, html: str | None,
-    force: bool, fmt: str | None, depth: int | None, as_json: bool,
+    force: bool, fmt: str | None, depth: int | None, relative: str | None, as_json: bool,
 ) -> None:
     """Propagate an architecture file layer by layer: shapes, params, MACs, receptive field.
 
@@ -772,6 +775,7 @@ def run(
       convtool run configs/unet_original.yaml --html unet.html
       convtool run configs/hifigan_generator_v1.yaml --input-shape 1,80,100     (1-D: N,C,L)
       convtool run configs/unet3d_cicek.yaml --depth 1 --format csv             (3-D: N,C,D,H,W)
+      convtool run configs/vae_decoder.yaml --relative-to unflatten
     """
     from .errors import MismatchError
     from .graph import StackMismatch, load, propagate, verify
@@ -798,6 +802,7 @@ def run(
     from .graph import valid_input_sizes
     from .graph.valid_sizes import restores
 
+    fields = relative_fields(result, relative) if relative is not None else None
     sizes = valid_input_sizes(stack, result.input)
     restored = valid_input_sizes(stack, result.input, restoring=True) if restores(result) else None
     checked = interruptible(verify, result, seed=seed, max_memory=max_memory) if check else None
@@ -808,14 +813,24 @@ def run(
         line = describe(sizes, result.input[2:]) if sizes is not None else None
         write_page(html, force, arch, run_page(run_json(result, checked, sizes), result, line))
     if fmt == "json":
-        print_json(run_json(result, checked, sizes, restored))
+        print_json(run_json(result, checked, sizes, restored, fields))
     else:
-        render_run(result, checked, sizes, fmt, restored, depth)
+        render_run(result, checked, sizes, fmt, restored, depth, fields)
     if checked is not None and not checked.ok:
         raise MismatchError(
             "the numeric engine's shapes differ from the table at layers "
             + ", ".join(map(str, checked.mismatches))
         )
+
+
+def relative_fields(result: Any, name: str) -> Any:
+    """`run --relative-to NAME`: the fields in NAME's positions; an unknown NAME is a usage error."""
+    from .graph.relative import UnknownTensor, relative_to
+
+    try:
+        return relative_to(result, name)
+    except UnknownTensor as error:
+        raise click.BadParameter(error.message, param_hint="--relative-to") from None
 
 
 # -- mirrored decoders and PyTorch export (issue 6) -------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import ConvtoolError
 from .graph import LayerResult, LayerSpec, Propagation
 from .graph.model import INPUT
 from .graph.verify import input_index_bound
@@ -86,9 +87,7 @@ def export(prop: Propagation) -> str:
         if result.section != section and result.section is not None:
             lines.append(f"            # -- {_in_comment(result.section)} --")
         section = result.section
-        code = module_code(result, arch.layers[result.index])
-        if result.index in indexed:  # a max_unpool reads its indices
-            code = code[:-1] + ", return_indices=True)"
+        code = module_code(result, arch.layers[result.index], result.index in indexed)
         lines.append(f"            {code},  # {_row(result)}")
     lines += [
         "        ])",
@@ -205,7 +204,8 @@ class _Blocks:
         reads = [self.item_reads(kind, item) for kind, item in items]
         made = [self.item_gives(kind, item) for kind, item in items]
         wanted = {key for key in gives if not made or key != made[-1][0]}
-        wanted |= {key for n, keys in enumerate(reads) for key in keys if not n or key != made[n - 1][0]}
+        wanted |= {key for n, keys in enumerate(reads) for position, key in enumerate(keys)
+                   if (not n or key != made[n - 1][0]) and not (position == 1 and _reads_indices(items[n]))}
         taken = {"x", "y", "rest", "block", "self", "torch", "nn", "F", *dir(builtins), *inputs.values()}
         attrs: set[str] = {"layers", "training", *dir(object)}
         names = dict(inputs)
@@ -213,24 +213,27 @@ class _Blocks:
         forward: list[str] = []
         rows: list[str] = []
         current = None  # the key `x` holds
-        pools = {self.prop.layers[i].path for i in _indexed(self.prop.layers)}  # max pools whose indices are read
-        indices: dict[str, str] = {}  # a pool's key -> the variable of its indices
+        pools = {item[1][0].inputs[1] for item in items if _reads_indices(item)}
+        indices: dict[str, str] = {}  # a max pool's key -> the variable of its indices
         for key, variable in inputs.items():  # the network's first input, read again later: keep it
             if variable == "x" and (key in gives or any(key in keys for keys in reads[1:])):
                 names[key] = _identifier("x_in", taken)
                 forward.append(f"        {names[key]} = x")
         for (kind, item), keys, out in zip(items, reads, made):
-            unpool = kind == "leaf" and KINDS[item[0].type].reads_indices
-            args = ", ".join(indices[key] if unpool and n == 1 and key in indices else "x" if key == current
-                             else names[key] for n, key in enumerate(keys))
-            pool = kind == "leaf" and len(item) == 1 and item[0].path in pools
+            unpool = _reads_indices((kind, item))
+            shown = ["x" if key == current else "" if unpool and position == 1 else names[key]
+                     for position, key in enumerate(keys)]
+            if unpool:
+                if keys[1] not in indices:
+                    raise ConvtoolError(f"export: {item[0].path} reads the indices of {keys[1]}, a max pool in another "
+                                        "block; export passes indices within one block or the file's own layers")
+                shown[1] = indices[keys[1]]
+            args = ", ".join(shown)
             if kind == "leaf":
                 local = item[0].path[len(prefix):]
                 repeat = len(item) > 1 or local.rpartition(".")[2].isdigit()
                 attr = _identifier(local.rpartition(".")[0] if repeat else local, attrs)
-                codes = [module_code(r, self.prop.arch.layers[r.index]) for r in item]
-                if pool:
-                    codes = [codes[0][:-1] + ", return_indices=True)"]
+                codes = [module_code(r, self.prop.arch.layers[r.index], r.path in pools) for r in item]
                 call = self.repeated(init, forward, attr, codes, keys, args, 1, single=not repeat)
                 rows += [f"{attr}.{copy}" for copy in range(len(item))] if repeat else [attr]
             else:
@@ -241,9 +244,9 @@ class _Blocks:
                 for copy, (_, inner) in enumerate(classes):
                     rows += [f"{attr}{'' if item.repeat is None else f'.{copy}'}.{row}" for row in inner]
             targets = ["x"]
-            if pool:
-                indices[item[0].path] = _identifier(f"{attr}_indices", taken)
-                targets.append(indices[item[0].path])
+            if kind == "leaf" and out[0] in pools:  # a max pool with return_indices: its indices beside its output
+                indices[out[0]] = _identifier(f"{attr}_indices", taken)
+                targets.append(indices[out[0]])
             for key, output_name in zip(out[1:], self.output_names(kind, item)[1:]):
                 if key in wanted:
                     names[key] = _identifier(f"{attr}_{output_name}", taken)
@@ -350,10 +353,12 @@ def sequential(prop: Propagation, variable: str = "model", comment: str | None =
     return "\n".join(lines)
 
 
-def module_code(result: LayerResult, spec: LayerSpec | None = None) -> str:
+def module_code(result: LayerResult, spec: LayerSpec | None = None, indices: bool = False) -> str:
     """One row of the table as a module constructor with explicit keyword arguments (the
-    layer kind writes it; `spec` gives the layer as written, e.g. a merge's `crop: center`)."""
-    return KINDS[result.type].torch_code(result.applied, spec.config if spec is not None else {})
+    layer kind writes it; `spec` gives the layer as written, e.g. a merge's `crop: center`;
+    `indices`: a max pool whose indices a max_unpool reads returns them too)."""
+    code = KINDS[result.type].torch_code(result.applied, spec.config if spec is not None else {})
+    return code[:-1] + ", return_indices=True)" if indices else code
 
 
 def class_name(name: str | None, file: str = "model") -> str:
@@ -407,6 +412,11 @@ def _forward(prop: Propagation, further: Sequence[tuple[str, int, tuple[int, ...
     else:
         lines.append("        return x")
     return lines
+
+
+def _reads_indices(item: tuple[str, Any]) -> bool:
+    """Whether a scope's item is a max_unpool (its second input is a pool's indices)."""
+    return item[0] == "leaf" and KINDS[item[1][0].type].reads_indices
 
 
 def _indexed(layers: Sequence[LayerResult]) -> set[int]:

@@ -491,6 +491,7 @@ if TYPE_CHECKING:
         UseResult,
         Verification,
     )
+    from .graph.relative import Relative
 
 RUN_TERMS = (
     "Shapes are (N, C, L), (N, C, H, W) or (N, C, D, H, W) as in PyTorch: batch, channels, then the "
@@ -505,24 +506,52 @@ RUN_TERMS = (
 RUN_FOOTER = " ".join(RUN_TERMS)
 
 
-def _run_terms(layers: Sequence[LayerResult | FailedLayer]) -> tuple[str, ...]:
-    """The footer's paragraphs: the conventions, and what overlap means when a note speaks of it."""
-    if any("overlap" in note for layer in layers for note in getattr(layer, "notes", ())):
-        return (*RUN_TERMS, SEARCH_TERMS[0])
-    return RUN_TERMS
+GRID_TERM = (
+    "grid: where a tensor's positions sit in the input image. Each layer moves them: a stride spaces "
+    "them out, padding and kernel sizes shift them by fractions of a pixel. A merge of tensors whose "
+    "positions sit at different places adds or stacks features of different places, even when the "
+    "shapes match; --json gives each layer's grid (position i sits at input pixel scale x i + offset)."
+)
+
+
+def relative_terms(relative: Relative) -> str:
+    """What RF and PF mean in a table measured in the positions of another tensor."""
+    name = escape_controls(relative.path)
+    return (f"RF: receptive field in the positions of {name} (not the input's): how many of its positions "
+            f"(H x W) one output position depends on, exact; — where a layer does not depend on {name}. "
+            f"PF: projective field: how many positions of a layer's output one position of {name} reaches, "
+            f"exact, the most over all of its positions.")
+
+
+def _run_terms(layers: Sequence[LayerResult | FailedLayer], relative: Relative | None = None) -> tuple[str, ...]:
+    """The footer's paragraphs: the conventions, and what overlap and grids mean when a note
+    speaks of them; with `relative`, what the fields measured from that tensor mean."""
+    from .footprint import MIXES
+
+    notes = [note for layer in layers for note in getattr(layer, "notes", ())]
+    terms = RUN_TERMS if relative is None else (*RUN_TERMS[:-1], relative_terms(relative))
+    if any("overlap" in note for note in notes):
+        terms = (*terms, SEARCH_TERMS[0])
+    if any(MIXES in note for note in notes):
+        terms = (*terms, GRID_TERM)
+    return terms
 
 
 def run_json(
     prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None,
-    restored: InputSizes | None = None,
+    restored: InputSizes | None = None, relative: Relative | None = None,
 ) -> dict[str, Any]:
     """The `run --json` document (docs/json.md)."""
+    layers = [layer.to_dict() for layer in prop.layers]
+    if relative is not None:  # `run --relative-to NAME`
+        for layer in layers:
+            layer["relative"] = relative.layer_dict(layer["index"])
     doc: dict[str, Any] = {
         "name": prop.arch.name,
         "file": prop.arch.file,
         "input": list(prop.input),
         "output": list(prop.output),
-        "layers": [layer.to_dict() for layer in prop.layers],
+        "layers": layers,
         "totals": prop.totals.to_dict(),
         "valid_input_sizes": [d.to_dict() for d in sizes.dims] if sizes and sizes.dims else None,
         "verified": bool(verification is not None and verification.ok),
@@ -539,6 +568,8 @@ def run_json(
         doc["outputs"] = [{"path": path, "shape": list(shape)} for _, path, shape in prop.outputs]
     if restored is not None:  # an autoencoder: the input sizes it gives back as they came
         doc["restores"] = [d.to_dict() for d in restored.dims] if restored.dims else None
+    if relative is not None:
+        doc["relative_to"] = relative.path
     if verification is not None:
         doc["verification"] = {
             "seed": verification.seed,
@@ -710,6 +741,31 @@ RUN_COLUMNS = (
 )
 
 
+def _run_columns(relative: Relative | None) -> tuple[Column, ...]:
+    """The run table's columns; with --relative-to, RF and PF (what was asked for) never give way
+    on a narrow screen (the shapes wrap instead)."""
+    if relative is None:
+        return RUN_COLUMNS
+    assert RUN_COLUMNS[-2].header == "RF"
+    return (*RUN_COLUMNS[:-2], Column("RF", "right"), Column("PF", "right"), RUN_COLUMNS[-1])
+
+
+def _measured_from(cells: list[Cell], relative: Relative | None, index: int | None = None) -> list[Cell]:
+    """A row as the table with --relative-to shows it: RF in the positions of that tensor, then
+    PF, for the layer `index` (None: a row without fields)."""
+    if relative is None:
+        return cells
+    rf = pf = ""
+    if index is not None:
+        rf, pf = _field(relative.receptive[index]), _field(relative.projective[index])
+    return [*cells[:-2], (rf, ""), (pf, ""), cells[-1]]
+
+
+def _output_index(use: UseResult, layers: Sequence[LayerResult | FailedLayer]) -> int | None:
+    """The index of the layer that makes a block use's (first) output (None: one of its inputs)."""
+    return next((r.index for r in layers if getattr(r, "path", None) == use.use.output), None)
+
+
 def _layer_cells(layer: LayerResult, exact: bool = False) -> list[Cell]:
     """One layer's row: counts in short (`187.1M`) on screen, exact in files (`exact`)."""
     count = (lambda n: f"{n:,}") if exact else fmt_count
@@ -762,10 +818,11 @@ def _total_cells(prop: Propagation, exact: bool = False) -> list[Cell]:
 
 
 def _sections(
-    layers: Sequence[LayerResult | FailedLayer], collapsed: Sequence[UseResult] = (), exact: bool = False
+    layers: Sequence[LayerResult | FailedLayer], collapsed: Sequence[UseResult] = (), exact: bool = False,
+    relative: Relative | None = None,
 ) -> list[Row]:
     """The rows of `layers`, a rule and the section's name where a new section starts; the
-    leaves of each use in `collapsed` as one row."""
+    leaves of each use in `collapsed` as one row (its fields are its output's)."""
     from .graph import FailedLayer
 
     starts = {use.use.first: use for use in collapsed}
@@ -782,12 +839,13 @@ def _sections(
             if section:
                 rows.append(Label(escape_controls(section), "bold cyan"))
         if isinstance(layer, FailedLayer):
-            rows.append(_failed_cells(layer))
+            rows.append(_measured_from(_failed_cells(layer), relative))
         elif layer.index in starts:
-            rows.append(_use_cells(starts[layer.index], exact))
             skip_to = starts[layer.index].use.stop
+            rows.append(_measured_from(_use_cells(starts[layer.index], exact), relative,
+                                       _output_index(starts[layer.index], layers)))
         else:
-            rows.append(_layer_cells(layer, exact))
+            rows.append(_measured_from(_layer_cells(layer, exact), relative, layer.index))
     return rows
 
 
@@ -806,6 +864,7 @@ RUN_MORE = "use --format markdown"  # what prints every column
 def render_run(
     prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None,
     fmt: str = "table", restored: InputSizes | None = None, depth: int | None = None,
+    relative: Relative | None = None,
 ) -> None:
     """The human view of `convtool run` (`fmt` table), or the table as markdown or csv."""
     lines = []
@@ -822,21 +881,21 @@ def render_run(
     if fmt != "table":
         if verification is not None:
             lines.append(_verified(verification))
-        _print_file_table(fmt, title, shapes, prop.layers, _total_cells(prop, exact=True), lines,
-                          collapsed_uses(prop, depth))
+        _print_file_table(fmt, title, shapes, prop.layers, _measured_from(_total_cells(prop, exact=True), relative),
+                          lines, collapsed_uses(prop, depth), relative)
         return
     out = console()
     out.print(f"[bold]{_markup(prop.arch.name or prop.arch.file)}[/]  {shapes}")
-    rows = _sections(prop.layers, collapsed_uses(prop, depth))
-    rows += [SECTION_RULE, _total_cells(prop)]
-    _table(out, rows, RUN_COLUMNS, RUN_MORE)
+    rows = _sections(prop.layers, collapsed_uses(prop, depth), relative=relative)
+    rows += [SECTION_RULE, _measured_from(_total_cells(prop), relative)]
+    _table(out, rows, _run_columns(relative), RUN_MORE)
     for line in lines:
         out.print(line)
     if verification is not None:
         colour = "green" if verification.ok else "red"
         out.print(f"[{colour}]{_markup(_verified(verification))}[/]")
-    for paragraph in _run_terms(prop.layers):
-        out.print(f"[dim]{paragraph}[/]")
+    for paragraph in _run_terms(prop.layers, relative):
+        out.print(f"[dim]{_markup(paragraph)}[/]")
 
 
 def _restore_line(prop: Propagation, restored: InputSizes) -> str:
@@ -847,9 +906,13 @@ def _restore_line(prop: Propagation, restored: InputSizes) -> str:
     shown = describe_sizes(restored, prop.input[2:])
     if prop.output[2:] == prop.input[2:]:
         return f"restores its input for: {shown}"
-    return (f"[yellow]warning:[/] the output {fmt_shape(prop.output)} does not restore the input "
-            f"{fmt_shape(prop.input)}; it restores: {shown}. `convtool invert "
-            f"{_markup(prop.arch.file)}` mirrors the encoder into a decoder that restores it exactly")
+    restores = f"it restores: {shown}" if restored.dims else shown  # else the reason says "it restores no ..."
+    warning = (f"[yellow]warning:[/] the output {fmt_shape(prop.output)} does not restore the input "
+               f"{fmt_shape(prop.input)}; {restores}")
+    if any(r.source is not None or r.skips for r in prop.layers):  # a graph: invert mirrors chains only
+        return warning
+    return (f"{warning}. `convtool invert {_markup(prop.arch.file)}` mirrors the encoder into a decoder that "
+            "restores it exactly")
 
 
 def _verified(verification: Verification) -> str:
@@ -874,12 +937,14 @@ def render_mismatch(error: StackMismatch, fmt: str = "table") -> None:
 def _print_file_table(
     fmt: str, title: str, shapes: str, layers: Sequence[LayerResult | FailedLayer],
     total: list[Cell] | None, lines: Sequence[str], collapsed: Sequence[UseResult] = (),
+    relative: Relative | None = None,
 ) -> None:
     """`run --format markdown|csv`: every column, exact counts, one line per row, never wrapped,
     so that a table can be kept in a repository and diffed."""
     from .graph import FailedLayer
 
-    headers = [c.header for c in RUN_COLUMNS]
+    columns = _run_columns(relative)
+    headers = [c.header for c in columns]
     starts = {use.use.first: use for use in collapsed}
     rows = []
     skip_to = -1
@@ -887,12 +952,13 @@ def _print_file_table(
         if layer.index < skip_to:
             continue
         if isinstance(layer, FailedLayer):
-            cells = _failed_cells(layer)
+            cells = _measured_from(_failed_cells(layer), relative)
         elif layer.index in starts:
-            cells = _use_cells(starts[layer.index], exact=True)
             skip_to = starts[layer.index].use.stop
+            cells = _measured_from(_use_cells(starts[layer.index], exact=True), relative,
+                                   _output_index(starts[layer.index], layers))
         else:
-            cells = _layer_cells(layer, exact=True)
+            cells = _measured_from(_layer_cells(layer, exact=True), relative, layer.index)
         rows.append([layer.section or "", *(text for text, _ in cells)])
     if fmt == "csv":
         import csv
@@ -901,20 +967,20 @@ def _print_file_table(
         writer.writerow(["section", *headers])
         for row in rows:  # counts without separators and no dash for "none", for a program
             row[7:9] = [text.replace(",", "") for text in row[7:9]]
-            row[9] = "" if row[9] == "—" else row[9]
+            row[9:-1] = ["" if text == "—" else text for text in row[9:-1]]  # RF (and PF)
             writer.writerow(row)
         return
     cell = lambda text: text.replace("|", "\\|")  # noqa: E731  (a bar would end the cell)
     sections = any(row[0] for row in rows)
     shown = ["section", *headers] if sections else headers
     out = [f"**{cell(title)}**  {shapes}", "", "| " + " | ".join(shown) + " |",
-           "|" + "|".join("---:" if c.justify == "right" else "---" for c in RUN_COLUMNS[:len(shown)]) + "|"]
+           "|" + "|".join("---:" if c.justify == "right" else "---" for c in columns[:len(shown)]) + "|"]
     if sections:
         out[-1] = "|---" + out[-1]
     for row in rows + ([["", *(text for text, _ in total)]] if total else []):
         out.append("| " + " | ".join(cell(text) for text in (row if sections else row[1:])) + " |")
     out += ["", *lines] if lines else []
-    out += ["", *_run_terms(layers)] if total else []
+    out += ["", *_run_terms(layers, relative)] if total else []
     sys.stdout.write("".join(line + "\n" for line in out))
 
 

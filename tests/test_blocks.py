@@ -15,7 +15,7 @@ from support.brute import lines_up
 from support.exported import check_against_torch
 
 from convtool.cli import main
-from convtool.errors import ArchError
+from convtool.errors import ArchError, ConvtoolError
 from convtool.graph import loads, propagate, uses, valid_input_sizes, verify
 from convtool.graph.expr import ExprError, evaluate
 from convtool.graph.loader import MAX_LAYERS
@@ -300,3 +300,66 @@ def test_verify_and_export() -> None:
         prop = propagate(loads(text))
         assert verify(prop).ok
         check_against_torch(prop)
+
+
+MIRRORED = """
+input: [1, 3, 32, 32]
+blocks:
+  down:
+    params: {c: null}
+    layers:
+      - {type: conv2d, out_channels: $c, kernel_size: 3, stride: 2, padding: 1}
+      - {type: relu}
+encoder:
+  - {type: down, c: 8}
+  - {type: down, c: 16, repeat: 2}
+decoder: {mirror: encoder}
+"""
+
+
+def test_a_mirrored_encoder_of_blocks(tmp_path: Any) -> None:
+    prop = propagate(loads(MIRRORED))
+    assert prop.output == (1, 3, 32, 32)
+    assert [u.use.path for u in uses(prop)] == ["down_0", "down_1"]  # the bound network keeps its uses
+    check_against_torch(prop)
+    table = run_file(tmp_path, MIRRORED, "--depth", "1")
+    assert table.exit_code == 0 and "down x2" in table.stdout
+
+
+UNPOOL = """
+input: [1, 3, 16, 16]
+blocks:
+  level:
+    params: {c: null}
+    layers:
+      - {type: conv2d, out_channels: $c, kernel_size: 3, padding: 1}
+      - {name: pool, type: max_pool2d, kernel_size: 2}
+      - {type: conv2d, out_channels: $c, kernel_size: 3, padding: 1}
+      - {type: max_unpool2d, kernel_size: 2, indices: pool}
+layers:
+  - {type: level, c: 4, repeat: 2}
+"""
+
+
+def test_export_passes_a_pools_indices_inside_a_block() -> None:
+    from convtool.export import export
+
+    prop = propagate(loads(UNPOOL))
+    assert "x, pool_indices = self.pool(x)" in export(prop) and "self.max_unpool2d(x, pool_indices)" in export(prop)
+    check_against_torch(prop)
+    across = """
+input: [1, 3, 16, 16]
+blocks:
+  down:
+    outputs: [pool]
+    layers:
+      - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+      - {name: pool, type: max_pool2d, kernel_size: 2}
+layers:
+  - {name: d, type: down}
+  - {type: max_unpool2d, kernel_size: 2, indices: d.pool}
+"""
+    prop = propagate(loads(across))
+    assert verify(prop).ok
+    with pytest.raises(ConvtoolError, match="reads the indices of d.pool, a max pool in another block"):
+        export(prop)

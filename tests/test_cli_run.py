@@ -61,6 +61,7 @@ def test_run_json_dcgan_matches_spec_example() -> None:
     assert doc["name"] == "DCGAN generator" and doc["input"] == [1, 100, 1, 1] and doc["output"] == [1, 3, 64, 64]
     first = doc["layers"][0]
     assert first.pop("path") == "conv_transpose2d_0" and first.pop("inputs") == ["input"] and first.pop("block") is None
+    assert first.pop("grid") == [{"scale": "1", "offset": "-3/2"}] * 2  # k4 s1 centres position 0 on input -3/2
     assert first == {
         "index": 0, "name": None, "type": "conv_transpose2d", "section": None, "config": "k4",
         "input": [1, 100, 1, 1], "output": [1, 512, 4, 4], "param_count": 819200, "macs": 819200,

@@ -197,6 +197,19 @@ def test_like_sizes_are_valid_where_output_padding_alone_is_not() -> None:
     assert_exact(loads(fixed))
 
 
+def test_a_merge_that_does_not_line_up_is_offered_output_size_like() -> None:
+    """The fix is offered, and the file with it lines up at the size that failed and at others."""
+    text = (Path(__file__).parents[1] / "configs" / "mismatch_unet.yaml").read_text()
+    with pytest.raises(ConvtoolError) as caught:
+        propagate(loads(text))
+    fix = "set output_size: {like: enc2} on layer 8 'up2' (k2 s2) so that it takes enc2's size, 37x37 here"
+    assert fix in caught.value.to_dict()["fixes"]
+    fixed = loads(text.replace("stride: 2}   # 36", "stride: 2, output_size: {like: enc2}}   # 36"))
+    assert propagate(fixed).layers[8].output == (1, 64, 37, 37)
+    for n in (70, 74, 78, 82):  # enc2 odd and even; enc1 even (up1 is left as it is)
+        assert propagate(fixed, (1, 3, n, n)).layers[8].output[2:] == propagate(fixed, (1, 3, n, n)).layers[4].output[2:]
+
+
 LIKE_ERRORS = [
     ("input: [1, 2, 8]\nlayers:\n  - {name: a, type: conv1d, out_channels: 2, kernel_size: 3}\n"
      "  - {type: conv_transpose1d, out_channels: 2, kernel_size: 2, stride: 2, output_size: {like: a}}\n",

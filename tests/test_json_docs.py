@@ -62,6 +62,7 @@ CASES = [
     ("run", "run configs/autoencoder_28.yaml --verify"),
     ("run", "run graph.yaml"),
     ("run", "run broadcast.yaml"),
+    ("run", "run configs/vae_decoder.yaml --relative-to unflatten"),
     ("run", "run blocks.yaml"),
     ("run", "run inputs.yaml"),
     ("port", "port 'nn.ConvTranspose2d(16, 33, 3, stride=2, padding=1, output_padding=1)' --input 32 --to keras"),

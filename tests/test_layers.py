@@ -203,6 +203,9 @@ ERRORS = [
     ("batch_norm2d", "{}", (1, 4), "expected 4D input (got 2D input)"),
     ("batch_norm1d", "{}", (1, 4, 5, 5), "expected 2D or 3D input (got 4D input)"),
     ("group_norm", "{num_groups: 3}", (1, 4, 2, 2), "num_channels (4) must be divisible by num_groups (3)"),
+    ("group_norm", "{num_groups: 1}", (1, 1, 1, 1),
+     "Expected more than 1 value per channel when training, got input size [1, 1, 1, 1]"),
+    ("instance_norm2d", "{}", (2, 3, 1, 1), "Expected more than 1 spatial element when training, got input size [2, 3, 1, 1]"),
     ("upsample", "{size: [0, 3]}", (1, 4, 5, 5), None),  # rejected at parse time: size >= 1
     ("upsample", "{scale_factor: 0.1}", (1, 4, 5, 5),
      "Input and output sizes should be greater than 0, but got input (H: 5, W: 5) output (H: 0, W: 0)"),

@@ -38,8 +38,8 @@ def torch_words(message: str) -> str:
 
 
 def test_every_spatial_kind_has_cases_in_1d_and_3d() -> None:
-    unpool = json.loads((GOLDEN / "layers_nd.json").read_text())["unpool"]  # tests/test_graph_nd.py
-    covered = {c["type"] for c in CASES} | {f"max_unpool{c['dims']}d" for c in unpool}
+    unpools = json.loads((GOLDEN / "layers_nd.json").read_text())["unpool"]  # test_graph_nd.py
+    covered = {c["type"] for c in CASES} | {f"max_unpool{c['dims']}d" for c in unpools}
     nd = {name for name in KINDS if re.search(r"[13]d$", name)}
     assert nd <= covered, sorted(nd - covered)
     assert {len(c["input"]) for c in WORKING if c["type"] == "upsample"} == {3, 4, 5}

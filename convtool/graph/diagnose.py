@@ -103,6 +103,10 @@ def _skip_fixes(spec: LayerSpec, x: Shape, other: Shape, results: tuple[LayerRes
             change = kind.resize_fix(result.applied, result.input, want)
             if change is not None:
                 fixes.append(f"{change} on {layer_label(result)} ({result.config}) so that it makes {fmt_size(want)}")
+            like = kind.like_fix(result.applied, result.input, want, spec.with_[0])
+            if like is not None:
+                fixes.append(f"{like} on {layer_label(result)} ({result.config}) so that it takes "
+                             f"{spec.with_[0]}'s size, {fmt_size(want)} here")
             break
     if all(o >= c for o, c in zip(want, x[2:])) and results:
         fixes.append(

@@ -133,7 +133,8 @@ class Mirrored:
 def encoder_of(arch: Arch) -> Arch:
     """The part of `arch` that is mirrored: its `encoder:` section, or its `layers:`."""
     specs = tuple(s for s in arch.layers if s.section == "encoder") if "encoder" in arch.sections else arch.layers
-    return Arch(arch.name, arch.input, specs, arch.file, ("encoder",) if arch.sections else ())
+    return Arch(arch.name, arch.input, specs, arch.file, ("encoder",) if arch.sections else (), uses=arch.uses,
+                inputs=arch.inputs)
 
 
 def decoder_for(arch: Arch, x: Shape) -> Mirrored:
@@ -183,9 +184,10 @@ def expand(arch: Arch, input_shape: Shape) -> Arch:
     try:
         m = decoder_for(arch, input_shape)
     except MismatchError:
-        return Arch(arch.name, arch.input, encoder, arch.file, ("encoder",))
+        return Arch(arch.name, arch.input, encoder, arch.file, ("encoder",), uses=arch.uses, inputs=arch.inputs)
     decoder = _specs(m.layers, len(encoder), "decoder", arch)
-    return Arch(arch.name, arch.input, encoder + decoder, arch.file, ("encoder", "decoder"))
+    return Arch(arch.name, arch.input, encoder + decoder, arch.file, ("encoder", "decoder"), uses=arch.uses,
+                inputs=arch.inputs)
 
 
 # -- the inverse of one layer ---------------------------------------------------------------

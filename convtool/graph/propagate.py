@@ -10,9 +10,9 @@ from math import prod
 from typing import Any
 
 from ..errors import ArchError, ConfigError, MismatchError
-from ..footprint import Footprint
+from ..footprint import Footprint, Grid, grid_json, identity_grid, misaligned
 from ..layers import KINDS
-from ..layers.base import Applied
+from ..layers.base import Applied, LayerKind
 from ..layers.keys import SkipMismatch
 from ..params import Shape
 from ..text import fmt_shape, fmt_spatial
@@ -42,6 +42,7 @@ class LayerResult:
     source: int | None = None  # the index of the layer whose output it reads (-1: the input); None: the one before
     path: str = ""
     inputs: tuple[str, ...] = ()  # the paths of the tensors it reads, in order
+    grid: Grid = None  # where its output's positions sit in the network input, per dim
     block: str | None = None  # the path of the block use it is part of
 
     @property
@@ -65,6 +66,7 @@ class LayerResult:
             "warnings": list(self.notes),
             "path": self.path,
             "inputs": list(self.inputs),
+            "grid": grid_json(self.grid),
             "block": self.block,
         }
 
@@ -310,6 +312,7 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
     }
     previous = tensors[given[0][0]]
     results: list[LayerResult] = []
+    grids: dict[tuple[int, str], Grid] = {}  # each layer's output grid by (index, path); an input's is the identity
     for spec in arch.layers:
         kind = KINDS[spec.type]
         read = [previous if n == PREVIOUS else tensors[n] for n in spec.reads]
@@ -328,6 +331,8 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
             receptive_field = False
         if receptive_field:
             fp = kind.footprint(applied, x, fp, tuple(t[3] for t in others))
+        grid, notes = _place(kind, applied, read, grids)
+        grids[spec.index, spec.path] = grid
         results.append(
             LayerResult(
                 index=spec.index,
@@ -340,12 +345,13 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
                 param_count=applied.param_count,
                 macs=applied.macs,
                 receptive_field=fp.field() if receptive_field else None,
-                notes=applied.notes,
+                notes=notes,
                 applied=applied,
                 skips=tuple(t[0] for t in others),
                 source=None if first is previous else first[0],
                 path=spec.path,
                 inputs=tuple(t[1] for t in read),
+                grid=grid,
                 block=spec.block,
             )
         )
@@ -363,9 +369,12 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
                        outputs=outputs, inputs=tuple(given) if arch.inputs else ())
 
 
-def footprints(prop: Propagation) -> list[Footprint]:
+def footprints(prop: Propagation, at: int = -1, seed: Footprint | None = None) -> list[Footprint]:
     """Every layer's output footprint: per dim and position, the (first, last) network-input
     index it depends on (`Footprint.dims`); what `receptive_field` is the widest of.
+
+    Started at layer `at`'s output instead (`seed`, default each of its positions itself), the
+    indices are that tensor's positions, and what does not depend on it has None.
 
     >>> from convtool.graph import loads, propagate
     >>> arch = loads("input: [1, 1, 4, 4]\\nlayers: [{type: upsample, scale_factor: 2}]")
@@ -373,7 +382,10 @@ def footprints(prop: Propagation) -> list[Footprint]:
     [(0, 0), (0, 0), (1, 1), (1, 1), (2, 2), (2, 2), (3, 3), (3, 3)]
     """
     x = prop.input
-    start = Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()
+    if at < 0:
+        start = seed or (Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none())
+    else:
+        start = Footprint.nothing(x[2:], len(prop.layers[at].output) - 2)
     result: list[Footprint] = []
 
     def of(index: int) -> Footprint:
@@ -382,8 +394,22 @@ def footprints(prop: Propagation) -> list[Footprint]:
     for layer in prop.layers:
         fp = of(layer.index - 1 if layer.source is None else layer.source)
         fp = KINDS[layer.type].footprint(layer.applied, layer.input, fp, tuple(of(i) for i in layer.skips))
+        if layer.index == at:
+            fp = seed or Footprint.identity(layer.output[2:])
         result.append(fp)
     return result
+
+
+def _place(
+    kind: LayerKind, applied: Applied, read: Sequence[tuple[int, str, Shape, Footprint]],
+    grids: Mapping[tuple[int, str], Grid],
+) -> tuple[Grid, tuple[str, ...]]:
+    """The layer's output grid, and its notes with a warning for each merged input that sits elsewhere."""
+    placed = [grids[t[:2]] if t[:2] in grids else identity_grid(t[2]) for t in read]
+    x, first, others = read[0][2], placed[0], tuple(placed[1:])
+    lined = kind.lined_up(applied, x, first, others)
+    notes = (*applied.notes, *misaligned(lined, [t[1] for t in read])) if lined else applied.notes
+    return kind.grid(applied, x, first, others), notes
 
 
 def layer_label(result: LayerResult | LayerSpec) -> str:

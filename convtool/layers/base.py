@@ -9,7 +9,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NoInverse
-from ..footprint import Footprint
+from ..footprint import Footprint, Grid
 from ..params import ConvParams, Shape
 from .keys import Key, OptionError
 
@@ -34,6 +34,7 @@ class Applied:
     args: Mapping[str, Any] = field(default_factory=dict)
     conv: ConvParams | None = None
     crops: tuple[tuple[int, ...], ...] = ()  # concat/add: per skip, the crop offset per dim
+    merged: tuple[Shape, ...] = ()  # concat/add: the shapes of the further tensors, as read
 
 
 # -- layer kinds ----------------------------------------------------------------------------
@@ -98,6 +99,18 @@ class LayerKind:
     def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
         return fp
 
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        """Where the output's positions sit in the network input (`grid`: the input's; `skips`: the
+        further tensors' grids); None where that is no affine map. A shape-preserving
+        position-wise layer keeps its input's grid; other kinds say their own rule."""
+        return grid if self.elementwise else None
+
+    def lined_up(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> tuple[Grid, ...]:
+        """For a layer that combines its inputs position by position (a merge): each input's grid as
+        the layer lines them up (crops applied, broadcast dims left out), which should agree;
+        () for every other kind."""
+        return ()
+
     def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
         """Per spatial dim, the factor the layer divides sizes by (a stride, a downscale):
         the valid input sizes of a stack repeat with the product of these. Entries that are all
@@ -145,6 +158,11 @@ class LayerKind:
     def resize_fix(self, applied: Applied, x: Shape, want: Sequence[int]) -> str | None:
         """The change of this layer's own arguments that makes its output's spatial size
         `want` (a fix for a merge that does not line up), or None."""
+        return None
+
+    def like_fix(self, applied: Applied, x: Shape, want: Sequence[int], name: str) -> str | None:
+        """The change of this layer's own arguments that makes its output the spatial size of the
+        tensor `name` (now `want`) for every input size, or None."""
         return None
 
     def merge_fixes(self, config: Mapping[str, Any], x: Shape, other: Shape, label: str) -> list[str]:

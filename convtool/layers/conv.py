@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .. import design
 from .. import shape as engine
 from ..errors import ConfigError, NoInverse
-from ..footprint import Footprint, gather, map_dims, transpose_deps, window_deps
+from ..footprint import Footprint, Grid, gather, map_dims, map_grid, transpose_deps, window_deps
 from ..params import ConvParams, Shape, axis_names
 from ..text import compact_x, fmt_size
 from .base import CONV_TILE_ELEMENTS, Applied, LayerKind, as_option_error, plural, uniform_weights
@@ -111,6 +111,17 @@ class Conv(LayerKind):
         if not all(0 <= op < max(s, d) for op, s, d in zip(ops, p.stride, p.dilation)):
             return None
         return f"set output_padding: {ops[0] if len(set(ops)) == 1 else ops}"
+
+    def like_fix(self, applied: Applied, x: Shape, want: Sequence[int], name: str) -> str | None:
+        """output_size reaches stride - 1 above the smallest output: then `{like: NAME}` follows
+        NAME's size whatever the input."""
+        p = applied.conv
+        if not self.transposed or p is None:
+            return None
+        mins, maxes = engine.output_size_range(p, x[2:])
+        if not all(low <= w <= high for low, w, high in zip(mins, want, maxes)):
+            return None
+        return f"set output_size: {{like: {name}}}"
 
     def summary(self, config: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         try:
@@ -229,6 +240,14 @@ class Conv(LayerKind):
             return gather(dim, window_deps(x[2 + axis], out[axis], k, s, before, d, p.padding_mode))
 
         return map_dims(fp, per_dim)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        p = applied.conv
+        assert p is not None
+        k, s, d = p.kernel_size, p.stride, p.dilation
+        if p.transposed:
+            return map_grid(grid, lambda ax, g: g.transposed(k[ax], s[ax], d[ax], p.padding[ax]))
+        return map_grid(grid, lambda ax, g: g.window(k[ax], s[ax], d[ax], p.padding_pairs[ax][0]))
 
     def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
         """Copies of the input and output (padding, layouts) plus each thread's tile of columns:

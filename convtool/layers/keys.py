@@ -278,6 +278,15 @@ def dim_key(key: str, value: object) -> object:
     return value
 
 
+def int_or_null_key(what: str) -> Callable[[str, object], object]:
+    """An int (`what` says what it counts) or null (PyTorch's None)."""
+    def check(key: str, value: object) -> object:
+        if value is None or _is_int(value):
+            return value
+        raise OptionError(f"key '{key}' expects an int ({what}) or null, but got {describe(value)}", key=key)
+    return check
+
+
 def in_channels_key(key: str, value: object) -> object:
     return int_key(1)(key, value)
 

@@ -8,7 +8,7 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NoInverse
-from ..footprint import Footprint, union
+from ..footprint import Footprint, Grid, union, union_grid
 from ..params import Shape
 from ..text import fmt_size
 from .base import Applied, LayerKind
@@ -151,7 +151,7 @@ class Skip(LayerKind):
             spread = _broadcast(other[2:], x[2:])  # else it was cropped to x
             out = tuple(max(a, b) if i < 2 or spread else a for i, (a, b) in enumerate(zip(out, other)))
         cropped = any(any(c) for c in crops)
-        return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops))
+        return Applied(output=out, config="crop center" if cropped else "", crops=tuple(crops), merged=skips)
 
     def _concat(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...]) -> Applied:
         """torch.cat along `dim`: every other dim equal (spatial ones after the optional crop)."""
@@ -177,7 +177,8 @@ class Skip(LayerKind):
         out = (*x[:dim], total, *x[dim + 1 :])
         shown = " ".join(p for p in ("crop center" if any(any(c) for c in crops) else "",
                                      "" if dim == 1 else f"dim {dim}") if p)
-        return Applied(output=out, config=shown, crops=tuple(crops), args={} if config["dim"] == 1 else {"dim": config["dim"]})
+        return Applied(output=out, config=shown, crops=tuple(crops), args={} if config["dim"] == 1 else {"dim": config["dim"]},
+                       merged=skips)
 
     def _size_message(self, x: Shape, other: Shape, position: int) -> str:
         axis = max(a for a in range(2, len(x)) if x[a] != other[a])
@@ -204,6 +205,38 @@ class Skip(LayerKind):
                 for axis, (mine, theirs, off, n) in enumerate(zip(dims, other.dims, offsets, applied.output[2:]))
             )
         return Footprint(dims, cover)
+
+    def lined_up(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> tuple[Grid, ...]:
+        """Each input's grid as the merge reads it: a center-cropped skip from its crop offset on;
+        a dim of size 1 that is broadcast has no place of its own (None)."""
+        out = applied.output[2:]
+        shapes = (x, *applied.merged)
+        offsets = ((0,) * len(out), *applied.crops)
+        joined = self._dim(applied, len(x)) - 2  # concat along a spatial dim: one part after the other there
+        result: list[Grid] = []
+        for g, shape, off in zip((grid, *skips), shapes, offsets):
+            if g is None or len(g) != len(out):
+                result.append(None)
+                continue
+            result.append(tuple(None if a is None or (n == 1 < m) or ax == joined else a.shifted(-c)
+                                for ax, (a, n, m, c) in enumerate(zip(g, shape[2:], out, off))))
+        return tuple(result)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        """Each output position depends on what it reads in every input; an input broadcast over a
+        dim (a gate of size 1) places nothing there."""
+        lined = self.lined_up(applied, x, grid, skips)
+        if any(g is None for g in lined):
+            return None
+        out = applied.output[2:]
+        joined = self._dim(applied, len(x)) - 2
+        spread = [[n == 1 < m or ax == joined for ax, (n, m) in enumerate(zip(shape[2:], out))]
+                  for shape in (x, *applied.merged)]
+        result = []
+        for ax in range(len(out)):
+            read = [g for g, wide in zip(lined, spread) if not wide[ax]]
+            result.append(union_grid([tuple([g[ax]]) for g in read])[0] if read else None)  # type: ignore[index]
+        return tuple(result)
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         import numpy as np

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, span
+from ..footprint import Footprint, Grid, span
 from ..params import Shape
 from .base import Applied, LayerKind
 from .keys import Key, OptionError, bool_key, float_key, int_key
@@ -73,6 +74,12 @@ class Norm(LayerKind):
             )
         if self.group and c % config["num_groups"]:
             raise ConfigError(f"num_channels ({c}) must be divisible by num_groups ({config['num_groups']})")
+        # statistics of a single value: PyTorch refuses them even in eval mode
+        if self.group and x[0] * c // config["num_groups"] * prod(x[2:]) == 1:
+            size = [x[0] * c // config["num_groups"], config["num_groups"], *x[2:]]
+            raise ConfigError(f"Expected more than 1 value per channel when training, got input size {size}")
+        if self.instance and not config["track_running_stats"] and prod(x[2:]) == 1:
+            raise ConfigError(f"Expected more than 1 spatial element when training, got input size {list(x)}")
         args: dict[str, Any] = {"num_groups": config["num_groups"]} if self.group else {}
         args[self.channel_key] = c
         args["eps"] = config["eps"]
@@ -98,6 +105,9 @@ class Norm(LayerKind):
             return fp
         spans = [span(dim) for dim in fp.dims]
         return Footprint(tuple([s] * len(dim) for s, dim in zip(spans, fp.dims)), fp.cover)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        return grid  # positions stay where they were, even where the statistics mix them
 
     def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
         import numpy as np

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, gather, map_dims, padded_index
+from ..footprint import Footprint, Grid, gather, map_dims, map_grid, padded_index
 from ..params import Shape
 from .base import Applied, LayerKind, require_rank
 from .conv import SHAPES
@@ -115,6 +115,11 @@ def _to_sides(x: Shape, like: Shape, grow: bool) -> list[tuple[int, int]]:
     return sides
 
 
+def _befores(flat: tuple[int, ...]) -> list[int]:
+    """Per spatial dim, first dim first, the amount before, from F.pad's last-dim-first order."""
+    return [flat[2 * i] for i in range(len(flat) // 2)][::-1]
+
+
 class Pad(LayerKind):
     """F.pad: `padding` per side (constant mode may crop with negative amounts), or `to: NAME`."""
 
@@ -187,6 +192,10 @@ class Pad(LayerKind):
 
         return map_dims(fp, per_dim)
 
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        befores = _befores(applied.args["padding"])
+        return map_grid(grid, lambda ax, g: g.shifted(befores[ax]))
+
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray,
                 skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         import numpy as np
@@ -247,6 +256,10 @@ class Crop(LayerKind):
             return gather(dim, [[o + befores[axis]] for o in range(applied.output[2 + axis])])
 
         return map_dims(fp, per_dim)
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        befores = _befores(applied.args["cropping"])
+        return map_grid(grid, lambda ax, g: g.shifted(-befores[ax]))
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray,
                 skips: Sequence[np.ndarray] = ()) -> np.ndarray:

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..footprint import Footprint, span
 from ..params import Shape
 from .base import Applied, LayerKind, require_rank
-from .keys import Key, OptionError, bool_key, choice_key, describe, float_key, int_key
+from .keys import Key, OptionError, bool_key, choice_key, describe, float_key, int_key, int_or_null_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -163,11 +163,7 @@ def _softmax_dim(dim: object, rank: int) -> int:
     return dim % rank
 
 
-def _nullable_dim(key: str, value: object) -> object:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    raise OptionError(f"key '{key}' expects an int (a dimension index, may be negative) or null, but got "
-                      f"{describe(value)}", key=key)
+_NULLABLE_DIM = int_or_null_key("a dimension index, may be negative")
 
 
 class Softmax(LayerKind):
@@ -175,7 +171,7 @@ class Softmax(LayerKind):
 
     name = "softmax"
     torch_class = "Softmax"
-    keys = (Key("dim", _nullable_dim, None),)
+    keys = (Key("dim", _NULLABLE_DIM, None),)
     copy_in_mirror = True
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import shape as engine
 from ..errors import ConfigError
-from ..footprint import Footprint, gather, map_dims, window_deps
+from ..footprint import Axis, Footprint, Grid, gather, map_dims, map_grid, window_deps
 from ..params import ConvParams, Shape
 from ..text import compact_x
 from .base import Applied, LayerKind, require_rank
@@ -152,6 +152,10 @@ class Pool(LayerKind):
         out = applied.output[2:]
         return map_dims(fp, lambda ax, dim: gather(dim, window_deps(x[2 + ax], out[ax], k[ax], s[ax], p[ax], d[ax])))
 
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        k, s, p, d = self.window(applied)
+        return map_grid(grid, lambda ax, g: g.window(k[ax], s[ax], d[ax], p[ax]))
+
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         import numpy as np
         from numpy.lib.stride_tricks import sliding_window_view
@@ -271,6 +275,16 @@ class AdaptivePool(LayerKind):
         return map_dims(
             fp, lambda ax, dim: gather(dim, (range(a, b) for a, b in self.bounds(x[2 + ax], out[ax])))
         )
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        """Where the output divides the input, every window is k = s = in / out wide (an avg pool);
+        elsewhere the windows' widths and steps vary, so there is no affine grid."""
+
+        def per_axis(ax: int, g: Axis) -> Axis | None:
+            n, o = x[2 + ax], applied.output[2 + ax]
+            return g.window(n // o, n // o, 1, 0) if n % o == 0 else None
+
+        return map_grid(grid, per_axis)
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         return adaptive(x, applied.output[2:], self.kind)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, gather, map_dims
+from ..footprint import Axis, Footprint, Grid, gather, map_dims, map_grid
 from ..params import Shape
 from ..text import compact_x
 from .base import Applied, LayerKind, require_rank
@@ -19,6 +19,9 @@ from .pool import AdaptivePool, per_dim
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+MAX_CHECKED = 1 << 16  # output positions per dim whose float32 sources a grid is checked against
 
 
 def _f32(value: float) -> float:
@@ -194,6 +197,54 @@ class Upsample(LayerKind):
             fp, lambda ax, dim: gather(dim, ([j for j, w in t if w] for t in self.taps(applied, ax, x[2 + ax])))
         )
 
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        """Output o reads the input at a rational source: floor(o·σ) (nearest), or between the
+        two inputs around (o + 1/2)·σ − 1/2 (bilinear; o·σ with align_corners), σ the scale
+        PyTorch divides by (1 / scale_factor, else in / out; align_corners: (in − 1) / (out − 1)).
+        Where PyTorch's float32 arithmetic reads other inputs somewhere (σ = 1/3 is not a
+        float32), or the pattern repeats only after MAX_PERIOD positions, there is no grid; nor
+        beyond MAX_CHECKED output positions, where checking every source would take seconds."""
+        a = applied.args
+        given = a.get("scale_factor") if not a.get("recompute_scale_factor") else None
+        if a["mode"] == "bicubic":  # four taps whose outer weights vanish only at some sources: not modelled
+            return map_grid(grid, lambda ax, g: None)
+
+        def per_axis(ax: int, g: Axis) -> Axis | None:
+            n, o = x[2 + ax], applied.output[2 + ax]
+            if o > MAX_CHECKED:
+                return None
+            if a.get("align_corners"):
+                if o == 1:
+                    return None
+                sigma = Fraction(n - 1, o - 1)
+            else:
+                sigma = 1 / Fraction(float(per_dim(given, len(x) - 2)[ax])) if given is not None else Fraction(n, o)
+            ideal = self._sources(a["mode"], bool(a.get("align_corners")), sigma)
+            for j, pairs in enumerate(self.taps(applied, ax, n)):
+                want = ideal(j)
+                if all(0 <= i < n for i in want) and sorted(i for i, w in pairs if w) != want:
+                    return None
+            return g.gather(sigma, ideal)
+
+        return map_grid(grid, per_axis)
+
+    @staticmethod
+    def _sources(mode: str, corners: bool, sigma: Fraction) -> Callable[[int], list[int]]:
+        """The input positions output o reads, in exact arithmetic, on an unbounded input."""
+        if mode == "nearest":
+            return lambda o: [math.floor(o * sigma)]
+        if mode == "nearest-exact":
+            return lambda o: [math.floor((o + Fraction(1, 2)) * sigma)]
+        if mode == "area":  # the adaptive average's window
+            return lambda o: list(range(math.floor(o * sigma), math.ceil((o + 1) * sigma)))
+
+        def between(o: int) -> list[int]:
+            src = o * sigma if corners else (o + Fraction(1, 2)) * sigma - Fraction(1, 2)
+            low = math.floor(src)
+            return [low] if src == low else [low, low + 1]
+
+        return between
+
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         import numpy as np
 
@@ -284,6 +335,13 @@ class PixelShuffle(LayerKind):
         if self.unshuffle:
             return map_dims(fp, lambda ax, dim: gather(dim, (range(o * r, o * r + r) for o in range(len(dim) // r))))
         return map_dims(fp, lambda ax, dim: [dim[o // r] for o in range(len(dim) * r)])
+
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        """Shuffle: r outputs per input position, centred on it; unshuffle: r inputs per output."""
+        r = applied.args[self.factor_key]
+        if self.unshuffle:
+            return map_grid(grid, lambda ax, g: g.window(r, r, 1, 0))
+        return map_grid(grid, lambda ax, g: g.gather(Fraction(1, r), lambda o: [o // r]))
 
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         r = applied.args[self.factor_key]

@@ -8,10 +8,10 @@ from math import prod
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..footprint import Footprint, span
+from ..footprint import Footprint, Grid, span
 from ..params import Shape
 from .base import Applied, LayerKind, uniform_weights
-from .keys import Key, OptionError, bool_key, describe, dim_key, int_key, shape_key
+from .keys import Key, OptionError, bool_key, dim_key, int_key, int_or_null_key, shape_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -102,6 +102,9 @@ class Flatten(LayerKind):
             return fp  # N and C only: positions untouched
         return fp.flat()
 
+    def grid(self, applied: Applied, x: Shape, grid: Grid, skips: tuple[Grid, ...] = ()) -> Grid:
+        return grid if _norm_dim(applied.args["end_dim"], len(x)) < 2 else None
+
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         return x.reshape(applied.output)
 
@@ -185,11 +188,7 @@ class Unflatten(LayerKind):
         return x.reshape(applied.output)
 
 
-def _padding_idx(key: str, value: object) -> object:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    raise OptionError(f"key '{key}' expects an int (a row of the table, may be negative) or null, but got "
-                      f"{describe(value)}", key=key)
+_PADDING_IDX = int_or_null_key("a row of the table, may be negative")
 
 
 class Embedding(LayerKind):
@@ -200,7 +199,7 @@ class Embedding(LayerKind):
     keys = (
         Key("num_embeddings", int_key(1), required=True),
         Key("embedding_dim", int_key(1), required=True),
-        Key("padding_idx", _padding_idx, None),
+        Key("padding_idx", _PADDING_IDX, None),
     )
 
     def validate(self, config: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from ..footprint import Footprint, span
 from ..params import Shape
 from .base import Applied, LayerKind
-from .keys import Key, OptionError, describe, dim_key
+from .keys import Key, OptionError, describe, dim_key, int_or_null_key
 from .reshape import _norm_dim
 
 if TYPE_CHECKING:
@@ -32,12 +32,7 @@ class Slice(nn.Module):
 '''
 
 
-def _bound(key: str, value: object) -> object:
-    """`start`/`end`: an int (negative counts from the end) or null (the end)."""
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    raise OptionError(f"key '{key}' expects an int (negative counts from the end) or null, but got {describe(value)}",
-                      key=key)
+_BOUND = int_or_null_key("negative counts from the end")  # `start`/`end`; null: the end
 
 
 def _step(key: str, value: object) -> object:
@@ -65,7 +60,7 @@ class Slice(LayerKind):
 
     name = "slice"
     torch_helpers = (SLICE,)
-    keys = (Key("dim", dim_key, 1), Key("start", _bound, 0), Key("end", _bound, None), Key("step", _step, 1))
+    keys = (Key("dim", dim_key, 1), Key("start", _BOUND, 0), Key("end", _BOUND, None), Key("step", _step, 1))
 
     def dims_period(self, config: Mapping[str, Any], ndim: int) -> tuple[int, ...]:
         # a step along a spatial dim divides its size
