@@ -46,7 +46,7 @@ def export(prop: Propagation) -> str:
     arch = prop.arch
     name = class_name(arch.name, arch.file)
     bound = input_index_bound(prop)  # an input of indices, where embeddings read it
-    single = len(prop.outputs) == 1 and prop.outputs[0][0] == prop.layers[-1].index
+    single = len(prop.outputs) == 1  # forward returns one tensor, whichever row gives it
     title = _in_docstring(arch.name or Path(arch.file).stem)
     file = _in_docstring(arch.file)
     lines = [
@@ -101,7 +101,7 @@ def export(prop: Propagation) -> str:
 
 def _further_inputs(prop: Propagation) -> list[tuple[str, int, tuple[int, ...]]]:
     """The network's inputs after the first: (forward's argument, id, shape)."""
-    taken = {"x", "x_in", "layers", "self", "torch", "nn", *dir(builtins)}
+    taken = {"x", "x_in", "y", "rest", "block", "layers", "self", "torch", "nn", *dir(builtins)}  # y, rest, block: loops
     return [(_identifier(name, taken), -2 - k, shape) for k, (name, shape) in enumerate(prop.inputs[1:])]
 
 
@@ -215,6 +215,10 @@ class _Blocks:
         current = None  # the key `x` holds
         pools = {item[1][0].inputs[1] for item in items if _reads_indices(item)}
         indices: dict[str, str] = {}  # a max pool's key -> the variable of its indices
+        for key, variable in inputs.items():  # the network's first input, read again later: keep it
+            if variable == "x" and (key in gives or any(key in keys for keys in reads[1:])):
+                names[key] = _identifier("x_in", taken)
+                forward.append(f"        {names[key]} = x")
         for (kind, item), keys, out in zip(items, reads, made):
             unpool = _reads_indices((kind, item))
             shown = ["x" if key == current else "" if unpool and position == 1 else names[key]
@@ -295,7 +299,8 @@ class _Blocks:
         size = (use.stop - use.first) // (use.repeat or 1)
         first = use.first + copy * size
         copy_path = use.path + (f".{copy}" if use.repeat else "")
-        params = [_identifier("x_in" if n == INPUT else n, set()) for n in use.input_names]
+        reserved = {"x", "y", "rest", "block", "self", "torch", "nn", "F"}  # forward's own variables
+        params = [_identifier("x_in" if n == INPUT else n, reserved) for n in use.input_names]
         inputs = dict(zip(use.reads[copy], params))
         init, forward, result, rows = self.scope(first, first + size, copy_path + ".", use.path, inputs,
                                                  list(use.gives[copy]))

@@ -5,10 +5,12 @@ whenever --json is given."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.block_nets import nets, with_blocks
 from support.process import ROOT, run
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -65,3 +67,30 @@ def test_damaged_files(tmp_path_factory, config: Path, edits, options: list[str]
     done = run(args, timeout=120)
     check(args, done)
     assert done.returncode in (0, 1), (done.returncode, done.stderr)
+
+
+
+BLOCK_TEXTS = [c.read_text() for c in CONFIGS if "blocks:" in c.read_text()]
+BLOCK_DAMAGE = ["$c", "$(c", "$(c // 0)", "$zz", "repeat: 100000", "repeat: 0", "from: a.0.conv2d", "name: conv2d",
+                "type: nothing", "outputs: [nothing]", "params: []", "inputs: [a, b]", "\n", "{", "}", ":", ", "]
+LONG = int(os.environ.get("FUZZ_EXAMPLES", "0"))  # a long run: FUZZ_EXAMPLES=N
+
+
+@settings(SMALL, max_examples=LONG or 15)
+@given(
+    st.one_of(st.sampled_from(BLOCK_TEXTS), nets().map(with_blocks)),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 20), st.sampled_from(BLOCK_DAMAGE)), max_size=3),
+    st.sampled_from([[], ["--json"], ["--depth", "1"], ["--depth", "2"], ["--depth", "0"], ["--depth", "-1"],
+                     ["--depth", "1", "--json"], ["--depth", "x"], ["--verify", "--json"]]),
+)
+def test_block_files_at_80_columns(tmp_path_factory, text: str, edits, options: list[str]) -> None:
+    """Block files (damaged or not), --depth and --json: exit 0/1/2, no traceback, one JSON
+    document, and at COLUMNS=80 no line longer than 80."""
+    path = tmp_path_factory.mktemp("fuzz") / "arch.yaml"
+    path.write_text(damage(text, edits), encoding="utf-8", errors="surrogatepass")
+    args = ["run", str(path), *options]
+    done = run(args, timeout=120, env={"COLUMNS": "80"})
+    check(args, done)
+    if "--json" not in args:
+        assert max(map(len, (done.stdout + done.stderr).splitlines()), default=0) <= 80, (args, done.stdout,
+                                                                                          done.stderr)

@@ -22,7 +22,7 @@ MAX_MAGNITUDE = 10**18  # no layer argument is larger; a bigger value is a mista
 MAX_EXPRESSION = 200  # characters
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*%()]))")
+_TOKEN = re.compile(r"\s*(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*%()]))")  # ASCII digits only
 
 
 class ExprError(ValueError):
@@ -165,7 +165,7 @@ class _Parser:
             if self.take() != ")":
                 raise ExprError(f"a '(' without its ')' in $({self.text})")
             return value
-        if token.isdigit():
+        if token[0] in "0123456789":
             return _checked(int(token), self.text)
         if token[0].isalpha() or token[0] == "_":
             value = _lookup(token, self.env)

@@ -17,6 +17,7 @@ from .model import INPUT, PREVIOUS, SECTIONS, TOP_KEYS, Arch, BlockUse, LayerSpe
 from .yaml import Mark, MarkedDict, MarkedList, read_yaml
 
 MAX_LAYERS = 20_000  # leaf layers after blocks and repeats are written out
+MAX_NESTING = 64  # blocks within blocks; deeper is a mistake in the file (and each level is a call)
 BLOCK_KEYS = ("inputs", "params", "layers", "outputs")
 USE_KEYS = ("type", "name", "from", "inputs", "repeat")  # the keys of a block use besides its parameters
 
@@ -144,6 +145,7 @@ class _Loader:
             )
         self.blocks = self.block_definitions(doc)
         self.specs: list[LayerSpec] = []
+        self.paths: set[str] = set()
         self.uses: list[BlockUse] = []
         mirror = None
         items: list[tuple[str | None, Any, Mark]] = []
@@ -236,7 +238,8 @@ class _Loader:
     def outputs(self, doc: MarkedDict, scope: _Scope) -> tuple[str, ...]:
         """`outputs: [NAME, ...]`: the tensors the network gives (default: the last layer), as keys."""
         if "outputs" not in doc:
-            return ()
+            # a last block use whose output is not its last layer gives that output, as a next layer would read
+            return (scope.previous,) if self.specs and scope.previous != self.specs[-1].path else ()
         value, mark = doc["outputs"], doc.value_marks["outputs"]
         if isinstance(value, str):
             value = [value]
@@ -312,10 +315,15 @@ class _Loader:
             inputs = self.word_list(body, "inputs", name) or (INPUT,)
             outputs = self.word_list(body, "outputs", name)
             params = body.get("params", MarkedDict())
-            if not isinstance(params, MarkedDict) or not all(isinstance(p, str) and p.isidentifier() for p in params):
+            if not isinstance(params, MarkedDict) or not all(isinstance(p, str) and p.isascii() and p.isidentifier() for p in params):
                 raise self.error(f"`params:` of block '{name}' expects a mapping of parameter names to defaults "
                                  f"(null: required), but got {describe(params)}", body.value_marks.get("params", at),
                                  key="params", hint="e.g. params: {channels: null, kernel_size: 3}")
+            clash = next((p for p in params if p in USE_KEYS), None)
+            if clash is not None:  # a use's `type:`, `name:`, ... would also set it
+                raise self.error(f"parameter '{clash}' of block '{name}' has the name of a key every block use takes; "
+                                 "give it another name", params.key_marks[clash], key="params",
+                                 hint="a block use takes: " + ", ".join(USE_KEYS))
             layers = body.get("layers")
             if not isinstance(layers, MarkedList) or not layers:
                 raise self.error(f"block '{name}' needs a non-empty `layers:` list", body.value_marks.get("layers", at),
@@ -329,8 +337,9 @@ class _Loader:
             return ()
         value = body[key]
         value = [value] if isinstance(value, str) else value
-        if (not isinstance(value, list) or not value or len(set(value)) != len(value)
-                or not all(isinstance(v, str) and v and "." not in v and v != PREVIOUS for v in value)):
+        if (not isinstance(value, list) or not value  # names checked before set() sees them: a mapping is unhashable
+                or not all(isinstance(v, str) and v and "." not in v and v != PREVIOUS for v in value)
+                or len(set(value)) != len(value)):
             raise self.error(f"`{key}:` of block '{block}' expects a list of distinct names, but got "
                              f"{describe(body[key])}", body.value_marks[key], key=key)
         return tuple(value)
@@ -439,6 +448,11 @@ class _Loader:
     def add(self, spec: LayerSpec, first: str, mark: Mark) -> None:
         """Append a leaf; its source is None when it reads the leaf before it."""
         before = self.specs[-1].path if self.specs else self.first_input
+        if spec.path in self.paths:  # a name with '.' (kept in files without blocks) equal to a repeat's copy
+            raise self.error(f"two layers have the path '{spec.path}'", mark, layer=(len(self.specs), spec.name, spec.type),
+                             hint="'.' separates the parts of a path: r.1 is copy 1 of a repeated layer r; "
+                             "rename the layer")
+        self.paths.add(spec.path)
         self.specs.append(replace(spec, source=None if first == before else first))
         if len(self.specs) > MAX_LAYERS:
             raise self.error(f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are "
@@ -472,6 +486,9 @@ class _Loader:
             cycle = " -> ".join((*scope.chain[scope.chain.index(block.name):], block.name))
             raise self.error(f"block '{block.name}' uses itself ({cycle})", item.value_marks["type"], layer=where,
                              key="type", hint="a block cannot contain itself, directly or through another block")
+        if len(scope.chain) >= MAX_NESTING:
+            raise self.error(f"blocks nest more than {MAX_NESTING} deep here ({scope.chain[0]} -> ... -> {block.name})",
+                             item.value_marks["type"], layer=where, key="type")
         count = self.repeat(item, where)
         reads = self.use_reads(item, mark, scope, block, where)
         env = self.bind(item, mark, block, where)
