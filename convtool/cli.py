@@ -746,10 +746,12 @@ class ByteSize(click.ParamType):
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "csv"]),
               help="table (default: fitted to the screen), json (= --json), or markdown or csv: every "
                    "column, one line per layer, exact counts (to keep and diff).")
+@click.option("--depth", type=click.IntRange(min=1), metavar="N",
+              help="Show each block use N levels down as one row (its leaves' totals); default: every layer.")
 @json_option
 def run(
     arch: str, input_shape: Any, batch: int | None, check: bool, max_memory: int, seed: int, html: str | None,
-    force: bool, fmt: str | None, as_json: bool,
+    force: bool, fmt: str | None, depth: int | None, as_json: bool,
 ) -> None:
     """Propagate an architecture file layer by layer: shapes, params, MACs, receptive field.
 
@@ -806,7 +808,7 @@ def run(
     if fmt == "json":
         print_json(run_json(result, checked, sizes, restored))
     else:
-        render_run(result, checked, sizes, fmt, restored)
+        render_run(result, checked, sizes, fmt, restored, depth)
     if checked is not None and not checked.ok:
         raise MismatchError(
             "the numeric engine's shapes differ from the table at layers "

@@ -23,15 +23,18 @@ import keyword
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .graph import LayerResult, LayerSpec, Propagation
+from .graph.model import INPUT
 from .layers import KINDS
 from .text import escape_controls, fmt_shape
 
 
 def export(prop: Propagation) -> str:
-    """The stack as a PyTorch source file: one nn.Module subclass and a `__main__` block.
+    """The stack as a PyTorch source file: one nn.Module subclass (and one per block) and a
+    `__main__` block.
 
     >>> from convtool.graph import loads, propagate
     >>> text = export(propagate(loads("name: tiny\\ninput: [1, 2, 4, 4]\\nlayers: [{type: relu}]")))
@@ -58,6 +61,9 @@ def export(prop: Propagation) -> str:
         f"INPUT_SHAPE = {tuple(prop.input)!r}",
     ]
     lines += _helpers(prop.layers)
+    if arch.uses:
+        lines[3] = "Each layer is the submodule at its path in `convtool run`: model.get_submodule('a.0.conv2d')."
+        return "\n".join(lines + _Blocks(prop).module(name, title) + _main(name, single)) + "\n"
     lines += [
         "",
         "",
@@ -81,7 +87,12 @@ def export(prop: Propagation) -> str:
         "        layers = self.layers",
     ]
     lines += _forward(prop)
-    lines += [
+    return "\n".join(lines + _main(name, single)) + "\n"
+
+
+def _main(name: str, single: bool) -> list[str]:
+    """The `__main__` block: the model run on a random input, its output shapes printed."""
+    return [
         "",
         "",
         'if __name__ == "__main__":',
@@ -91,7 +102,177 @@ def export(prop: Propagation) -> str:
         '    print("output shape:", tuple(y.shape))' if single
         else '    print("output shapes:", [tuple(t.shape) for t in y])',
     ]
-    return "\n".join(lines) + "\n"
+
+
+class _Blocks:
+    """A network with blocks as PyTorch: one nn.Module class per block (one per distinct
+    configuration, when uses give it other arguments or channels), a repeat as nn.Sequential
+    (nn.ModuleList and a loop when the copies read more than the copy before), every layer
+    an attribute named after its path, so that `get_submodule(path)` finds it."""
+
+    def __init__(self, prop: Propagation) -> None:
+        self.prop = prop
+        self.children: dict[str | None, list[Any]] = {}
+        for use in prop.arch.uses:
+            self.children.setdefault(use.parent, []).append(use)
+        self.classes: dict[str, str] = {}  # class source (without its name) -> class name
+        self.sources: list[list[str]] = []
+
+    def module(self, name: str, title: str) -> list[str]:
+        """Every block class, then the network's own class."""
+        inputs = {INPUT: "x"}
+        init, forward, result, rows = self.scope(0, len(self.prop.layers), "", None, inputs,
+                                                 [k for _, k, _ in self.outputs()])
+        table = ["", "# row i of `convtool run` is model.get_submodule(ROWS[i])", "ROWS = ("]
+        table += [f"    {row!r}," for row in rows] + [")"]
+        body = [
+            f"class {name}(nn.Module):",
+            f'    """{title}: {fmt_shape(self.prop.input)} -> {fmt_shape(self.prop.output)}."""',
+            "",
+            "    def __init__(self) -> None:",
+            "        super().__init__()",
+            *init,
+            "",
+            f"    def forward(self, x: torch.Tensor) -> {'torch.Tensor' if len(result) == 1 else 'tuple[torch.Tensor, ...]'}:",
+            *forward,
+            f"        return {', '.join(result)}",
+        ]
+        return table + [line for source in self.sources for line in ["", "", *source]] + ["", "", *body]
+
+    def outputs(self) -> list[tuple[int, str, Any]]:
+        return [(i, self.prop.layers[i].path if i >= 0 else INPUT, shape) for i, _, shape in self.prop.outputs]
+
+    def scope(
+        self, first: int, stop: int, prefix: str, parent: str | None, inputs: dict[str, str], gives: list[str]
+    ) -> tuple[list[str], list[str], list[str], list[str]]:
+        """The __init__ and forward lines of one scope (the network, or one copy of a block), the
+        variables it returns, and the submodule path of each of its layers; `inputs` maps the
+        tensor keys it receives to their variables."""
+        layers = self.prop.layers
+        items: list[tuple[str, Any]] = []  # ("leaf", [results]) or ("use", BlockUse)
+        starts = {use.first: use for use in self.children.get(parent, [])}
+        i = first
+        while i < stop:
+            if i in starts:
+                items.append(("use", starts[i]))
+                i = starts[i].stop
+                continue
+            local = layers[i].path[len(prefix):]
+            base, _, copy = local.rpartition(".")
+            group = [layers[i]]
+            if base and copy.isdigit():  # a repeated layer: its copies follow each other
+                while i + len(group) < stop and layers[i + len(group)].path == f"{prefix}{base}.{len(group)}":
+                    group.append(layers[i + len(group)])
+            items.append(("leaf", group))
+            i += len(group)
+        # what each item reads and makes; a key read other than by the item right after the
+        # one that makes it, or returned other than last, gets a variable beside `x`
+        reads = [self.item_reads(kind, item) for kind, item in items]
+        made = [self.item_gives(kind, item) for kind, item in items]
+        wanted = {key for key in gives if not made or key != made[-1][0]}
+        wanted |= {key for n, keys in enumerate(reads) for key in keys if not n or key != made[n - 1][0]}
+        taken = {"x", "y", "rest", "block", "self", "torch", "nn", "F", *dir(builtins), *inputs.values()}
+        attrs: set[str] = {"layers", "training", *dir(object)}
+        names = dict(inputs)
+        init: list[str] = []
+        forward: list[str] = []
+        rows: list[str] = []
+        current = None  # the key `x` holds
+        for (kind, item), keys, out in zip(items, reads, made):
+            args = ", ".join("x" if key == current else names[key] for key in keys)
+            if kind == "leaf":
+                local = item[0].path[len(prefix):]
+                repeat = len(item) > 1 or local.rpartition(".")[2].isdigit()
+                attr = _identifier(local.rpartition(".")[0] if repeat else local, attrs)
+                codes = [module_code(r, self.prop.arch.layers[r.index]) for r in item]
+                call = self.repeated(init, forward, attr, codes, keys, args, 1, single=not repeat)
+                rows += [f"{attr}.{copy}" for copy in range(len(item))] if repeat else [attr]
+            else:
+                attr = _identifier(item.path[len(prefix):], attrs)
+                classes = [self.block_class(item, copy) for copy in range(item.repeat or 1)]
+                call = self.repeated(init, forward, attr, [f"{name}()" for name, _ in classes], keys, args, len(out),
+                                     single=item.repeat is None)
+                for copy, (_, inner) in enumerate(classes):
+                    rows += [f"{attr}{'' if item.repeat is None else f'.{copy}'}.{row}" for row in inner]
+            targets = ["x"]
+            for key, output_name in zip(out[1:], self.output_names(kind, item)[1:]):
+                if key in wanted:
+                    names[key] = _identifier(f"{attr}_{output_name}", taken)
+                targets.append(names.get(key, "_"))
+            forward.append(f"        {', '.join(targets)} = {call}")
+            current = out[0]
+            if current in wanted:
+                names[current] = _identifier(attr, taken)
+                forward.append(f"        {names[current]} = x")
+        result = ["x" if key == current else names[key] for key in gives]
+        return init, forward, result, rows
+
+    def output_names(self, kind: str, item: Any) -> tuple[str, ...]:
+        return item.output_names if kind == "use" and item.output_names else ("",)
+
+    def repeated(
+        self, init: list[str], forward: list[str], attr: str, codes: list[str], keys: list[str], args: str,
+        outputs: int, single: bool,
+    ) -> str:
+        """One attribute: a module, or its copies in a chain; the call that runs it on `args`."""
+        if single:
+            init.append(f"        self.{attr} = {codes[0]}")
+            return f"self.{attr}({args})"
+        if len(keys) == 1 and outputs == 1:  # each copy reads the one before, and nothing else
+            init += [f"        self.{attr} = nn.Sequential(", *(f"            {code}," for code in codes), "        )"]
+            return f"self.{attr}({args})"
+        init += [f"        self.{attr} = nn.ModuleList([", *(f"            {code}," for code in codes), "        ])"]
+        first, _, rest = args.partition(", ")
+        more = f", {rest}" if rest else ""
+        forward += [f"        y = {first}", f"        for block in self.{attr}:"]
+        if outputs == 1:
+            forward.append(f"            y = block(y{more})")
+            return "y"
+        forward.append(f"            y, *rest = block(y{more})")
+        return "(y, *rest)"
+
+    def item_reads(self, kind: str, item: Any) -> list[str]:
+        if kind == "leaf":
+            return list(item[0].inputs)
+        return list(item.reads[0])
+
+    def item_gives(self, kind: str, item: Any) -> list[str]:
+        if kind == "leaf":
+            return [item[-1].path]
+        return list(item.gives[-1])
+
+    def block_class(self, use: Any, copy: int) -> tuple[str, list[str]]:
+        """The name of the class that builds one copy of a use (written once per distinct source),
+        and the submodule paths of its layers."""
+        size = (use.stop - use.first) // (use.repeat or 1)
+        first = use.first + copy * size
+        copy_path = use.path + (f".{copy}" if use.repeat else "")
+        params = [_identifier("x_in" if n == INPUT else n, set()) for n in use.input_names]
+        inputs = dict(zip(use.reads[copy], params))
+        init, forward, result, rows = self.scope(first, first + size, copy_path + ".", use.path, inputs,
+                                                 list(use.gives[copy]))
+        signature = ", ".join(f"{p}: torch.Tensor" for p in params)
+        returns = "torch.Tensor" if len(result) == 1 else "tuple[torch.Tensor, ...]"
+        body = [
+            "    def __init__(self) -> None:",
+            "        super().__init__()",
+            *init,
+            "",
+            f"    def forward(self, {signature}) -> {returns}:",
+            *forward,
+            f"        return {', '.join(result)}",
+        ]
+        text = "\n".join(body)
+        if text not in self.classes:
+            base = class_name(use.block)
+            used = set(self.classes.values())
+            name, n = base, 2
+            while name in used:
+                name, n = f"{base}{n}", n + 1
+            self.classes[text] = name
+            self.sources.append([f"class {name}(nn.Module):", f'    """Block {_in_docstring(use.block)}."""', "", *body])
+        return self.classes[text], rows
+
 
 
 def sequential(prop: Propagation, variable: str = "model", comment: str | None = None) -> str:

@@ -482,7 +482,15 @@ def _search_notes(solution: Solution) -> str:
 # -- convtool run (issue 5) -------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from .graph import FailedLayer, InputSizes, LayerResult, Propagation, StackMismatch, Verification
+    from .graph import (
+        FailedLayer,
+        InputSizes,
+        LayerResult,
+        Propagation,
+        StackMismatch,
+        UseResult,
+        Verification,
+    )
 
 RUN_TERMS = (
     "Shapes are (N, C, H, W) as in PyTorch: batch, channels, then the spatial sizes.",
@@ -520,6 +528,10 @@ def run_json(
     }
     if sizes is not None and sizes.reason:
         doc["valid_input_sizes_note"] = sizes.reason
+    if prop.arch.uses:  # a file with blocks: one entry per block use
+        from .graph import uses
+
+        doc["blocks"] = [use.to_dict() for use in uses(prop)]
     if prop.arch.outputs:  # a file that names its outputs: every one, with its path
         doc["outputs"] = [{"path": path, "shape": list(shape)} for _, path, shape in prop.outputs]
     if restored is not None:  # an autoencoder: the input sizes it gives back as they came
@@ -699,7 +711,7 @@ def _layer_cells(layer: LayerResult, exact: bool = False) -> list[Cell]:
     """One layer's row: counts in short (`187.1M`) on screen, exact in files (`exact`)."""
     count = (lambda n: f"{n:,}") if exact else fmt_count
     return [
-        (str(layer.index), ""), (escape_controls(layer.name or ""), ""), (layer.type, ""), (layer.config, ""),
+        (str(layer.index), ""), (escape_controls(layer.shown_name or ""), ""), (layer.type, ""), (layer.config, ""),
         (fmt_shape(layer.input), ""), (fmt_shape(layer.output), ""),
         (count(layer.param_count) if layer.param_count else "0", ""),
         (count(layer.macs) if layer.macs else "0", ""), (_field(layer.receptive_field), ""),
@@ -721,6 +733,20 @@ def _failed_cells(failed: FailedLayer) -> list[Cell]:
     ]
 
 
+def _use_cells(use: UseResult, exact: bool = False) -> list[Cell]:
+    """A block use collapsed to one row (`run --depth`): its leaves' range and totals."""
+    count = (lambda n: f"{n:,}") if exact else fmt_count
+    repeat = f" x{use.use.repeat}" if use.use.repeat else ""
+    return [
+        (f"{use.use.first}-{use.use.stop - 1}", ""), (escape_controls(use.use.path), ""),
+        (escape_controls(use.use.block) + repeat, "cyan"), (f"{len(use.layers)} layers", ""),
+        (fmt_shape(use.input), ""), (fmt_shape(use.output), ""),
+        (count(use.param_count) if use.param_count else "0", ""), (count(use.macs) if use.macs else "0", ""),
+        (_field(use.receptive_field), ""),
+        (escape_controls("; ".join(n for r in use.layers for n in r.notes)), "yellow"),
+    ]
+
+
 def _total_cells(prop: Propagation, exact: bool = False) -> list[Cell]:
     """The totals row ("total" under type, which every screen shows; the memory is on the line
     under the table)."""
@@ -732,21 +758,43 @@ def _total_cells(prop: Propagation, exact: bool = False) -> list[Cell]:
     ]
 
 
-def _sections(layers: Sequence[LayerResult | FailedLayer]) -> list[Row]:
-    """The rows of `layers`, a rule and the section's name where a new section starts."""
+def _sections(
+    layers: Sequence[LayerResult | FailedLayer], collapsed: Sequence[UseResult] = (), exact: bool = False
+) -> list[Row]:
+    """The rows of `layers`, a rule and the section's name where a new section starts; the
+    leaves of each use in `collapsed` as one row."""
     from .graph import FailedLayer
 
+    starts = {use.use.first: use for use in collapsed}
     rows: list[Row] = []
     section = None
+    skip_to = -1
     for layer in layers:
+        if layer.index < skip_to:
+            continue
         if layer.section != section:
             if section is not None:
                 rows.append(SECTION_RULE)
             section = layer.section
             if section:
                 rows.append(Label(escape_controls(section), "bold cyan"))
-        rows.append(_failed_cells(layer) if isinstance(layer, FailedLayer) else _layer_cells(layer))
+        if isinstance(layer, FailedLayer):
+            rows.append(_failed_cells(layer))
+        elif layer.index in starts:
+            rows.append(_use_cells(starts[layer.index], exact))
+            skip_to = starts[layer.index].use.stop
+        else:
+            rows.append(_layer_cells(layer, exact))
     return rows
+
+
+def collapsed_uses(prop: Propagation, depth: int | None) -> list[UseResult]:
+    """The block uses `run --depth N` shows as one row each: those N levels down (None: none)."""
+    if depth is None:
+        return []
+    from .graph import uses
+
+    return [use for use in uses(prop) if use.use.depth == depth]
 
 
 RUN_MORE = "use --format markdown"  # what prints every column
@@ -754,7 +802,7 @@ RUN_MORE = "use --format markdown"  # what prints every column
 
 def render_run(
     prop: Propagation, verification: Verification | None = None, sizes: InputSizes | None = None,
-    fmt: str = "table", restored: InputSizes | None = None,
+    fmt: str = "table", restored: InputSizes | None = None, depth: int | None = None,
 ) -> None:
     """The human view of `convtool run` (`fmt` table), or the table as markdown or csv."""
     lines = []
@@ -771,11 +819,12 @@ def render_run(
     if fmt != "table":
         if verification is not None:
             lines.append(_verified(verification))
-        _print_file_table(fmt, title, shapes, prop.layers, _total_cells(prop, exact=True), lines)
+        _print_file_table(fmt, title, shapes, prop.layers, _total_cells(prop, exact=True), lines,
+                          collapsed_uses(prop, depth))
         return
     out = console()
     out.print(f"[bold]{_markup(prop.arch.name or prop.arch.file)}[/]  {shapes}")
-    rows = _sections(prop.layers)
+    rows = _sections(prop.layers, collapsed_uses(prop, depth))
     rows += [SECTION_RULE, _total_cells(prop)]
     _table(out, rows, RUN_COLUMNS, RUN_MORE)
     for line in lines:
@@ -821,16 +870,26 @@ def render_mismatch(error: StackMismatch, fmt: str = "table") -> None:
 
 def _print_file_table(
     fmt: str, title: str, shapes: str, layers: Sequence[LayerResult | FailedLayer],
-    total: list[Cell] | None, lines: Sequence[str],
+    total: list[Cell] | None, lines: Sequence[str], collapsed: Sequence[UseResult] = (),
 ) -> None:
     """`run --format markdown|csv`: every column, exact counts, one line per row, never wrapped,
     so that a table can be kept in a repository and diffed."""
     from .graph import FailedLayer
 
     headers = [c.header for c in RUN_COLUMNS]
+    starts = {use.use.first: use for use in collapsed}
     rows = []
+    skip_to = -1
     for layer in layers:
-        cells = _failed_cells(layer) if isinstance(layer, FailedLayer) else _layer_cells(layer, exact=True)
+        if layer.index < skip_to:
+            continue
+        if isinstance(layer, FailedLayer):
+            cells = _failed_cells(layer)
+        elif layer.index in starts:
+            cells = _use_cells(starts[layer.index], exact=True)
+            skip_to = starts[layer.index].use.stop
+        else:
+            cells = _layer_cells(layer, exact=True)
         rows.append([layer.section or "", *(text for text, _ in cells)])
     if fmt == "csv":
         import csv

@@ -60,7 +60,7 @@ def test_run_json_dcgan_matches_spec_example() -> None:
     doc = json.loads(run(str(ROOT / "configs" / "dcgan_generator.yaml"), "--json").stdout)
     assert doc["name"] == "DCGAN generator" and doc["input"] == [1, 100, 1, 1] and doc["output"] == [1, 3, 64, 64]
     first = doc["layers"][0]
-    assert first.pop("path") == "conv_transpose2d_0" and first.pop("inputs") == ["input"]
+    assert first.pop("path") == "conv_transpose2d_0" and first.pop("inputs") == ["input"] and first.pop("block") is None
     assert first == {
         "index": 0, "name": None, "type": "conv_transpose2d", "section": None, "config": "k4",
         "input": [1, 100, 1, 1], "output": [1, 512, 4, 4], "param_count": 819200, "macs": 819200,

@@ -137,6 +137,7 @@ def test_read(code: str, framework: str | None, expected: tuple) -> None:
         pytest.param("tf.nn.conv2d_transpose(x, w, [1, 10, 10, 6], 2)", None, "-k", id="tf-without-kernel"),
         pytest.param("helper.make_node('Conv', ['X', 'W'], ['Y'], kernel_shape=[3, 3])", None, "'ConvTranspose' nodes",
                      id="onnx-conv"),
+        pytest.param("nn.ConvTranspose(1, [1, 10, 10, 6])", None, "4 spatial dims", id="flax-4d"),
     ],
 )
 def test_read_refuses(code: str, framework: str | None, words: str) -> None:

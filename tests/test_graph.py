@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.brute import lines_up
 from support.exported import check_against_torch
 
 from convtool.cli import main
@@ -148,18 +149,6 @@ def graphs(draw: Any) -> str:
         names.append(name)
     first = {"name": "first", "type": "conv2d", "out_channels": 4, "kernel_size": 1}
     return yaml.safe_dump({"input": [1, 4, 12, 12], "layers": [first, *layers]})
-
-
-def lines_up(arch: Any, shape: tuple[int, ...]) -> bool:
-    """Brute force: the whole propagation, at this input."""
-    try:
-        propagate(arch, shape, receptive_field=False)
-    except Exception as error:  # noqa: BLE001 - a mismatch or a layer that cannot take the tensor
-        from convtool.errors import ConvtoolError
-
-        assert isinstance(error, ConvtoolError), error
-        return False
-    return True
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -29,7 +29,11 @@ FILES = {
     # the add broadcasts a size 1 at H = 1: that size lines up apart from the periodic set
     "broadcast.yaml": "input: [1, 4, 12, 12]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, "
                       "padding: 1}\n  - {type: conv_transpose2d, out_channels: 4, kernel_size: 2, stride: 2}\n"
-                      "  - {type: add, inputs: [., input]}\n","graph.yaml": "input: [1, 3, 16, 16]\nlayers:\n  - {name: a, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
+                      "  - {type: add, inputs: [., input]}\n",
+    "blocks.yaml": "input: [1, 4, 8, 8]\nblocks:\n  res:\n    params: {c: null}\n    layers:\n"
+                   "      - {type: conv2d, out_channels: $c, kernel_size: 3, padding: 1}\n"
+                   "      - {type: add, inputs: [input, .]}\nlayers:\n  - {name: a, type: res, c: 4, repeat: 2}\n",
+    "graph.yaml": "input: [1, 3, 16, 16]\nlayers:\n  - {name: a, type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
                         "  - {type: relu}\n  - {name: b, type: conv2d, out_channels: 4, kernel_size: 1, from: a}\n"
                         "  - {type: add, inputs: [b, a]}\noutputs: [a, .]\n",
          "bad.yaml": "input: [1, 3, 64, 64]\nlayers:\n  - {type: conv2d, out_channels: 8, kernel_size: 3, strides: 2}\n"}
@@ -57,6 +61,7 @@ CASES = [
     ("run", "run configs/autoencoder_28.yaml --verify"),
     ("run", "run graph.yaml"),
     ("run", "run broadcast.yaml"),
+    ("run", "run blocks.yaml"),
     ("port", "port 'nn.ConvTranspose2d(16, 33, 3, stride=2, padding=1, output_padding=1)' --input 32 --to keras"),
     ("port", "port \"layers.Conv2DTranspose(6, 3, strides=2, padding='same')\" --input 5 --to torch --in-channels 4"),
     ("port", "port 'nn_conv_transpose1d(80, 512, 16, stride = 8, padding = 4)' --input 100 --to jax"),

@@ -74,8 +74,12 @@ def read(text: str, framework: str | None = None, given: Given | None = None) ->
         elif framework not in (None, owner):
             raise PasteError(f"{call.name} is {get(owner).title} code, but the framework given is {framework}")
         if owner == "onnx":
-            return get("onnx").from_call(call.name, ndim, call.args, call.kwargs, given)
-        return get(owner).from_call(call.name, ndim or 2, call.args, call.kwargs, given)
+            layer = get("onnx").from_call(call.name, ndim, call.args, call.kwargs, given)
+        else:
+            layer = get(owner).from_call(call.name, ndim or 2, call.args, call.kwargs, given)
+        if not 1 <= layer.ndim <= 3:  # Flax, JAX and ONNX take any number of spatial dims
+            raise PasteError(f"this layer has {layer.ndim} spatial dims; convtool works with 1, 2 or 3")
+        return layer
     raise PasteError(f"convtool does not know the call {call.name}(...); it reads {KNOWN}")
 
 

@@ -28,8 +28,10 @@ from .propagate import (
     Propagation,
     StackMismatch,
     Totals,
+    UseResult,
     footprints,
     resolve_input,
+    uses,
     walk,
 )
 from .valid_sizes import InputSizes, ValidSizes, valid_input_sizes
@@ -38,8 +40,8 @@ from .yaml import MAX_NODES, read_yaml
 
 __all__ = [
     "MAX_NODES", "Arch", "FailedLayer", "InputSizes", "LayerResult", "LayerSpec", "Mirrored", "NumericStack",
-    "Propagation", "StackMismatch", "Totals", "ValidSizes", "Verification", "bind", "footprints", "lines_up",
-    "load", "loads", "mirror", "nearest_inputs", "propagate", "read_yaml", "resolve_input", "valid_input_sizes",
+    "Propagation", "StackMismatch", "Totals", "UseResult", "ValidSizes", "Verification", "bind", "footprints", "lines_up",
+    "load", "loads", "mirror", "nearest_inputs", "propagate", "read_yaml", "resolve_input", "uses", "valid_input_sizes",
     "verify", "walk",
 ]
 

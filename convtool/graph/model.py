@@ -10,7 +10,7 @@ from ..layers import KINDS
 from ..params import Shape
 from .yaml import Mark
 
-TOP_KEYS = ("name", "input", "layers", "encoder", "decoder", "outputs")
+TOP_KEYS = ("name", "input", "blocks", "layers", "encoder", "decoder", "outputs")
 INPUT = "input"  # the name of the network's input
 PREVIOUS = "."  # in `inputs:`, the output of the layer written before
 SECTIONS = ("encoder", "decoder")
@@ -23,8 +23,11 @@ class LayerSpec:
     `options` are the keys as written (type, name and with excluded; an alias's implied
     defaults included), `marks` the (line, column) of each written key's value. `source` is
     the tensor the layer reads (`from:`, or the first of a merge's `inputs:`; None: the layer
-    written before), `with_` the further tensors a merge reads, in order. `path` names the
-    layer in reports: its name, or its kind numbered when the kind occurs unnamed more than once.
+    before it in `Arch.layers`), `with_` the further tensors a merge reads, in order; both by
+    their tensor keys: a network input's name, or a layer's `path`. `path` names the layer in
+    reports, unique in the network: its scope's path (the block uses it is inside), then its
+    name, or its kind numbered when the kind occurs unnamed more than once in its scope, then
+    its copy number when repeated. `block` is the path of the block use it is part of.
     """
 
     index: int
@@ -39,6 +42,7 @@ class LayerSpec:
     marks: Mapping[str, Mark] = field(default_factory=dict)
     source: str | None = None
     path: str = ""
+    block: str | None = None
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -47,8 +51,9 @@ class LayerSpec:
 
     @property
     def label(self) -> str:
-        """`layer 3 'up1' (conv_transpose2d)`."""
-        name = f" '{self.name}'" if self.name else ""
+        """`layer 3 'up1' (conv_transpose2d)`; inside a block, its path: `layer 7 'a.1.conv1d' (conv1d)`."""
+        shown = self.path if self.block is not None else self.name
+        name = f" '{shown}'" if shown else ""
         return f"layer {self.index}{name} ({self.type})"
 
     def summary(self) -> str:
@@ -66,6 +71,26 @@ class Mirror:
 
 
 @dataclass(frozen=True)
+class BlockUse:
+    """One use of a block (all its copies when repeated): its leaves are `Arch.layers[first:stop]`."""
+
+    path: str
+    block: str  # the block's name
+    repeat: int | None  # None: no `repeat:` written
+    first: int
+    stop: int
+    depth: int  # 1: written in the file's own layers; 2: inside a block used there; ...
+    parent: str | None  # the use it is written in
+    output: str  # the tensor key of its (first) output
+    line: int | None = None
+    column: int | None = None
+    input_names: tuple[str, ...] = ()  # the block's inputs and outputs, as it names them
+    output_names: tuple[str, ...] = ()
+    reads: tuple[tuple[str, ...], ...] = ()  # per copy: the tensor keys fed to its inputs
+    gives: tuple[tuple[str, ...], ...] = ()  # per copy: the tensor keys of its outputs
+
+
+@dataclass(frozen=True)
 class Arch:
     """A loaded architecture file."""
 
@@ -75,10 +100,8 @@ class Arch:
     file: str = "<string>"
     sections: tuple[str, ...] = ()
     mirrored_from: Mirror | None = None  # `decoder: {mirror: encoder}`, expanded by bind()
-    outputs: tuple[str, ...] = ()  # `outputs:`; none written: the last layer
-
-    def by_name(self) -> dict[str, LayerSpec]:
-        return {spec.name: spec for spec in self.layers if spec.name}
+    outputs: tuple[str, ...] = ()  # `outputs:` as tensor keys; none written: the last layer
+    uses: tuple[BlockUse, ...] = ()  # every block use, in file order (an outer use before its inner ones)
 
     @property
     def referenced(self) -> frozenset[str]:

@@ -16,7 +16,7 @@ from ..layers.base import Applied
 from ..layers.keys import SkipMismatch
 from ..params import Shape
 from ..text import fmt_shape, fmt_spatial
-from .model import INPUT, PREVIOUS, Arch, LayerSpec
+from .model import INPUT, PREVIOUS, Arch, BlockUse, LayerSpec
 
 MAX_FIELD_POSITIONS = 2**20  # per dim; beyond it the receptive field is not computed
 ACTIVATION_BYTES = 4  # float32
@@ -42,6 +42,12 @@ class LayerResult:
     source: int | None = None  # the index of the layer whose output it reads (-1: the input); None: the one before
     path: str = ""
     inputs: tuple[str, ...] = ()  # the paths of the tensors it reads, in order
+    block: str | None = None  # the path of the block use it is part of
+
+    @property
+    def shown_name(self) -> str | None:
+        """What the table's name column shows: the name, or inside a block the path."""
+        return self.path if self.block is not None else self.name
 
     def to_dict(self) -> dict[str, Any]:
         """The layer as in `run --json` (docs/json.md)."""
@@ -59,6 +65,7 @@ class LayerResult:
             "warnings": list(self.notes),
             "path": self.path,
             "inputs": list(self.inputs),
+            "block": self.block,
         }
 
 
@@ -91,6 +98,49 @@ class Propagation:
         """The layers (-1: the input) whose outputs some layer reads other than as the output
         of the layer just before it: what a walk over arrays must keep."""
         return frozenset(i for r in self.layers for i in (*r.skips, *(() if r.source is None else (r.source,))))
+
+
+@dataclass(frozen=True)
+class UseResult:
+    """One block use in a propagated network: its leaves' totals, what it reads and gives."""
+
+    use: BlockUse
+    layers: tuple[LayerResult, ...]  # its leaves, in order
+    input: Shape  # the tensor its first leaf reads
+    output: Shape  # its (first) output
+    receptive_field: tuple[int, ...] | None  # its output's
+
+    @property
+    def param_count(self) -> int:
+        return sum(r.param_count for r in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The use as in `run --json`'s `blocks`."""
+        return {
+            "path": self.use.path, "type": self.use.block, "repeat": self.use.repeat, "depth": self.use.depth,
+            "parent": self.use.parent, "first": self.use.first, "last": self.use.stop - 1,
+            "input": list(self.input), "output": list(self.output), "param_count": self.param_count,
+            "macs": self.macs,
+            "receptive_field": list(self.receptive_field) if self.receptive_field is not None else None,
+        }
+
+
+def uses(prop: Propagation) -> list[UseResult]:
+    """Every block use of the network (outer uses before their inner ones), with its totals."""
+    by_path = {r.path: r for r in prop.layers}
+    found = []
+    for use in prop.arch.uses:
+        leaves = prop.layers[use.first:use.stop]
+        out = by_path[use.output] if use.output in by_path else None
+        found.append(UseResult(
+            use=use, layers=leaves, input=leaves[0].input, output=out.output if out else prop.input,
+            receptive_field=out.receptive_field if out else None,
+        ))
+    return found
 
 
 @dataclass(frozen=True)
@@ -245,12 +295,13 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
                 source=None if first is previous else first[0],
                 path=spec.path,
                 inputs=tuple(t[1] for t in read),
+                block=spec.block,
             )
         )
         x = applied.output
         previous = (spec.index, spec.path, x, fp if receptive_field else Footprint.none())
-        if spec.name in keep:
-            tensors[spec.name] = previous
+        if spec.path in keep:
+            tensors[spec.path] = previous
     outputs = tuple(t[:3] for t in (tensors[n] if n != PREVIOUS else previous for n in arch.outputs)) or (previous[:3],)
     totals = Totals(
         param_count=sum(r.param_count for r in results),

@@ -165,8 +165,7 @@ class _Probe:
             if out is None:
                 return None
             outs.append(out)
-            if spec.name:
-                shapes[spec.name] = out
+            shapes[spec.path] = out
             x = out
         return outs
 
@@ -296,7 +295,7 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
         outs = probe.outputs(inputs[-1])
         assert outs is not None
         shapes.append(outs)
-    index = {spec.name: i for i, spec in enumerate(arch.layers) if spec.name}
+    index = {spec.path: i for i, spec in enumerate(arch.layers)}
 
     def size(k: int, name: str | None, i: int) -> int:
         """Along `axis`, in walk k: the size of tensor `name` as layer i reads it."""

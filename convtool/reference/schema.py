@@ -36,7 +36,10 @@ GRAPH_KEYS = {
     "inputs": ("a merge's tensors, in order: names, `.` (the layer before) or `input`",
                {"type": "array", "minItems": 2, "items": {"type": "string", "minLength": 1}},
                "layers: [{name: a, type: relu}, {type: relu}, {type: add, inputs: [a, .]}]"),
+    "repeat": ("chains this many copies of the layer", {"type": "integer", "minimum": 1},
+               "layers: [{type: relu, repeat: 2}]"),
 }
+NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
 
 def accepts(key: Key, value: object) -> bool:
@@ -223,6 +226,11 @@ def top_schemas() -> dict[str, dict[str, Any]]:
         },
         "layers": layers,
         "encoder": layers,
+        "blocks": {
+            "type": "object", "propertyNames": {"pattern": r"^[^.]+$", "not": {"enum": sorted(all_types())}},
+            "additionalProperties": {"$ref": "#/$defs/block"},
+            "description": "reusable parts of the network, used as layers by their names",
+        },
         "outputs": {
             "anyOf": [{"type": "string", "minLength": 1},
                       {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}],
@@ -235,18 +243,47 @@ def top_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
+def all_types() -> list[str]:
+    """Every `type:` spelling of every kind."""
+    return [t for name in KINDS for t in type_names(name)]
+
+
 def architecture_schema() -> dict[str, Any]:
-    """The whole schema (draft 2020-12): top-level keys, then one subschema per layer kind."""
+    """The whole schema (draft 2020-12): top-level keys, then one subschema per layer kind.
+
+    A file without `blocks:` takes layer kinds only; with blocks, a layer whose type is no kind
+    is a block use (any parameters), and a block's own layers are checked loosely, since their
+    values may be `$parameters`."""
     tops = top_schemas()
     missing = [key for key in TOP_KEYS if key not in tops]
     if missing:
         raise RuntimeError(f"top-level keys without a schema: {missing} (add them to convtool/reference/schema.py)")
+    words = {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": r"^[^.]+$"}}
+    use = {
+        "type": "object", "required": ["type"],
+        "properties": {"type": {"type": "string", "pattern": r"^[^.]+$", "not": {"enum": all_types()},
+                                "description": "a block's name"},
+                       "name": {"type": "string", "minLength": 1, "description": LAYER_KEYS["name"]},
+                       **graph_keys()},
+    }
+    strict = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"}}
     defs: dict[str, Any] = {
-        "layers": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/layer"}},
+        "layers": {"type": "array", "minItems": 1, "items": {"anyOf": [{"$ref": "#/$defs/layer"}, {"$ref": "#/$defs/use"}]}},
+        "use": use,
+        "block": {
+            "type": "object", "required": ["layers"], "additionalProperties": False,
+            "properties": {
+                "inputs": {"anyOf": [{"type": "string"}, words]},
+                "params": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}},
+                "layers": {"type": "array", "minItems": 1,
+                           "items": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}},
+                "outputs": {"anyOf": [{"type": "string"}, words]},
+            },
+        },
         "layer": {
             "type": "object",
             "required": ["type"],
-            "properties": {"type": {"enum": [t for name in KINDS for t in type_names(name)],
+            "properties": {"type": {"enum": all_types(),
                                     "description": LAYER_KEYS["type"]}},
             "allOf": [
                 {"if": {"properties": {"type": {"enum": type_names(name)}}, "required": ["type"]},
@@ -264,6 +301,9 @@ def architecture_schema() -> dict[str, Any]:
         "properties": {key: tops[key] for key in TOP_KEYS},
         "additionalProperties": False,
         "anyOf": [{"required": ["layers"]}, {"required": [sections[0]]}],
+        "if": {"not": {"required": ["blocks"]}},  # no blocks: every layer is a kind
+        "then": {"properties": {"layers": strict, sections[0]: strict,
+                                sections[1]: {"anyOf": [strict, {"type": "object"}]}}},
         "not": {"anyOf": [{"required": ["layers", section]} for section in sections]},
         "dependentRequired": {sections[1]: [sections[0]]},
         "$defs": defs,

@@ -23,9 +23,10 @@ def check_against_torch(prop: Propagation, device: str = "meta") -> None:
     cls = namespace[class_name(prop.arch.name, prop.arch.file)]
     with torch.device(device):
         model = cls().eval()
-    assert len(model.layers) == len(prop.layers)
+    rows = [model.get_submodule(path) for path in namespace["ROWS"]] if "ROWS" in namespace else list(model.layers)
+    assert len(rows) == len(prop.layers)
     shapes: dict[int, tuple[int, ...]] = {}
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(rows):
         layer.register_forward_hook(lambda m, a, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
     with torch.no_grad():
         y = model(torch.zeros(namespace["INPUT_SHAPE"], device=device))
@@ -33,7 +34,7 @@ def check_against_torch(prop: Propagation, device: str = "meta") -> None:
     ys = y if isinstance(y, tuple) else (y,)
     assert [tuple(t.shape) for t in ys] == [shape for _, _, shape in prop.outputs]
     assert [shapes[i] for i in range(len(prop.layers))] == [r.output for r in prop.layers]
-    assert [sum(p.numel() for p in layer.parameters()) for layer in model.layers] == [
+    assert [sum(p.numel() for p in layer.parameters()) for layer in rows] == [
         r.param_count for r in prop.layers
     ]
     assert sum(p.numel() for p in model.parameters()) == prop.totals.param_count
