@@ -26,9 +26,9 @@ def network(name: str) -> Propagation:
 
 
 def stage(rows: tuple[LayerResult, ...], name: str) -> LayerResult:
-    """The row whose output a stage name means: the layer of that name, or the last leaf of the
-    block use at that path (`body.3` = the fourth copy of `body`)."""
-    found = [r for r in rows if r.name == name or r.path == name or r.path.startswith(f"{name}.")]
+    """The row whose output a stage name means: the layer at that path (a layer's name at the
+    top), or the last leaf of the block use there (`body.3` = the fourth copy of `body`)."""
+    found = [r for r in rows if r.path == name or r.path.startswith(f"{name}.")]
     assert found, f"no layer or block use {name!r}"
     return found[-1]
 

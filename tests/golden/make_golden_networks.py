@@ -627,13 +627,13 @@ NETWORKS = {
                              same("inc", "down1", "down2", "down3", "down4", "up1", "up2", "up3", "up4", "outc")),
     "cyclegan_resnet_generator": Network(ResnetGenerator, (1, 3, 128, 128), {
         "stem": "model.3", "down1": "model.6", "down2": "model.9",
-        **{f"block{i}": f"model.{10 + i}" for i in range(9)}, "up1": "model.21", "up2": "model.24",
+        **{f"blocks.{i}": f"model.{10 + i}" for i in range(9)}, "up1": "model.21", "up2": "model.24",
         "out": "model.27"}),
     "edsr_baseline_x2": Network(EDSR, (1, 3, 48, 48), {
-        "sub_mean": "sub_mean", "head": "head", **{f"body{i}": f"body.{i}" for i in range(16)},
+        "sub_mean": "sub_mean", "head": "head", **{f"body.{i}": f"body.{i}" for i in range(16)},
         "body_conv": "body.16", "upsample": "tail.0", "tail": "tail", "add_mean": "add_mean"}),
     "vqvae2_decoder": Network(VQDecoder, (1, 128, 32, 32), {
-        "conv_in": "blocks.0", "res0": "blocks.1", "res1": "blocks.2", "up1": "blocks.4", "up2": "blocks.6"}),
+        "conv_in": "blocks.0", "res.0": "blocks.1", "res.1": "blocks.2", "up1": "blocks.4", "up2": "blocks.6"}),
     "dcgan_generator": Network(DCGANGenerator, (1, 100, 1, 1)),
     "segnet": Network(SegNet, (1, 3, 64, 64), same(*(name for name, _, _ in segnet_convs()))),
     "deeplabv3plus_resnet50": Network(DeepLabV3Plus, (1, 3, 128, 128), {
