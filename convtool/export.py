@@ -60,10 +60,14 @@ def export(prop: Propagation) -> str:
         "",
         f"INPUT_SHAPE = {tuple(prop.input)!r}",
     ]
+    further = _further_inputs(prop)
+    signature = "".join(f", {variable}: torch.Tensor" for variable, _, _ in further)
+    if further:
+        lines += _example_inputs(prop, further)
     lines += _helpers(prop.layers)
     if arch.uses:
         lines[3] = "Each layer is the submodule at its path in `convtool run`: model.get_submodule('a.0.conv2d')."
-        return "\n".join(lines + _Blocks(prop).module(name, title) + _main(name, single)) + "\n"
+        return "\n".join(lines + _Blocks(prop).module(name, title, further) + _main(name, single, bool(further))) + "\n"
     lines += [
         "",
         "",
@@ -83,14 +87,31 @@ def export(prop: Propagation) -> str:
     lines += [
         "        ])",
         "",
-        f"    def forward(self, x: torch.Tensor) -> {'torch.Tensor' if single else 'tuple[torch.Tensor, ...]'}:",
+        f"    def forward(self, x: torch.Tensor{signature}) -> {'torch.Tensor' if single else 'tuple[torch.Tensor, ...]'}:",
         "        layers = self.layers",
     ]
-    lines += _forward(prop)
-    return "\n".join(lines + _main(name, single)) + "\n"
+    lines += _forward(prop, further)
+    return "\n".join(lines + _main(name, single, bool(further))) + "\n"
 
 
-def _main(name: str, single: bool) -> list[str]:
+def _further_inputs(prop: Propagation) -> list[tuple[str, int, tuple[int, ...]]]:
+    """The network's inputs after the first: (forward's argument, id, shape)."""
+    taken = {"x", "x_in", "layers", "self", "torch", "nn", *dir(builtins)}
+    return [(_identifier(name, taken), -2 - k, shape) for k, (name, shape) in enumerate(prop.inputs[1:])]
+
+
+def _example_inputs(prop: Propagation, further: list[tuple[str, int, tuple[int, ...]]]) -> list[str]:
+    """`example_inputs()`: random values for every input (class indices where the file says so)."""
+    values = ["torch.randn(INPUT_SHAPE)"]
+    for (_, _, shape), spec in zip(further, prop.arch.inputs[1:]):
+        values.append(f"torch.randint(0, {spec.integers}, {shape!r})" if spec.integers else f"torch.randn({shape!r})")
+    names = ", ".join(["x", *(variable for variable, _, _ in further)])
+    return ["", "", "def example_inputs() -> tuple[torch.Tensor, ...]:",
+            f'    """Random values of the inputs ({names}), in the order forward takes them."""',
+            f"    return ({', '.join(values)})"]
+
+
+def _main(name: str, single: bool, several: bool = False) -> list[str]:
     """The `__main__` block: the model run on a random input, its output shapes printed."""
     return [
         "",
@@ -98,7 +119,7 @@ def _main(name: str, single: bool) -> list[str]:
         'if __name__ == "__main__":',
         f"    model = {name}().eval()",
         "    with torch.no_grad():",
-        "        y = model(torch.randn(INPUT_SHAPE))",
+        "        y = model(*example_inputs())" if several else "        y = model(torch.randn(INPUT_SHAPE))",
         '    print("output shape:", tuple(y.shape))' if single
         else '    print("output shapes:", [tuple(t.shape) for t in y])',
     ]
@@ -118,9 +139,11 @@ class _Blocks:
         self.classes: dict[str, str] = {}  # class source (without its name) -> class name
         self.sources: list[list[str]] = []
 
-    def module(self, name: str, title: str) -> list[str]:
+    def module(self, name: str, title: str, further: list[tuple[str, int, tuple[int, ...]]]) -> list[str]:
         """Every block class, then the network's own class."""
-        inputs = {INPUT: "x"}
+        names = self.prop.arch.input_names
+        inputs = {names[0]: "x", **{key: variable for key, (variable, _, _) in zip(names[1:], further)}}
+        signature = "".join(f", {variable}: torch.Tensor" for variable, _, _ in further)
         init, forward, result, rows = self.scope(0, len(self.prop.layers), "", None, inputs,
                                                  [k for _, k, _ in self.outputs()])
         table = ["", "# row i of `convtool run` is model.get_submodule(ROWS[i])", "ROWS = ("]
@@ -133,14 +156,16 @@ class _Blocks:
             "        super().__init__()",
             *init,
             "",
-            f"    def forward(self, x: torch.Tensor) -> {'torch.Tensor' if len(result) == 1 else 'tuple[torch.Tensor, ...]'}:",
+            f"    def forward(self, x: torch.Tensor{signature}) -> "
+            f"{'torch.Tensor' if len(result) == 1 else 'tuple[torch.Tensor, ...]'}:",
             *forward,
             f"        return {', '.join(result)}",
         ]
         return table + [line for source in self.sources for line in ["", "", *source]] + ["", "", *body]
 
     def outputs(self) -> list[tuple[int, str, Any]]:
-        return [(i, self.prop.layers[i].path if i >= 0 else INPUT, shape) for i, _, shape in self.prop.outputs]
+        return [(i, self.prop.layers[i].path if i >= 0 else self.prop.arch.input_names[-1 - i], shape)
+                for i, _, shape in self.prop.outputs]
 
     def scope(
         self, first: int, stop: int, prefix: str, parent: str | None, inputs: dict[str, str], gives: list[str]
@@ -325,7 +350,7 @@ def _helpers(layers: Sequence[LayerResult]) -> list[str]:
     return ("\n" + "\n".join(blocks)).splitlines() if blocks else []
 
 
-def _forward(prop: Propagation) -> list[str]:
+def _forward(prop: Propagation, further: Sequence[tuple[str, int, tuple[int, ...]]] = ()) -> list[str]:
     """forward's body: one call per row; the outputs that later rows read (other than as the
     row just before them) or that forward returns are kept in variables, the input as `x_in`
     when it is read again."""
@@ -333,7 +358,8 @@ def _forward(prop: Propagation) -> list[str]:
     outputs = [index for index, _, _ in prop.outputs]
     read = set(prop.read_later) | set(outputs[:-1] if outputs[-1] == layers[-1].index else outputs)
     taken = {"x", "layers", "self", "torch", "nn", "x_in", *dir(builtins)}
-    variables: dict[int, str] = {-1: "x_in"}
+    variables: dict[int, str] = {-1: "x_in", **{index: variable for variable, index, _ in further}}
+    taken |= set(variables.values())
     lines = ["        x_in = x"] if -1 in read else []
     for r in layers:
         first = "x" if r.source is None else variables[r.source]

@@ -44,6 +44,16 @@ class Footprint:
             )
         return self._field
 
+    def unrelated(self, spatial: Sequence[int]) -> Footprint:
+        """A tensor of this spatial size that depends on nothing of the network input this
+        footprint measures from (another network input)."""
+        if self.cover is None:
+            return Footprint.none()
+        nothing: tuple[tuple[int, int] | None, ...] = tuple(None for _ in self.cover)
+        if len(spatial) != len(self.cover):
+            return Footprint(None, nothing)
+        return Footprint(tuple([None] * n for n in spatial), nothing)
+
     def flat(self) -> Footprint:
         """The same dependence, no longer spatial (after flatten)."""
         return Footprint(None, self.cover)

@@ -528,6 +528,8 @@ def run_json(
     }
     if sizes is not None and sizes.reason:
         doc["valid_input_sizes_note"] = sizes.reason
+    if prop.inputs:  # several network inputs: each one's shape, by name
+        doc["inputs"] = {name: list(shape) for name, shape in prop.inputs}
     if prop.arch.uses:  # a file with blocks: one entry per block use
         from .graph import uses
 

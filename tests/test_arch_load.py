@@ -26,7 +26,7 @@ DAMAGED = [
     ("tab-indent", HEAD + "\t- {type: relu}\n", (3, 1), None, ["YAML syntax error"]),
     ("two-documents", HEAD + "  - {type: relu}\n---\nname: x\n", (4, 1), None, ["single YAML document"]),
     ("not-a-mapping", "- a\n- b\n", (1, 1), None, ["expected a mapping"]),
-    ("unknown-top-key", "inputs: [1, 3, 8, 8]\nlayers: [{type: relu}]\n", (1, 1), "inputs", ["did you mean 'input'"]),
+    ("unknown-top-key", "inpt: [1, 3, 8, 8]\nlayers: [{type: relu}]\n", (1, 1), "inpt", ["did you mean 'input'"]),
     ("bad-input", "input: [1, 3, 0, 8]\nlayers: [{type: relu}]\n", (1, 8), "input", ["expects a shape"]),
     ("input-bool", "input: [1, true, 8, 8]\nlayers: [{type: relu}]\n", (1, 8), "input", ["expects a shape"]),
     ("no-layers", "input: [1, 3, 8, 8]\n", (1, 1), None, ["no layers"]),

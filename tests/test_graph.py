@@ -282,3 +282,65 @@ def test_crop_and_broadcasting_merges_equal_torch() -> None:
         merged = kind.apply(kind.parse({"with": ["g"]}), x.shape, (gate.shape,))
         want = op(torch.from_numpy(x), torch.from_numpy(gate)).numpy()
         assert merged.output == want.shape and np.array_equal(kind.forward(merged, {}, x, [gate]), want)
+
+
+# -- several network inputs ----------------------------------------------------------------------
+
+CONDITIONAL = """
+name: conditional
+inputs: {z: [4, 16, 4, 4], y: {shape: [4, 3, 4, 4]}, t: [4, 8]}
+layers:
+  - {name: a, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+  - {name: b, type: conv2d, out_channels: 8, kernel_size: 1, from: y}
+  - {type: concat, inputs: [a, b]}
+  - {name: up, type: conv_transpose2d, out_channels: 3, kernel_size: 4, stride: 2, padding: 1}
+  - {type: linear, out_features: 5, from: t}
+outputs: [up, .]
+"""
+
+
+def test_several_inputs() -> None:
+    prop = propagate(loads(CONDITIONAL))
+    assert prop.inputs == (("z", (4, 16, 4, 4)), ("y", (4, 3, 4, 4)), ("t", (4, 8)))
+    assert [r.inputs for r in prop.layers] == [("z",), ("y",), ("a", "b"), ("concat",), ("t",)]
+    assert prop.layers[1].receptive_field == (0, 0)  # depends on nothing of the first input
+    assert prop.layers[2].receptive_field == (3, 3)
+    assert [shape for _, _, shape in prop.outputs] == [(4, 3, 8, 8), (4, 5)]
+    assert propagate(loads(CONDITIONAL), batch=2).inputs[2] == ("t", (2, 8))  # the batch is shared
+    assert verify(prop).ok
+    check_against_torch(prop)
+
+
+def test_several_inputs_in_json(tmp_path: Any) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(CONDITIONAL)
+    doc = json.loads(CliRunner().invoke(main, ["run", str(path), "--json"]).stdout)
+    assert doc["input"] == [4, 16, 4, 4] and doc["inputs"] == {"z": [4, 16, 4, 4], "y": [4, 3, 4, 4], "t": [4, 8]}
+
+
+def test_class_indices_reach_the_numeric_run() -> None:
+    arch = loads("inputs: {x: [2, 3, 4, 4], c: {shape: [2, 5], integers: 7}}\nlayers: [{type: relu}]")
+    from convtool.graph import NumericStack
+
+    stack = NumericStack(propagate(arch))
+    values = stack.further_inputs()[-2]
+    assert values.shape == (2, 5) and values.dtype.kind == "i" and values.min() >= 0 and values.max() < 7
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("input: [1, 3, 8, 8]\ninputs: {a: [1, 3]}", "not both"),
+        ("inputs: [1, 3, 8, 8]", "mapping of input names to shapes"),
+        ("inputs: {a: [1, 0]}", "expects a shape"),
+        ("inputs: {a: {shape: [1, 3], integers: 0}}", "number of classes >= 1"),
+        ("inputs: {a: {shap: [1, 3]}}", "takes `shape:`"),
+        ("inputs: {input: [1, 3]}", "not 'input'"),
+        ("inputs: {a: [4]}", "needs a batch and a channel"),
+        ("inputs: {a: [1, 3], b: [1, 3]}\nlayers: [{type: relu, from: c}]", "unknown tensor 'c'"),
+    ],
+)
+def test_several_inputs_errors(text: str, words: str) -> None:
+    with pytest.raises(ArchError, match=None) as caught:
+        loads(text if "layers" in text else text + "\nlayers: [{type: relu}]")
+    assert words in caught.value.message

@@ -186,7 +186,8 @@ class Diagram:
                 step = level_step(last.shape, layer.output)
                 box = Box(shape=layer.output, layers=[layer], section=layer.section, level=last.level + step,
                           colour=_colour(layer, step))
-                box.skips = [(self.of_layer[s], any(c)) for s, c in zip(layer.skips, layer.applied.crops)]
+                box.skips = [(self.of_layer[s] if s >= 0 else 0, any(c))  # a network input: the first box
+                             for s, c in zip(layer.skips, layer.applied.crops)]
                 self.boxes.append(box)
                 self._checkerboard(box, layer)
             self.of_layer[layer.index] = len(self.boxes) - 1
@@ -197,7 +198,7 @@ class Diagram:
             box = Box(shape=failed.input, layers=[], section=failed.section, level=self.boxes[-1].level,
                       colour=FAILED, failed=True, note=(failed.type, failed.config))
             if failed.skip_from is not None and failed.skip_from[0] in self.of_layer:
-                source = self.of_layer[failed.skip_from[0]]
+                source = self.of_layer.get(failed.skip_from[0], 0)  # a network input: the first box
                 self.boxes[source].culprit = True
                 box.skips = [(source, False)]
             self.boxes.append(box)

@@ -13,7 +13,7 @@ from ..layers import KINDS, closest_type, resolve_type
 from ..layers.keys import OptionError, describe
 from ..params import Shape
 from .expr import ExprError, substitute
-from .model import INPUT, PREVIOUS, SECTIONS, TOP_KEYS, Arch, BlockUse, LayerSpec, Mirror
+from .model import INPUT, PREVIOUS, SECTIONS, TOP_KEYS, Arch, BlockUse, LayerSpec, Mirror, NetworkInput
 from .yaml import Mark, MarkedDict, MarkedList, read_yaml
 
 MAX_LAYERS = 20_000  # leaf layers after blocks and repeats are written out
@@ -121,6 +121,9 @@ class _Loader:
         if name is not None and not isinstance(name, str):
             raise self.error(f"key 'name' expects a string, but got {describe(name)}", doc.value_marks["name"], key="name")
         input_shape = self.input_shape(doc)
+        inputs = self.network_inputs(doc)
+        if inputs:
+            input_shape = inputs[0].shape
         if "layers" in doc and ("encoder" in doc or "decoder" in doc):
             raise self.error(
                 "give either `layers:` or `encoder:`/`decoder:` sections, not both", doc.key_marks["layers"], key="layers"
@@ -157,7 +160,9 @@ class _Loader:
             if not section_items:
                 raise self.error(f"`{section or 'layers'}:` is empty", mark, key=section or "layers")
             items += [(section, item, item_mark) for item, item_mark in zip(section_items, section_items.marks)]
-        top = _Scope(prefix="", names={INPUT: INPUT}, inputs=(INPUT,), previous=INPUT)
+        names = tuple(i.name for i in inputs) or (INPUT,)
+        self.first_input = names[0]
+        top = _Scope(prefix="", names={n: n for n in names}, inputs=names, previous=names[0])
         self.expand(items, top)
         return Arch(
             name=name,
@@ -168,7 +173,49 @@ class _Loader:
             mirrored_from=mirror,
             outputs=self.outputs(doc, top),
             uses=tuple(self.uses),
+            inputs=inputs,
         )
+
+    def network_inputs(self, doc: MarkedDict) -> tuple[NetworkInput, ...]:
+        """`inputs: {z: [16, 120], y: {shape: [16], integers: 1000}}`: several named inputs."""
+        if "inputs" not in doc:
+            return ()
+        value, mark = doc["inputs"], doc.value_marks["inputs"]
+        example = "e.g. inputs: {z: [16, 120], y: {shape: [16], integers: 1000}}"
+        if "input" in doc:
+            raise self.error("give `input:` (one input) or `inputs:` (several), not both", doc.key_marks["inputs"],
+                             key="inputs")
+        if not isinstance(value, MarkedDict) or not value:
+            raise self.error(f"key 'inputs' expects a mapping of input names to shapes, but got {describe(value)}",
+                             mark, key="inputs", hint=example)
+        found = []
+        for name, spec in value.items():
+            at = value.value_marks[name]
+            if not isinstance(name, str) or not name or "." in name or name in (INPUT, PREVIOUS):
+                raise self.error(f"an input's name is a word without '.' (and not 'input'), but got {describe(name)}",
+                                 value.key_marks[name], key="inputs")
+            integers = None
+            if isinstance(spec, MarkedDict):
+                extra = [k for k in spec if k not in ("shape", "integers")]
+                if extra or "shape" not in spec:
+                    raise self.error(f"input '{name}' takes `shape:` and, for class indices, `integers:`",
+                                     at, key="inputs", hint=example)
+                integers = spec.get("integers")
+                if integers is not None and (not isinstance(integers, int) or isinstance(integers, bool) or integers < 1):
+                    raise self.error(f"`integers:` of input '{name}' expects a number of classes >= 1, but got "
+                                     f"{describe(integers)}", spec.value_marks["integers"], key="inputs")
+                shape, at = spec["shape"], spec.value_marks["shape"]
+            else:
+                shape = spec
+            if (not isinstance(shape, list) or not 1 <= len(shape) <= 5
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
+                raise self.error(f"input '{name}' expects a shape (1 to 5 ints >= 1, batch first), but got "
+                                 f"{describe(shape)}", at, key="inputs", hint=example)
+            found.append(NetworkInput(name, tuple(shape), integers))
+        if len(found[0].shape) < 2:
+            raise self.error(f"the first input, '{found[0].name}', is what the network's sizes are measured on: it "
+                             "needs a batch and a channel or feature dim", mark, key="inputs")
+        return tuple(found)
 
     def input_shape(self, doc: MarkedDict) -> Shape | None:
         if "input" not in doc:
@@ -391,7 +438,7 @@ class _Loader:
 
     def add(self, spec: LayerSpec, first: str, mark: Mark) -> None:
         """Append a leaf; its source is None when it reads the leaf before it."""
-        before = self.specs[-1].path if self.specs else INPUT
+        before = self.specs[-1].path if self.specs else self.first_input
         self.specs.append(replace(spec, source=None if first == before else first))
         if len(self.specs) > MAX_LAYERS:
             raise self.error(f"the network has more than {MAX_LAYERS:,} layers once its blocks and repeats are "

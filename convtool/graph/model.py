@@ -10,7 +10,7 @@ from ..layers import KINDS
 from ..params import Shape
 from .yaml import Mark
 
-TOP_KEYS = ("name", "input", "blocks", "layers", "encoder", "decoder", "outputs")
+TOP_KEYS = ("name", "input", "inputs", "blocks", "layers", "encoder", "decoder", "outputs")
 INPUT = "input"  # the name of the network's input
 PREVIOUS = "."  # in `inputs:`, the output of the layer written before
 SECTIONS = ("encoder", "decoder")
@@ -71,6 +71,16 @@ class Mirror:
 
 
 @dataclass(frozen=True)
+class NetworkInput:
+    """One of several network inputs (`inputs:`): its name, shape, and for class indices the
+    number of classes (`integers: N`: values in [0, N), as an embedding reads)."""
+
+    name: str
+    shape: Shape
+    integers: int | None = None
+
+
+@dataclass(frozen=True)
 class BlockUse:
     """One use of a block (all its copies when repeated): its leaves are `Arch.layers[first:stop]`."""
 
@@ -102,6 +112,12 @@ class Arch:
     mirrored_from: Mirror | None = None  # `decoder: {mirror: encoder}`, expanded by bind()
     outputs: tuple[str, ...] = ()  # `outputs:` as tensor keys; none written: the last layer
     uses: tuple[BlockUse, ...] = ()  # every block use, in file order (an outer use before its inner ones)
+    inputs: tuple[NetworkInput, ...] = ()  # `inputs:` (several); `input` is then the first one's shape
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The names layers read the network's inputs by (`input` for a network with one)."""
+        return tuple(i.name for i in self.inputs) or (INPUT,)
 
     @property
     def referenced(self) -> frozenset[str]:

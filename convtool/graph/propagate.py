@@ -16,7 +16,7 @@ from ..layers.base import Applied
 from ..layers.keys import SkipMismatch
 from ..params import Shape
 from ..text import fmt_shape, fmt_spatial
-from .model import INPUT, PREVIOUS, Arch, BlockUse, LayerSpec
+from .model import PREVIOUS, Arch, BlockUse, LayerSpec
 
 MAX_FIELD_POSITIONS = 2**20  # per dim; beyond it the receptive field is not computed
 ACTIVATION_BYTES = 4  # float32
@@ -92,6 +92,12 @@ class Propagation:
     layers: tuple[LayerResult, ...]
     totals: Totals
     outputs: tuple[tuple[int, str, Shape], ...] = ()  # (layer index (-1: the input), path, shape) of each output
+    inputs: tuple[tuple[str, Shape], ...] = ()  # several network inputs: each one's name and shape
+
+    @property
+    def input_ids(self) -> dict[str, int]:
+        """Each network input's id where layers name what they read: -1 the first, -2 the second, ..."""
+        return {name: -1 - k for k, name in enumerate(self.arch.input_names)}
 
     @property
     def read_later(self) -> frozenset[int]:
@@ -235,6 +241,20 @@ def resolve_input(arch: Arch, input_shape: Sequence[int] | None = None, batch: i
     return shape
 
 
+def network_inputs(arch: Arch, x: Shape) -> list[tuple[str, Shape]]:
+    """Every network input's name and shape for a first input `x`: the others as written, with
+    the first one's batch size (the batch is shared).
+
+    >>> from convtool.graph import loads
+    >>> arch = loads("inputs: {z: [2, 8, 4, 4], y: [2, 3]}\\nlayers: [{type: relu}]")
+    >>> network_inputs(arch, (5, 8, 4, 4))
+    [('z', (5, 8, 4, 4)), ('y', (5, 3))]
+    """
+    names = arch.input_names
+    others = [(i.name, (x[0], *i.shape[1:])) for i in arch.inputs[1:]]
+    return [(names[0], x), *others]
+
+
 def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
     """Apply every layer of a bound architecture to the tensor that reaches it, from input
     `x`; raise StackMismatch (the table so far, no fixes yet) where one cannot be applied.
@@ -259,9 +279,13 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
     keep = arch.referenced
     receptive_field = receptive_field and all(n <= MAX_FIELD_POSITIONS for n in x[2:])
     fp = (Footprint.identity(x[2:]) if len(x) > 2 else Footprint.none()) if receptive_field else Footprint.none()
-    # the tensors later layers read, by name: (producing layer index, path, shape, footprint)
-    tensors: dict[str, tuple[int, str, Shape, Footprint]] = {INPUT: (-1, INPUT, x, fp)}
-    previous = tensors[INPUT]
+    # the tensors later layers read, by key: (producing layer index (inputs: -1, -2, ...), path, shape, footprint)
+    given = network_inputs(arch, x)
+    tensors: dict[str, tuple[int, str, Shape, Footprint]] = {
+        name: (-1 - k, name, shape, fp if k == 0 else fp.unrelated(shape[2:]))
+        for k, (name, shape) in enumerate(given)
+    }
+    previous = tensors[given[0][0]]
     results: list[LayerResult] = []
     for spec in arch.layers:
         kind = KINDS[spec.type]
@@ -309,7 +333,7 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
         activation_bytes=ACTIVATION_BYTES * sum(prod(r.output) for r in results),
     )
     return Propagation(arch=arch, input=start, output=outputs[0][2], layers=tuple(results), totals=totals,
-                       outputs=outputs)
+                       outputs=outputs, inputs=tuple(given) if arch.inputs else ())
 
 
 def footprints(prop: Propagation) -> list[Footprint]:

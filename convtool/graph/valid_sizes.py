@@ -25,8 +25,8 @@ from ..errors import ConfigError
 from ..layers import KINDS
 from ..params import Shape
 from .bind import bind
-from .model import INPUT, PREVIOUS, Arch
-from .propagate import resolve_input
+from .model import PREVIOUS, Arch
+from .propagate import network_inputs, resolve_input
 
 # Past these, the analysis says it gave up rather than spend seconds on it.
 MAX_PERIOD = 4096
@@ -151,7 +151,7 @@ class _Probe:
             except ConfigError:
                 return None
             self.keep.append(arch)
-        shapes: dict[str, Shape] = {INPUT: x}
+        shapes: dict[str, Shape] = dict(network_inputs(arch, x))
         outs: list[Shape] = []
         for spec in arch.layers:
             read = [x if n == PREVIOUS else shapes[n] for n in spec.reads]
@@ -301,7 +301,11 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
         """Along `axis`, in walk k: the size of tensor `name` as layer i reads it."""
         if name in (None, PREVIOUS):
             return shapes[k][i - 1][2 + axis] if i else inputs[k][2 + axis]
-        return inputs[k][2 + axis] if name == INPUT else shapes[k][index[name]][2 + axis]
+        if name == arch.input_names[0]:
+            return inputs[k][2 + axis]
+        if name in arch.input_names:
+            return 0  # another network input: its size is held
+        return shapes[k][index[name]][2 + axis]
 
     for i, spec in enumerate(arch.layers):
         if not spec.with_ or not KINDS[spec.type].compares_sizes(spec.config):

@@ -49,6 +49,7 @@ def verify_bytes(prop: Propagation, baseline: int = 0) -> int:
     """
     needed = prop.read_later
     kept = prod(prop.input) if -1 in needed else 0
+    kept += sum(prod(shape) for _, shape in prop.inputs[1:])  # further network inputs, held throughout
     peak = 0
     for r in prop.layers:
         work = KINDS[r.type].workspace(r.applied, r.input, r.output)
@@ -83,10 +84,22 @@ class NumericStack:
     def random_input(self) -> Any:
         return self.rng.standard_normal(self.prop.input, dtype=self.dtype)
 
-    def run(self, x: Any, *, keep_all: bool = False) -> list[Any]:
-        """Every layer's output (keep_all), or only their shapes, freeing what no skip needs."""
+    def further_inputs(self) -> dict[int, Any]:
+        """Random values of the network's further inputs, by id (-2, -3, ...): class indices
+        where the file says `integers: N`, else normal floats."""
+        arch = self.prop.arch
+        values = {}
+        for k, ((_, shape), spec) in enumerate(zip(self.prop.inputs[1:], arch.inputs[1:]), start=2):
+            values[-k] = (self.rng.integers(0, spec.integers, shape) if spec.integers
+                          else self.rng.standard_normal(shape, dtype=self.dtype))
+        return values
+
+    def run(self, x: Any, *, keep_all: bool = False, others: dict[int, Any] | None = None) -> list[Any]:
+        """Every layer's output (keep_all), or only their shapes, freeing what no skip needs;
+        `others`: the further network inputs by id (drawn at random when not given)."""
         needed = self.prop.read_later
         keep: dict[int, Any] = {-1: x} if -1 in needed else {}
+        keep.update(self.further_inputs() if others is None else others)
         out: list[Any] = []
         for result, weights in zip(self.prop.layers, self.weights):
             kind = KINDS[result.type]

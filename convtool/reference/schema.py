@@ -218,11 +218,20 @@ def type_names(name: str) -> list[str]:
 def top_schemas() -> dict[str, dict[str, Any]]:
     """The value of every top-level key this schema describes (the schema keeps those in TOP_KEYS)."""
     layers = {"$ref": "#/$defs/layers"}
+    shape = {"type": "array", "minItems": 1, "maxItems": 5, "items": {"type": "integer", "minimum": 1}}
     return {
         "name": {"type": "string", "description": "a title for the table and the export"},
         "input": {
             "type": "array", "minItems": 2, "maxItems": 5, "items": {"type": "integer", "minimum": 1},
             "description": "the input shape [N, C, H, W] (a latent vector: [N, features])",
+        },
+        "inputs": {
+            "type": "object", "minProperties": 1, "propertyNames": {"pattern": r"^[^.]+$", "not": {"const": "input"}},
+            "additionalProperties": {"anyOf": [shape, {
+                "type": "object", "required": ["shape"], "additionalProperties": False,
+                "properties": {"shape": shape, "integers": {"type": "integer", "minimum": 1}},
+            }]},
+            "description": "several named inputs (instead of `input:`): shapes, or {shape, integers: N} for class indices",
         },
         "layers": layers,
         "encoder": layers,
@@ -301,6 +310,7 @@ def architecture_schema() -> dict[str, Any]:
         "properties": {key: tops[key] for key in TOP_KEYS},
         "additionalProperties": False,
         "anyOf": [{"required": ["layers"]}, {"required": [sections[0]]}],
+        "dependentSchemas": {"inputs": {"not": {"required": ["input"]}}},
         "if": {"not": {"required": ["blocks"]}},  # no blocks: every layer is a kind
         "then": {"properties": {"layers": strict, sections[0]: strict,
                                 sections[1]: {"anyOf": [strict, {"type": "object"}]}}},

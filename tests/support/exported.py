@@ -29,7 +29,11 @@ def check_against_torch(prop: Propagation, device: str = "meta") -> None:
     for i, layer in enumerate(rows):
         layer.register_forward_hook(lambda m, a, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
     with torch.no_grad():
-        y = model(torch.zeros(namespace["INPUT_SHAPE"], device=device))
+        if "example_inputs" in namespace:  # several inputs
+            with torch.device(device):
+                y = model(*namespace["example_inputs"]())
+        else:
+            y = model(torch.zeros(namespace["INPUT_SHAPE"], device=device))
     assert namespace["INPUT_SHAPE"] == prop.input
     ys = y if isinstance(y, tuple) else (y,)
     assert [tuple(t.shape) for t in ys] == [shape for _, _, shape in prop.outputs]
