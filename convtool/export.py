@@ -28,6 +28,7 @@ from typing import Any
 from . import __version__
 from .graph import LayerResult, LayerSpec, Propagation
 from .graph.model import INPUT
+from .graph.verify import input_index_bound
 from .layers import KINDS
 from .text import escape_controls, fmt_shape
 
@@ -43,6 +44,7 @@ def export(prop: Propagation) -> str:
     """
     arch = prop.arch
     name = class_name(arch.name, arch.file)
+    bound = input_index_bound(prop)  # an input of indices, where embeddings read it
     single = len(prop.outputs) == 1 and prop.outputs[0][0] == prop.layers[-1].index
     title = _in_docstring(arch.name or Path(arch.file).stem)
     file = _in_docstring(arch.file)
@@ -63,11 +65,11 @@ def export(prop: Propagation) -> str:
     further = _further_inputs(prop)
     signature = "".join(f", {variable}: torch.Tensor" for variable, _, _ in further)
     if further:
-        lines += _example_inputs(prop, further)
+        lines += _example_inputs(prop, further, bound)
     lines += _helpers(prop.layers)
     if arch.uses:
         lines[3] = "Each layer is the submodule at its path in `convtool run`: model.get_submodule('a.0.conv2d')."
-        return "\n".join(lines + _Blocks(prop).module(name, title, further) + _main(name, single, bool(further))) + "\n"
+        return "\n".join(lines + _Blocks(prop).module(name, title, further) + _main(name, single, bool(further), bound)) + "\n"
     lines += [
         "",
         "",
@@ -91,7 +93,7 @@ def export(prop: Propagation) -> str:
         "        layers = self.layers",
     ]
     lines += _forward(prop, further)
-    return "\n".join(lines + _main(name, single, bool(further))) + "\n"
+    return "\n".join(lines + _main(name, single, bool(further), bound)) + "\n"
 
 
 def _further_inputs(prop: Propagation) -> list[tuple[str, int, tuple[int, ...]]]:
@@ -100,9 +102,10 @@ def _further_inputs(prop: Propagation) -> list[tuple[str, int, tuple[int, ...]]]
     return [(_identifier(name, taken), -2 - k, shape) for k, (name, shape) in enumerate(prop.inputs[1:])]
 
 
-def _example_inputs(prop: Propagation, further: list[tuple[str, int, tuple[int, ...]]]) -> list[str]:
-    """`example_inputs()`: random values for every input (class indices where the file says so)."""
-    values = ["torch.randn(INPUT_SHAPE)"]
+def _example_inputs(prop: Propagation, further: list[tuple[str, int, tuple[int, ...]]], bound: int | None) -> list[str]:
+    """`example_inputs()`: random values for every input (class indices where the file says so,
+    or below `bound` for a first input that only embeddings read)."""
+    values = ["torch.randn(INPUT_SHAPE)" if bound is None else f"torch.randint(0, {bound}, INPUT_SHAPE)"]
     for (_, _, shape), spec in zip(further, prop.arch.inputs[1:]):
         values.append(f"torch.randint(0, {spec.integers}, {shape!r})" if spec.integers else f"torch.randn({shape!r})")
     names = ", ".join(["x", *(variable for variable, _, _ in further)])
@@ -111,15 +114,18 @@ def _example_inputs(prop: Propagation, further: list[tuple[str, int, tuple[int, 
             f"    return ({', '.join(values)})"]
 
 
-def _main(name: str, single: bool, several: bool = False) -> list[str]:
-    """The `__main__` block: the model run on a random input, its output shapes printed."""
+def _main(name: str, single: bool, several: bool = False, bound: int | None = None) -> list[str]:
+    """The `__main__` block: the model run on random inputs (indices below `bound` for a first
+    input that only embeddings read), its output shapes printed."""
     return [
         "",
         "",
         'if __name__ == "__main__":',
         f"    model = {name}().eval()",
         "    with torch.no_grad():",
-        "        y = model(*example_inputs())" if several else "        y = model(torch.randn(INPUT_SHAPE))",
+        "        y = model(*example_inputs())" if several
+        else "        y = model(torch.randn(INPUT_SHAPE))" if bound is None
+        else f"        y = model(torch.randint(0, {bound}, INPUT_SHAPE))  # indices, as the first layers read",
         '    print("output shape:", tuple(y.shape))' if single
         else '    print("output shapes:", [tuple(t.shape) for t in y])',
     ]

@@ -68,6 +68,19 @@ def resident_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
+def input_index_bound(prop: Propagation) -> int | None:
+    """The (first) network input's values as class indices in [0, bound): as the file marks it
+    (`integers: N`), or when every layer that reads it takes indices (an embedding's rows), the
+    bound they all accept; else None."""
+    if prop.arch.inputs and prop.arch.inputs[0].integers:
+        return prop.arch.inputs[0].integers
+    readers = [r for r in prop.layers if r.source == -1 or -1 in r.skips or (r.source is None and r.index == 0)]
+    bounds = [KINDS[r.type].index_bound(r.applied) for r in readers]
+    if not readers or any(bound is None for bound in bounds):
+        return None
+    return min(b for b in bounds if b is not None)
+
+
 class NumericStack:
     """The propagated stack as numpy computations with seeded weights (PyTorch's init)."""
 
@@ -82,6 +95,12 @@ class NumericStack:
         ]
 
     def random_input(self) -> Any:
+        """Normal values, or indices when the input holds them (`input_index_bound`)."""
+        import numpy as np
+
+        bound = input_index_bound(self.prop)
+        if bound is not None:
+            return self.rng.integers(0, bound, self.prop.input, dtype=np.int32)
         return self.rng.standard_normal(self.prop.input, dtype=self.dtype)
 
     def further_inputs(self) -> dict[int, Any]:

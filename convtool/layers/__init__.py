@@ -21,13 +21,14 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from . import conv, merge, norm, pad, pointwise, pool, resample, reshape
+from . import conv, merge, norm, pad, pointwise, pool, resample, reshape, sequence, slicing
 from .base import LayerKind
 
 
 def _registry() -> dict[str, LayerKind]:
     """Every kind, family by family; a new kind is added to its family's KINDS."""
-    kinds = [*conv.KINDS, *pool.KINDS, *resample.KINDS, *reshape.KINDS, *norm.KINDS, *pointwise.KINDS, *merge.KINDS, *pad.KINDS]
+    kinds = [*conv.KINDS, *pool.KINDS, *resample.KINDS, *reshape.KINDS, *norm.KINDS, *pointwise.KINDS, *merge.KINDS, *pad.KINDS,
+             *slicing.KINDS, *sequence.KINDS]
     names = [kind.name for kind in kinds]
     duplicates = {name for name in names if names.count(name) > 1}
     if duplicates:

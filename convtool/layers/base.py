@@ -109,6 +109,10 @@ class LayerKind:
     def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
         raise NotImplementedError
 
+    def index_bound(self, applied: Applied) -> int | None:
+        """For a layer that reads integer indices (an embedding's rows): they lie in [0, this)."""
+        return None
+
     def references(self, config: Mapping[str, Any]) -> tuple[str, ...]:
         """The names of the further tensors the layer reads, in order (a merge's inputs, the
         tensor a pad or crop takes its size from); they reach `apply` as `skips`."""

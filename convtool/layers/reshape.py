@@ -1,4 +1,4 @@
-"""Layers that reshape: linear, flatten, unflatten, reshape."""
+"""Layers that reshape: linear, flatten, unflatten, reshape, embedding."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from ..footprint import Footprint, span
 from ..params import Shape
 from .base import Applied, LayerKind, uniform_weights
-from .keys import Key, bool_key, dim_key, int_key, shape_key
+from .keys import Key, OptionError, bool_key, describe, dim_key, int_key, shape_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,9 +185,73 @@ class Unflatten(LayerKind):
         return x.reshape(applied.output)
 
 
+def _padding_idx(key: str, value: object) -> object:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise OptionError(f"key '{key}' expects an int (a row of the table, may be negative) or null, but got "
+                      f"{describe(value)}", key=key)
+
+
+class Embedding(LayerKind):
+    """embedding: integer indices of any shape -> that shape + (embedding_dim,), a table lookup."""
+
+    name = "embedding"
+    torch_class = "Embedding"
+    keys = (
+        Key("num_embeddings", int_key(1), required=True),
+        Key("embedding_dim", int_key(1), required=True),
+        Key("padding_idx", _padding_idx, None),
+    )
+
+    def validate(self, config: dict[str, Any]) -> None:
+        count, row = config["num_embeddings"], config["padding_idx"]
+        if row is not None and not -count <= row < count:
+            raise OptionError("Padding_idx must be within num_embeddings", key="padding_idx",
+                              hint=f"a row from {-count} to {count - 1}, or null")
+
+    def index_bound(self, applied: Applied) -> int | None:
+        return applied.args["num_embeddings"]
+
+    def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        count, width = config["num_embeddings"], config["embedding_dim"]
+        return Applied(
+            output=(*x, width),
+            param_count=count * width,
+            config=f"{count}x{width}",
+            args={"num_embeddings": count, "embedding_dim": width, "padding_idx": config["padding_idx"]},
+        )
+
+    def footprint(self, applied: Applied, x: Shape, fp: Footprint, skips: tuple[Footprint, ...] = ()) -> Footprint:
+        return fp.flat()  # the new last dim is not a dim of the network's input
+
+    def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
+        a = applied.args
+        table = rng.standard_normal((a["num_embeddings"], a["embedding_dim"]), dtype=dtype)
+        if a["padding_idx"] is not None:  # PyTorch zeroes the padding row
+            table[a["padding_idx"]] = 0
+        return {"weight": table}
+
+    def forward(self, applied: Applied, weights: Mapping[str, np.ndarray], x: np.ndarray, skips: Sequence[np.ndarray] = ()) -> np.ndarray:
+        import numpy as np
+
+        if not np.issubdtype(x.dtype, np.integer):
+            raise ConfigError(
+                "Expected tensor for argument #1 'indices' to have one of the following scalar types: Long, Int; "
+                f"but got {x.dtype.name} instead (while checking arguments for embedding)",
+                hint="an embedding reads class indices: mark the network input as integers",
+            )
+        if x.size and (x.min() < 0 or x.max() >= applied.args["num_embeddings"]):
+            raise ConfigError("index out of range in self")
+        return weights["weight"][x]
+
+    def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
+        return prod(x)  # the lookup writes the output itself; the indices' range check reads them
+
+
 KINDS: tuple[LayerKind, ...] = (
     Linear(),
     Flatten(),
     Unflatten(reshape=False),
     Unflatten(reshape=True),
+    Embedding(),
 )
