@@ -71,6 +71,8 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
                 if src > i0 and i0 + 1 < size_in:
                     out[o] |= previous[i0 + 1]
         return out
+    if kind == "attention":  # each query position reads every key and value position
+        return previous | np.logical_or.reduce([other.any(axis=0) for other in skips])
     if kind == "pixel_shuffle":  # output o of each spatial dim comes from input o // r (in some channel)
         return previous[np.arange(size_out) // a["upscale_factor"]]
     if kind in ("pad", "crop"):  # a shift by the amount before (and, padding, edges reflected or repeated)
