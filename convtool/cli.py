@@ -770,6 +770,8 @@ def run(
       convtool run configs/dcgan_generator.yaml --batch 64 --json
       convtool run configs/unet_original.yaml --format markdown > unet.md
       convtool run configs/unet_original.yaml --html unet.html
+      convtool run configs/hifigan_generator_v1.yaml --input-shape 1,80,100     (1-D: N,C,L)
+      convtool run configs/unet3d_cicek.yaml --depth 1 --format csv             (3-D: N,C,D,H,W)
     """
     from .errors import MismatchError
     from .graph import StackMismatch, load, propagate, verify

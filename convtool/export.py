@@ -66,7 +66,7 @@ def export(prop: Propagation) -> str:
     signature = "".join(f", {variable}: torch.Tensor" for variable, _, _ in further)
     if further:
         lines += _example_inputs(prop, further, bound)
-    lines += _helpers(prop.layers)
+    lines += _helpers(prop.layers, arch.layers)
     if arch.uses:
         lines[3] = "Each layer is the submodule at its path in `convtool run`: model.get_submodule('a.0.conv2d')."
         return "\n".join(lines + _Blocks(prop).module(name, title, further) + _main(name, single, bool(further), bound)) + "\n"
@@ -81,11 +81,15 @@ def export(prop: Propagation) -> str:
         "        self.layers = nn.ModuleList([",
     ]
     section = None
+    indexed = _indexed(prop.layers)
     for result in prop.layers:
         if result.section != section and result.section is not None:
             lines.append(f"            # -- {_in_comment(result.section)} --")
         section = result.section
-        lines.append(f"            {module_code(result, arch.layers[result.index])},  # {_row(result)}")
+        code = module_code(result, arch.layers[result.index])
+        if result.index in indexed:  # a max_unpool reads its indices
+            code = code[:-1] + ", return_indices=True)"
+        lines.append(f"            {code},  # {_row(result)}")
     lines += [
         "        ])",
         "",
@@ -348,11 +352,12 @@ def class_name(name: str | None, file: str = "model") -> str:
     return text if text[0].isalpha() else "Model" + text
 
 
-def _helpers(layers: Sequence[LayerResult]) -> list[str]:
-    """The helper definitions the rows' kinds need (each once, in order), or nothing."""
+def _helpers(layers: Sequence[LayerResult], specs: Sequence[LayerSpec] = ()) -> list[str]:
+    """The helper definitions the rows need (each once, in order), or nothing."""
     blocks: list[str] = []
     for r in layers:
-        blocks += [block for block in KINDS[r.type].torch_helpers if block not in blocks]
+        config = specs[r.index].config if specs else {}
+        blocks += [block for block in KINDS[r.type].helpers(config) if block not in blocks]
     return ("\n" + "\n".join(blocks)).splitlines() if blocks else []
 
 
@@ -366,11 +371,18 @@ def _forward(prop: Propagation, further: Sequence[tuple[str, int, tuple[int, ...
     taken = {"x", "layers", "self", "torch", "nn", "x_in", *dir(builtins)}
     variables: dict[int, str] = {-1: "x_in", **{index: variable for variable, index, _ in further}}
     taken |= set(variables.values())
+    indices: dict[int, str] = {}  # the pools' indices that max_unpool rows read
+    indexed = _indexed(layers)
     lines = ["        x_in = x"] if -1 in read else []
     for r in layers:
         first = "x" if r.source is None else variables[r.source]
-        skips = "".join(f", {variables[i]}" for i in r.skips)
-        lines.append(f"        x = layers[{r.index}]({first}{skips})")
+        reads = [indices[i] if n == 0 and KINDS[r.type].reads_indices else variables[i] for n, i in enumerate(r.skips)]
+        skips = "".join(f", {v}" for v in reads)
+        if r.index in indexed:
+            indices[r.index] = _identifier(f"{r.name or f'out{r.index}'}_indices", taken)
+            lines.append(f"        x, {indices[r.index]} = layers[{r.index}]({first}{skips})")
+        else:
+            lines.append(f"        x = layers[{r.index}]({first}{skips})")
         if r.index in read:
             variables[r.index] = _identifier(r.name or f"out{r.index}", taken)
             lines.append(f"        {variables[r.index]} = x")
@@ -380,6 +392,11 @@ def _forward(prop: Propagation, further: Sequence[tuple[str, int, tuple[int, ...
     else:
         lines.append("        return x")
     return lines
+
+
+def _indexed(layers: Sequence[LayerResult]) -> set[int]:
+    """The rows (max pools) whose indices a max_unpool row reads."""
+    return {r.skips[0] for r in layers if KINDS[r.type].reads_indices}
 
 
 def _identifier(name: str, taken: set[str]) -> str:

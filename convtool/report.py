@@ -493,12 +493,13 @@ if TYPE_CHECKING:
     )
 
 RUN_TERMS = (
-    "Shapes are (N, C, H, W) as in PyTorch: batch, channels, then the spatial sizes.",
+    "Shapes are (N, C, L), (N, C, H, W) or (N, C, D, H, W) as in PyTorch: batch, channels, then the "
+    "spatial sizes.",
     "params: the layer's weights and biases. MACs: multiply-accumulates for the whole batch, bias "
     "excluded, transposed layers counted per input pixel (= torch.utils.flop_counter FLOPs / 2); "
     "only conv, linear, attention and lstm layers count, every other layer is 0. "
     "Memory: MiB (2^20 bytes) of float32 activations, every layer's output (the input excluded).",
-    "RF: receptive field, how many input pixels (H x W) one output pixel depends on, exact: the "
+    "RF: receptive field, how many input pixels (per spatial dim) one output pixel depends on, exact: the "
     "widest span of input positions any one output position reads; none once flattened.",
 )
 RUN_FOOTER = " ".join(RUN_TERMS)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,23 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 # -- 1. dependency matrices from the definitions ----------------------------------------------
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    return (v, v) if isinstance(v, (int, float)) else tuple(v)  # type: ignore[return-value]
+def _per_dim(v: Any, dims: int) -> tuple[int, ...]:
+    return (v,) * dims if isinstance(v, (int, float)) else tuple(v)
+
+
+PAD_CLASSES = ("reflection_pad", "replication_pad", "zero_pad", "constant_pad", "circular_pad")
+
+
+def _family(kind: str) -> str:
+    """The 2-D spelling of a kind in any dims (conv1d -> conv2d), pad classes as `pad`."""
+    if kind.startswith(PAD_CLASSES):
+        return "pad"
+    return re.sub(r"[13]d$", "2d", kind)
 
 
 def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.ndarray]) -> np.ndarray:
     """Boolean (output positions x network-input positions) dependence after this layer."""
-    kind, a = layer.type, layer.applied.args
+    kind, a = _family(layer.type), layer.applied.args
     size_in = layer.input[2 + axis] if len(layer.input) > 2 else None
     size_out = layer.output[2 + axis] if len(layer.output) > 2 else None
     width = previous.shape[1]
@@ -39,15 +50,27 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
         if kind == "conv2d":
             p = layer.applied.conv
             k, s, d, pad = p.kernel_size[axis], p.stride[axis], p.dilation[axis], p.padding_pairs[axis][0]
-            assert p.padding_mode == "zeros"
+            mode = p.padding_mode
         else:
-            k, s, pad = _pair(a["kernel_size"])[axis], _pair(a["stride"])[axis], _pair(a["padding"])[axis]
-            d = _pair(a.get("dilation", 1))[axis]
+            dims = len(layer.input) - 2
+            k, s, pad = (_per_dim(a[key], dims)[axis] for key in ("kernel_size", "stride", "padding"))
+            d, mode = _per_dim(a.get("dilation", 1), dims)[axis], "zeros"
         for o in range(size_out):
             for t in range(k):
                 i = o * s - pad + t * d
+                if not 0 <= i < size_in and mode != "zeros":  # the padded edge reads the input again
+                    i = (0 if i < 0 else size_in - 1) if mode == "replicate" else i % size_in if mode == "circular" \
+                        else (abs(i) if i < 0 else 2 * (size_in - 1) - i)
                 if 0 <= i < size_in:
                     out[o] |= previous[i]
+        return out
+    if kind == "max_unpool2d":  # each input's value lands somewhere in its window (the data decides where)
+        dims = len(layer.input) - 2
+        k, s, pad = (_per_dim(a[key], dims)[axis] for key in ("kernel_size", "stride", "padding"))
+        for i in range(size_in):
+            for t in range(k):
+                if 0 <= i * s - pad + t < size_out:
+                    out[i * s - pad + t] |= previous[i]
         return out
     if kind == "conv_transpose2d":
         p = layer.applied.conv
@@ -60,10 +83,12 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
         return out
     if kind == "upsample":
         scale = size_out / size_in
-        assert a["mode"] == "nearest" or not a.get("align_corners")
+        assert a["mode"] in ("nearest", "nearest-exact", "linear", "bilinear", "trilinear") and not a.get("align_corners")
         for o in range(size_out):
             if a["mode"] == "nearest":
                 out[o] = previous[min(math.floor(o / scale), size_in - 1)]
+            elif a["mode"] == "nearest-exact":
+                out[o] = previous[min(math.floor((o + 0.5) / scale), size_in - 1)]
             else:
                 src = max((o + 0.5) / scale - 0.5, 0.0)
                 i0 = min(int(src), size_in - 1)
@@ -108,7 +133,8 @@ def brute_fields(prop: Propagation) -> list[tuple[int, ...] | None]:
     fields: list[tuple[int, ...] | None] = []
     for layer in prop.layers:
         reads = current if layer.source is None else saved[layer.source]
-        skips = [] if layer.type in ("pad", "crop") else layer.skips  # they read another tensor's size only
+        # pad, crop, max_unpool and like: read other tensors' sizes (and indices) only
+        skips = layer.skips if layer.type in ("concat", "add", "mul") else []
         current = [
             layer_matrix(layer, axis, reads[axis], [saved[i][axis] for i in skips])
             for axis in range(len(current))

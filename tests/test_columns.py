@@ -235,8 +235,8 @@ UPSAMPLERS = sorted({(x[2:], tuple(out_spatial(p, x))) for _, p, x in CONVOLUTIO
                          ids=[f"{s}-{p.compact().replace(' ', '')}-{fmt_size(x[2:])}" for s, p, x in INVERTIBLE])
 def test_invert_conv_fits(stem: str, params, shape: tuple, width: int) -> None:
     per_dim = lambda values: ",".join(map(str, values))  # noqa: E731
-    out, _ = screen(["invert", fmt_size(shape[2:]), "-k", per_dim(params.kernel_size), "-s", per_dim(params.stride),
-                     "-p", per_dim(params.padding), "-d", per_dim(params.dilation)], width)
+    out, _ = screen(["invert", fmt_size(shape[2:]), "--dims", str(len(shape) - 2), "-k", per_dim(params.kernel_size),
+                     "-s", per_dim(params.stride), "-p", per_dim(params.padding), "-d", per_dim(params.dilation)], width)
     assert_fits(out, width)
     assert f"# {fmt_size(shape[2:])} -> {fmt_size(out_spatial(params, shape))}" in joined(out)
     for table in tables(out):
@@ -247,7 +247,7 @@ def test_invert_conv_fits(stem: str, params, shape: tuple, width: int) -> None:
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("size, target", UPSAMPLERS, ids=[f"{fmt_size(a)}-{fmt_size(b)}" for a, b in UPSAMPLERS])
 def test_invert_search_fits(size: tuple, target: tuple, width: int) -> None:
-    out, _ = screen(["invert", fmt_size(size), "--to", fmt_size(target), "--top", "5"], width)
+    out, _ = screen(["invert", fmt_size(size), "--to", fmt_size(target), "--dims", str(len(size)), "--top", "5"], width)
     assert_fits(out, width)
     assert f"map {fmt_size(size)} -> {fmt_size(target)}" in joined(out)
     assert "overlap: how many kernel taps land on each output position" in joined(out)

@@ -82,7 +82,9 @@ def test_layer_shape_params_macs(type_: str, options: str, shape: tuple[int, ...
 
 
 def test_every_kind_is_covered() -> None:
-    covered = {c[0] for c in CASES} | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
+    golden = json.loads((GOLDEN / "layers_nd.json").read_text())  # test_layers_nd.py, test_graph_nd.py
+    nd = {case["type"] for case in golden["cases"]} | {f"max_unpool{case['dims']}d" for case in golden["unpool"]}
+    covered = {c[0] for c in CASES} | nd | {"concat", "add", "mul", "pad", "crop"}  # the multi-input ones: test_graph.py
     newer = {resolve_type(c["type"])[0].name for c in json.loads((GOLDEN / "kinds.json").read_text())["cases"]}  # type: ignore[index]
     assert covered | newer == set(KINDS)  # the newer kinds: test_kinds.py
 

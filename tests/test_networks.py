@@ -81,6 +81,10 @@ def test_network_export_builds_the_same_module(name: str) -> None:
     check_against_torch(network(name))
 
 
+# the file's input needs more memory than --verify allows (about 2.8 GiB): its smallest valid input
+VERIFIED_SMALLER = {"unet3d_cicek": (1, 3, 92, 92, 92)}
+
+
 @pytest.mark.parametrize("name", NETWORKS)
 def test_network_verifies(name: str) -> None:
-    assert verify(network(name)).ok
+    assert verify(propagate(load(ROOT / "configs" / f"{name}.yaml"), VERIFIED_SMALLER.get(name))).ok

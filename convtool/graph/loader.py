@@ -582,7 +582,8 @@ class _Loader:
                 at = mark
             raise self.error(error.message, at, layer=where, key=key, hint=error.hint_lines) from None
         with_ = kind.references(config)
-        key = "inputs" if "inputs" in item else "with" if kind.skip else "to"
+        # the key that names them, for the error marks: a merge's, or a size taken from another tensor
+        key = next((k for k in ("inputs", "with", "to", "output_size", "size", "indices") if k in item), "to")
         for target in with_:
             if target == name:
                 raise self.error(

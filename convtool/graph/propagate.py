@@ -5,7 +5,7 @@ a mismatch is raised with the table so far; its fixes are diagnose.py's."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Any
 
@@ -255,6 +255,29 @@ def network_inputs(arch: Arch, x: Shape) -> list[tuple[str, Shape]]:
     return [(names[0], x), *others]
 
 
+def _check_indices_source(spec: LayerSpec, source: int, results: Sequence[LayerResult]) -> None:
+    """A max_unpool's `indices:` must name a max pool of its dims (the pool carries its indices)."""
+    wanted = spec.type.replace("max_unpool", "max_pool")
+    found = "the network's input" if source < 0 else f"{results[source].path} ({results[source].type})"
+    if source < 0 or results[source].type != wanted:
+        raise ConfigError(f"indices: {spec.config['indices']} must name a {wanted} layer, whose indices "
+                          f"{spec.type} reads, but it is {found}")
+
+
+def _past_the_output(applied: Applied, pool: LayerResult) -> Applied:
+    """A max_unpool whose output is smaller than its pool's input: the indices of the last windows
+    may point past it (PyTorch then fails with `Found an invalid max index`, as the data decide)."""
+    k, s, p, d = KINDS[pool.type].window(pool.applied)  # type: ignore[attr-defined]
+    spatial, out = pool.input[2:], applied.output[2:]
+    last = [min((o - 1) * ss + (kk - 1) * dd - pp, i - 1) for o, kk, ss, pp, dd, i in zip(pool.output[2:], k, s, p, d, spatial)]
+    largest = sum(c * prod(spatial[a + 1:]) for a, c in enumerate(last))
+    if largest < prod(out):
+        return applied
+    note = (f"indices of {pool.path} reach {largest}, past this {'x'.join(map(str, out))} output "
+            f"(PyTorch fails with 'Found an invalid max index' when a maximum sits there)")
+    return replace(applied, notes=(*applied.notes, note))
+
+
 def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
     """Apply every layer of a bound architecture to the tensor that reaches it, from input
     `x`; raise StackMismatch (the table so far, no fixes yet) where one cannot be applied.
@@ -293,7 +316,11 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
         first, others = read[0], read[1:]
         x, fp = first[2], first[3]
         try:
+            if kind.reads_indices:
+                _check_indices_source(spec, others[0][0], results)
             applied = kind.apply(spec.config, x, tuple(t[2] for t in others))
+            if kind.reads_indices:
+                applied = _past_the_output(applied, results[others[0][0]])
         except ConfigError as error:
             raise _mismatch(arch, start, spec, x, error, tuple(results), {n: (t[0], t[2]) for n, t in tensors.items()},
                             previous[0]) from None

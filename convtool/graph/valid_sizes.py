@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..layers import KINDS
+from ..layers.base import dims_period
 from ..params import Shape
 from .bind import bind
 from .model import PREVIOUS, Arch
@@ -85,7 +86,7 @@ class ValidSizes:
         return doc
 
 
-DIM_NAMES = ("H", "W")
+DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def describe(sizes: InputSizes, spatial: Shape) -> str:
@@ -96,7 +97,7 @@ def describe(sizes: InputSizes, spatial: Shape) -> str:
     """
     if sizes.dims is None:
         return str(sizes.reason)
-    names = DIM_NAMES if len(sizes.dims) == 2 else tuple(f"d{i}" for i in range(len(sizes.dims)))
+    names = DIM_NAMES[len(sizes.dims)]
     first = sizes.dims[0]
     if all(d.period == first.period and d.smallest == first.smallest for d in sizes.dims) and len(set(spatial)) == 1:
         groups = [(", ".join(names), first, spatial[0])]
@@ -111,7 +112,8 @@ def describe(sizes: InputSizes, spatial: Shape) -> str:
         elif dim.period > 1:
             text += f" ({n} is one)"
         parts.append(text)
-    held = "" if sizes.dims[0].held == tuple(spatial) else f" (the other dim held at {sizes.dims[0].held[0]})"
+    others = "the other dim" if len(spatial) == 2 else "the other dims"
+    held = "" if sizes.dims[0].held == tuple(spatial) or len(spatial) == 1 else f" ({others} held at {sizes.dims[0].held[0]})"
     return "; ".join(parts) + held
 
 
@@ -189,8 +191,6 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
     spatial = x[2:]
     if not spatial:
         return InputSizes(None, "the input has no spatial dims")
-    if len(spatial) != 2:
-        return InputSizes(None, f"architecture files are 2-D, but the input has {len(spatial)} spatial dims")
     for spec in arch.layers:
         if not KINDS[spec.type].spatial:
             return InputSizes(
@@ -199,7 +199,8 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
                 f"that give the same {KINDS[spec.type].tied_to} "
                 f"as {'x'.join(map(str, spatial))}",
             )
-    period = [prod(KINDS[spec.type].period(spec.config)[axis] for spec in arch.layers) for axis in range(len(spatial))]
+    periods = [KINDS[spec.type].dims_period(spec.config, len(spatial)) for spec in arch.layers]
+    period = [prod(p[axis] for p in periods) for axis in range(len(spatial))]
     if max(period) > MAX_PERIOD:
         return InputSizes(None, f"the sizes repeat only every {max(period)} pixels; not analysed")
     probe = _Probe(arch, restoring)
@@ -224,8 +225,11 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
         if isinstance(result, str):
             return InputSizes(None, result)
         period_, smallest = result
-        below = range(1, min(max(smallest), SCAN))
-        also = tuple(n for n in below if valid(n) and not any(n >= s and (n - s) % period_ == 0 for s in smallest))
+        def periodic(n: int, period_: int = period_, smallest: tuple[int, ...] = smallest) -> bool:
+            return any(n >= s and (n - s) % period_ == 0 for s in smallest)
+
+        below = range(1, min(_broadcast_bound(probe, x, held, axis, max(smallest), periodic), SCAN))
+        also = tuple(n for n in below if valid(n) and not periodic(n))
         dims.append(ValidSizes(axis, period_, smallest, held, also))
     return InputSizes(tuple(dims))
 
@@ -281,6 +285,23 @@ def _periodic_set(
     return _reduce(period, smallest)
 
 
+def _broadcast_bound(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, start: int,
+                     periodic: Callable[[int], bool]) -> int:
+    """A length from which on no tensor is 1 long along `axis` (so no merge broadcasts and the
+    periodic set is exact): the first periodic length >= start whose tensors are all at least 2
+    long there (lengths grow with the input's), or `start`'s class's last probe."""
+    n = start
+    for n in range(start, start + SCAN):
+        if not periodic(n):
+            continue
+        sizes = list(held)
+        sizes[axis] = n
+        outs = probe.outputs((*x[:2], *sizes))
+        if outs is not None and all(len(o) < 3 or o[2 + axis] >= 2 for o in outs) and n >= 2:
+            return n
+    return n
+
+
 def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: int, period: int) -> bool:
     """Whether both sides of every cropping skip grow alike from n to n + period (an equal-size
     skip that lines up at both has equal rates by itself)."""
@@ -311,8 +332,10 @@ def _same_rates(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, n: in
         if not spec.with_ or not KINDS[spec.type].compares_sizes(spec.config):
             continue
         grow = size(1, spec.source, i) - size(0, spec.source, i)
-        if any(size(1, name, i) - size(0, name, i) != grow for name in spec.with_):
-            return False
+        for position, name in enumerate(spec.with_):
+            rate = dims_period(KINDS[spec.type].reference_rate(spec.config, position), len(held))[axis]
+            if size(1, name, i) - size(0, name, i) != rate * grow:
+                return False
     return True
 
 

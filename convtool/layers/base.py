@@ -55,6 +55,7 @@ class LayerKind:
     copy_in_mirror = False  # a mirrored decoder copies the layer as it is (its output shape is its input's)
     channel_key: str | None = None  # the key that holds the channel count, set anew when copied
     torch_helpers: tuple[str, ...] = ()  # source of what export defines for a kind torch has no class for
+    reads_indices = False  # max_unpool: its first reference is a max pool, whose indices it reads
 
     def key_names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.keys)
@@ -99,8 +100,14 @@ class LayerKind:
 
     def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
         """Per spatial dim, the factor the layer divides sizes by (a stride, a downscale):
-        the valid input sizes of a stack repeat with the product of these."""
-        return (1, 1)
+        the valid input sizes of a stack repeat with the product of these. Entries that are all
+        alike stand for every dim (a dims-free kind does not know its input's rank)."""
+        return (1,)
+
+    def dims_period(self, config: Mapping[str, Any], ndim: int) -> tuple[int, ...]:
+        """`period` for an input of `ndim` spatial dims (a kind whose period depends on the rank
+        says so here)."""
+        return dims_period(self.period(config), ndim)
 
     # numeric rule: parameters (seeded, PyTorch's init) and forward
     def init(self, applied: Applied, x: Shape, rng: Any, dtype: Any) -> dict[str, np.ndarray]:
@@ -117,6 +124,13 @@ class LayerKind:
         """The names of the further tensors the layer reads, in order (a merge's inputs, the
         tensor a pad or crop takes its size from); they reach `apply` as `skips`."""
         return ()
+
+    def reference_rate(self, config: Mapping[str, Any], position: int) -> tuple[int, ...]:
+        """Per spatial dim, how much faster than its first input the tensor a size-comparing layer
+        references at `position` (of `references`) must grow for it to keep lining up (1: alike, as
+        a pad to a skip's size; a transposed convolution sized like another tensor: its stride).
+        Alike entries stand for every dim."""
+        return (1,)
 
     def compares_sizes(self, config: Mapping[str, Any]) -> bool:
         """Whether the layer lines up only when its inputs' sizes compare one way (a center crop
@@ -147,10 +161,28 @@ class LayerKind:
         args = ", ".join(f"{key}={value!r}" for key, value in applied.args.items())
         return f"nn.{self.torch_class}({args})"
 
+    def helpers(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """The helper definitions export writes for this layer as configured (`config` as written;
+        empty when export only knows the applied layer)."""
+        return self.torch_helpers
+
     def workspace(self, applied: Applied, x: Shape, out: Shape) -> int:
         """Elements `forward` allocates beside its input and output, at most (for --verify's
         memory estimate; measured with the peak resident set, see the tests)."""
         return prod(x) + prod(out)
+
+
+def dims_period(period: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """A kind's period for an input of `ndim` spatial dims (alike entries stand for every dim).
+
+    >>> dims_period((1,), 3), dims_period((2, 2), 1), dims_period((2, 3), 2)
+    ((1, 1, 1), (2,), (2, 3))
+    """
+    if len(period) == ndim:
+        return period
+    if len(set(period)) == 1:
+        return (period[0],) * ndim
+    return (1,) * ndim  # written for another rank: the layer refuses this input anyway
 
 
 def require_rank(name: str, x: Shape, ranks: tuple[int, ...], what: str | None = None) -> None:

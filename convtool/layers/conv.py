@@ -11,38 +11,75 @@ from .. import design
 from .. import shape as engine
 from ..errors import ConfigError, NoInverse
 from ..footprint import Footprint, gather, map_dims, transpose_deps, window_deps
-from ..params import ConvParams, Shape
+from ..params import ConvParams, Shape, axis_names
 from ..text import compact_x, fmt_size
 from .base import CONV_TILE_ELEMENTS, Applied, LayerKind, as_option_error, plural, uniform_weights
-from .keys import Key, OptionError, bool_key, choice_key, in_channels_key, int_key, size_key, spatial_key
+from .keys import (
+    Key,
+    Like,
+    OptionError,
+    bool_key,
+    choice_key,
+    in_channels_key,
+    int_key,
+    like_key,
+    size_key,
+    spatial_key,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-class Conv(LayerKind):
-    """conv2d and conv_transpose2d: all of PyTorch's arguments; output_size for the latter."""
+SHAPES = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}  # a batched input of each rank
+UNITS = {1: ("position",), 2: ("row", "col"), 3: ("plane", "row", "col")}  # what one step of each dim is
 
-    def __init__(self, transposed: bool) -> None:
+
+class Conv(LayerKind):
+    """conv{1,2,3}d and conv_transpose{1,2,3}d: all of PyTorch's arguments; output_size for the latter."""
+
+    def __init__(self, transposed: bool, dims: int = 2) -> None:
         self.transposed = transposed
-        self.name = "conv_transpose2d" if transposed else "conv2d"
-        self.torch_class = "ConvTranspose2d" if transposed else "Conv2d"
+        self.dims = dims
+        self.name = f"conv_transpose{dims}d" if transposed else f"conv{dims}d"
+        self.torch_class = f"ConvTranspose{dims}d" if transposed else f"Conv{dims}d"
+        spatial = spatial_key(ndim=dims)
         keys = [
             Key("in_channels", in_channels_key),
             Key("out_channels", int_key(1), required=True),
-            Key("kernel_size", spatial_key(), required=True),
-            Key("stride", spatial_key(), 1),
-            Key("padding", spatial_key(strings=() if transposed else ("same", "valid")), 0),
+            Key("kernel_size", spatial, required=True),
+            Key("stride", spatial, 1),
+            Key("padding", spatial_key(strings=() if transposed else ("same", "valid"), ndim=dims), 0),
         ]
         if transposed:
-            keys += [Key("output_padding", spatial_key(), 0), Key("output_size", size_key(full_shape=True))]
+            keys += [Key("output_padding", spatial, 0),
+                     Key("output_size", like_key(size_key(full_shape=True, ndim=dims)))]
         keys += [
-            Key("dilation", spatial_key(), 1),
+            Key("dilation", spatial, 1),
             Key("groups", int_key(1), 1),
             Key("bias", bool_key, True),
             Key("padding_mode", choice_key("zeros", "reflect", "replicate", "circular"), "zeros"),
         ]
         self.keys = tuple(keys)
+
+    def references(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        size = config.get("output_size")
+        return (size.name,) if isinstance(size, Like) else ()
+
+    def compares_sizes(self, config: Mapping[str, Any]) -> bool:
+        return isinstance(config.get("output_size"), Like)
+
+    def reference_rate(self, config: Mapping[str, Any], position: int) -> tuple[int, ...]:
+        """The output lines up with the tensor it is sized like while that grows `stride` times as
+        fast as the input (output_size reaches only stride - 1 above the smallest output)."""
+        return self.params(config).stride
+
+    def helpers(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        return (CONV_TRANSPOSE_LIKE.format(dims=self.dims),) if self.compares_sizes(config) else ()
+
+    def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
+        code = super().torch_code(applied, config)
+        return code.replace(f"nn.{self.torch_class}(", f"{self.torch_class}Like(", 1) if self.compares_sizes(config) else code
 
     def inverse(self, applied: Applied, x: Shape, y: Shape) -> list[dict[str, Any]]:
         """conv -> conv_transpose with the same k, s, p, d, g and the output_padding the sizes
@@ -58,7 +95,7 @@ class Conv(LayerKind):
         if engine.spatial_output(conv, y[2:]) != x[2:]:
             raise NoInverse(
                 f"its output_padding {fmt_size(p.output_padding)} is not below its stride "
-                f"{fmt_size(p.stride)}, so the Conv2d with the same parameters maps {fmt_size(y[2:])} to "
+                f"{fmt_size(p.stride)}, so the {conv.class_name} with the same parameters maps {fmt_size(y[2:])} to "
                 f"{fmt_size(engine.spatial_output(conv, y[2:]))}, not {fmt_size(x[2:])}"
             )
         return [file_layer(conv)]
@@ -85,7 +122,7 @@ class Conv(LayerKind):
         common = dict(
             in_channels=in_channels if in_channels is not None else config["in_channels"],
             out_channels=config["out_channels"],
-            ndim=2,
+            ndim=self.dims,
         )
         if self.transposed:
             return ConvParams.conv_transpose(
@@ -98,10 +135,10 @@ class Conv(LayerKind):
         )
 
     def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
-        return (1, 1) if self.transposed else self.params(config).stride
+        return (1,) * self.dims if self.transposed else self.params(config).stride
 
     def validate(self, config: dict[str, Any]) -> None:
-        if self.transposed and config["output_size"] is not None and config["output_padding"] != 0:
+        if self.transposed and config["output_size"] is not None and config["output_padding"] not in (0, (0,) * self.dims):
             raise OptionError(
                 "give output_padding or output_size, not both (PyTorch ignores output_padding "
                 "when output_size is given)",
@@ -114,15 +151,17 @@ class Conv(LayerKind):
             raise as_option_error(error) from None
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
-        if len(x) == 3:  # PyTorch would take it as unbatched; files keep the batch dim
+        wanted = SHAPES[self.dims]
+        if len(x) == self.dims + 1:  # PyTorch would take it as unbatched; files keep the batch dim
             raise ConfigError(
-                f"{self.name} in an architecture file needs an (N, C, H, W) input, but got input of size: {list(x)}",
-                hint="give the input as [N, C, H, W]",
+                f"{self.name} in an architecture file needs an {wanted} input, but got input of size: {list(x)}",
+                hint=f"give the input as [{wanted[1:-1]}]",
             )
-        if len(x) != 4:
+        if len(x) != self.dims + 2:
             raise ConfigError(
-                f"Expected 3D (unbatched) or 4D (batched) input to {self.name}, but got input of size: {list(x)}",
-                hint="architecture files are 2-D: a conv2d needs an (N, C, H, W) tensor",
+                f"Expected {self.dims + 1}D (unbatched) or {self.dims + 2}D (batched) input to {self.name}, "
+                f"but got input of size: {list(x)}",
+                hint=rank_hint(self.name, self.dims, len(x)),
             )
         written = self.params(config)
         if written.in_channels is not None and written.in_channels != x[1]:
@@ -130,9 +169,18 @@ class Conv(LayerKind):
         params = self.params(config, in_channels=x[1])
         notes: list[str] = []
         if self.transposed and config["output_size"] is not None:
-            op = engine.output_padding_for(params, x, config["output_size"])
+            size = config["output_size"]
+            if isinstance(size, Like):
+                size = skips[0][2:]
+                if len(size) != self.dims:
+                    raise ConfigError(
+                        f"output_size like {config['output_size'].name} has {len(size)} spatial dims, but "
+                        f"{self.name} has {self.dims}: it takes the size of a {SHAPES[self.dims]} tensor"
+                    )
+            op = engine.output_padding_for(params, x, size)
             params = params.replace(output_padding=op)
-            notes.append(f"output_size {fmt_size(config['output_size'][-2:])} -> output_padding {compact_x(op)}")
+            written_size = f"like {config['output_size'].name} " if isinstance(config["output_size"], Like) else ""
+            notes.append(f"output_size {written_size}{fmt_size(size[-self.dims:])} -> output_padding {compact_x(op)}")
         out = engine.output_shape(params, x)
         notes += self._notes(params, x[2:])
         config_text = params.compact()
@@ -210,25 +258,40 @@ class Conv(LayerKind):
         assert p is not None
         bias = weights.get("bias")
         if p.transposed:
-            return numeric.conv_transpose2d(
-                x, weights["weight"], bias, p.stride, p.padding, p.output_padding, p.groups, p.dilation
-            )
+            transpose = getattr(numeric, f"conv_transpose{p.ndim}d")
+            return transpose(x, weights["weight"], bias, p.stride, p.padding, p.output_padding, p.groups, p.dilation)
+        conv = getattr(numeric, f"conv{p.ndim}d")
         pairs = p.padding_pairs
         if p.padding_mode == "zeros" and all(a == b for a, b in pairs):
-            return numeric.conv2d(x, weights["weight"], bias, p.stride, tuple(a for a, _ in pairs), p.dilation, p.groups)
+            return conv(x, weights["weight"], bias, p.stride, tuple(a for a, _ in pairs), p.dilation, p.groups)
         padded = numeric.pad(x, pairs, p.padding_mode)
-        return numeric.conv2d(padded, weights["weight"], bias, p.stride, 0, p.dilation, p.groups)
+        return conv(padded, weights["weight"], bias, p.stride, 0, p.dilation, p.groups)
+
+
+# What export defines for `output_size: {like: NAME}`: the module called with NAME's spatial size.
+CONV_TRANSPOSE_LIKE = '''
+class ConvTranspose{dims}dLike(nn.ConvTranspose{dims}d):
+    """ConvTranspose{dims}d whose output has the spatial size of `like` (forward's output_size)."""
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, output_size=list(like.shape[2:]))
+'''
 
 
 def ignored_note(ignored: Sequence[int]) -> list[str]:
-    if not any(ignored):
-        return []
-    parts = []
-    if ignored[0]:
-        parts.append(plural(ignored[0], "row"))
-    if len(ignored) > 1 and ignored[1]:
-        parts.append(plural(ignored[1], "col"))
-    return [f"never reads the last {' and '.join(parts)}"]
+    """`never reads the last 1 row and 2 cols`, from the count per spatial dim.
+
+    >>> ignored_note([1]), ignored_note([0, 1, 2])
+    (['never reads the last 1 position'], ['never reads the last 1 row and 2 cols'])
+    """
+    parts = [plural(n, unit) for n, unit in zip(ignored, UNITS[len(ignored)]) if n]
+    return [f"never reads the last {' and '.join(parts)}"] if parts else []
+
+
+def rank_hint(name: str, dims: int, rank: int) -> str:
+    """What fits a tensor of `rank` instead of a `dims`-d kind: the kind of the same family in its dims."""
+    fits = name.replace(f"{dims}d", f"{rank - 2}d") if 3 <= rank <= 5 else None
+    return f"a {name} needs an {SHAPES[dims]} tensor" + (f"; this {rank}D tensor takes {fits}" if fits else "")
 
 
 def per_dim_arg(values: Sequence[Any]) -> Any:
@@ -299,9 +362,9 @@ def transpose_layer(conv: ConvParams, small: Shape, big: Shape) -> dict[str, Any
         for n, target, k, s, d, p in zip(small[2:], big[2:], conv.kernel_size, conv.stride, conv.dilation, pads)
     ]
     if any(f is None for f in found):
-        axes = [name for name, f in zip(("height", "width"), found) if f is None]
+        axes = [name for name, f in zip(axis_names(conv.ndim)[-conv.ndim:], found) if f is None]
         raise NoInverse(
-            f"no ConvTranspose2d with its kernel {fmt_size(conv.kernel_size)}, stride {fmt_size(conv.stride)} "
+            f"no ConvTranspose{conv.ndim}d with its kernel {fmt_size(conv.kernel_size)}, stride {fmt_size(conv.stride)} "
             f"and dilation {fmt_size(conv.dilation)} maps {fmt_size(small[2:])} back to {fmt_size(big[2:])} "
             f"(in {' and '.join(axes)}: no padding and output_padding reach it)",
             hint="an even kernel with padding='same' pads one side more; use an odd kernel or explicit padding",
@@ -332,7 +395,4 @@ def _dim_padding(n: int, target: int, k: int, s: int, d: int, prefer: int) -> tu
     return None
 
 
-KINDS: tuple[LayerKind, ...] = (
-    Conv(transposed=False),
-    Conv(transposed=True),
-)
+KINDS: tuple[LayerKind, ...] = tuple(Conv(transposed, dims) for transposed in (False, True) for dims in (1, 2, 3))

@@ -117,6 +117,9 @@ def int_key(minimum: int = 1) -> Callable[[str, object], object]:
     return check
 
 
+AXES = {1: "(L)", 2: "(H, W)", 3: "(D, H, W)"}  # how a list of per-dim values is read
+
+
 def spatial_key(minimum: int = 0, strings: tuple[str, ...] = (), ndim: int = 2) -> Callable[[str, object], object]:
     """An int, or a list of `ndim` ints (one per spatial dim); sign limits are left to PyTorch's checks."""
 
@@ -129,7 +132,7 @@ def spatial_key(minimum: int = 0, strings: tuple[str, ...] = (), ndim: int = 2) 
         if isinstance(value, list) and all(_is_int(v) for v in value):
             if len(value) != ndim:
                 raise OptionError(
-                    f"key '{key}' expects one value or {ndim} values (H, W), but got {len(value)}: {value}",
+                    f"key '{key}' expects one value or {ndim} values {AXES[ndim]}, but got {len(value)}: {value}",
                     key=key,
                 )
             return tuple(value)
@@ -211,31 +214,62 @@ def shape_key(key: str, value: object) -> object:
 
 
 def scale_key(key: str, value: object) -> object:
+    """A scale factor: a number, or a list of one per spatial dim (1 to 3; the rank checks the count)."""
+
     def fine(v: object) -> bool:
         return _is_number(v) and 0 < v < 2**31  # type: ignore[operator]
 
     if fine(value):
         return float(value)  # type: ignore[arg-type]
-    if isinstance(value, list) and len(value) == 2 and all(fine(v) for v in value):
+    if isinstance(value, list) and 1 <= len(value) <= 3 and all(fine(v) for v in value):
         return tuple(float(v) for v in value)
-    raise _fail(key, value, "a positive (finite) number or a list of 2 of them")
+    raise _fail(key, value, "a positive (finite) number or a list of 1 to 3 of them")
 
 
-def size_key(nullable_entries: bool = False, full_shape: bool = False) -> Callable[[str, object], object]:
-    """An output size: an int, [H, W], or (full_shape, as PyTorch's output_size) [N, C, H, W]."""
-    lengths = (2, 4) if full_shape else (2,)
+def size_key(nullable_entries: bool = False, full_shape: bool = False, ndim: int | None = 2) -> Callable[[str, object], object]:
+    """An output size: an int, one int per spatial dim, or (full_shape, as PyTorch's output_size)
+    [N, C, *spatial]; `ndim` None: any count from 1 to 3 (the rank of the input checks it), and an
+    int stays an int. A `{like: NAME}` is another tensor's spatial size (`like_key`)."""
+    lengths = (ndim, ndim + 2) if full_shape and ndim else (ndim,) if ndim else (1, 2, 3)
+    shown = {1: "[N, C, L]", 2: "[N, C, H, W]", 3: "[N, C, D, H, W]"}.get(ndim or 0, "")
 
     def check(key: str, value: object) -> object:
         ok = (lambda v: _is_int(v) and v >= 1 or (nullable_entries and v is None))  # noqa: E731
         if _is_int(value) and value >= 1:  # type: ignore[operator]
-            return (value, value)
+            return (value,) * ndim if ndim else value
         if isinstance(value, list) and len(value) in lengths and all(ok(v) for v in value):
             return tuple(value)
         extra = " (null keeps the input size)" if nullable_entries else ""
-        extra += " or a full [N, C, H, W] shape" if full_shape else ""
-        raise _fail(key, value, f"an int >= 1 or a list of 2 such ints{extra}", "int")
+        extra += f" or a full {shown} shape" if full_shape else ""
+        count = f"{ndim} such ints" if ndim else "1 to 3 such ints"
+        raise _fail(key, value, f"an int >= 1 or a list of {count}{extra}", "int")
 
     return check
+
+
+def like_key(check: Callable[[str, object], object]) -> Callable[[str, object], object]:
+    """`check`'s value, or `{like: NAME}`: the spatial size of the earlier tensor NAME (read as a
+    further input of the layer, see `LayerKind.references`)."""
+
+    def checked(key: str, value: object) -> object:
+        if isinstance(value, dict) and list(value) == ["like"]:
+            name = value["like"]
+            if isinstance(name, str) and name:
+                return Like(name)
+            raise _fail(key, name, "the name of an earlier tensor in {like: NAME}")
+        return check(key, value)
+
+    return checked
+
+
+@dataclass(frozen=True)
+class Like:
+    """A size written `{like: NAME}`: NAME's spatial size, known when the layer is applied."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"{{like: {self.name}}}"
 
 
 def dim_key(key: str, value: object) -> object:

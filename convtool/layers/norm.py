@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class Norm(LayerKind):
-    """batch_norm2d/1d, instance_norm2d, group_norm — eval mode."""
+    """batch_norm{1,2,3}d, instance_norm{1,2,3}d, group_norm — eval mode."""
 
     copy_in_mirror = True
 
@@ -25,6 +25,7 @@ class Norm(LayerKind):
         self.torch_class = torch_class
         self.ranks = ranks
         self.group = name == "group_norm"
+        self.instance = name.startswith("instance_norm")
         channel_key = "num_channels" if self.group else "num_features"
         self.channel_key = channel_key
         keys = [Key("num_groups", int_key(1), required=True)] if self.group else []
@@ -33,7 +34,7 @@ class Norm(LayerKind):
             keys += [Key("momentum", float_key(nullable=True), 0.1), Key("track_running_stats", bool_key, track)]
         keys.append(Key("affine", bool_key, affine))
         self.keys = tuple(keys)
-        self.elementwise = not self.group and name != "instance_norm2d"
+        self.elementwise = not self.group and not self.instance
 
     def validate(self, config: dict[str, Any]) -> None:
         if self.group and config["num_channels"] is not None and config["num_channels"] % config["num_groups"]:
@@ -44,12 +45,19 @@ class Norm(LayerKind):
 
     def global_stats(self, args: Mapping[str, Any]) -> bool:
         """Eval mode still normalises with the map's own statistics (every position mixes)."""
-        return self.group or (self.name == "instance_norm2d" and not args["track_running_stats"])
+        return self.group or (self.instance and not args["track_running_stats"])
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         if len(x) not in self.ranks:
             wanted = " or ".join(f"{r}D" for r in self.ranks)
             raise ConfigError(f"expected {wanted} input (got {len(x)}D input)")
+        if self.instance and len(x) == min(self.ranks):
+            # PyTorch reads it as one unbatched sample, its first dim as the channels
+            raise ConfigError(
+                f"{self.name} in an architecture file needs a batched {max(self.ranks)}D input, but got input "
+                f"of size: {list(x)}",
+                hint=f"PyTorch would read this {len(x)}D tensor as one sample without its batch dim",
+            )
         c = x[1]
         written = config[self.channel_key]
         if written is not None and written != c:
@@ -74,7 +82,7 @@ class Norm(LayerKind):
         if not self.group:
             args["track_running_stats"] = config["track_running_stats"]
         parts = [f"g{config['num_groups']}"] if self.group else []
-        if config["affine"] != (self.name != "instance_norm2d"):
+        if config["affine"] != (not self.instance):
             parts.append("affine" if config["affine"] else "no affine")
         notes = ("per-map statistics: every position mixes",) if self.global_stats(args) else ()
         return Applied(
@@ -126,9 +134,13 @@ class Norm(LayerKind):
         return y.astype(x.dtype)
 
 
+# the ranks PyTorch takes: batch norm's are batched, instance norm's batched or not
 KINDS: tuple[LayerKind, ...] = (
     Norm("batch_norm2d", "BatchNorm2d", (4,), affine=True, track=True),
     Norm("batch_norm1d", "BatchNorm1d", (2, 3), affine=True, track=True),
+    Norm("batch_norm3d", "BatchNorm3d", (5,), affine=True, track=True),
+    Norm("instance_norm1d", "InstanceNorm1d", (2, 3), affine=False, track=False),
     Norm("instance_norm2d", "InstanceNorm2d", (3, 4), affine=False, track=False),
+    Norm("instance_norm3d", "InstanceNorm3d", (4, 5), affine=False, track=False),
     Norm("group_norm", "GroupNorm", (2, 3, 4, 5), affine=True, track=False),
 )

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..footprint import Footprint, gather, map_dims, padded_index
 from ..params import Shape
-from .base import Applied, LayerKind
+from .base import Applied, LayerKind, require_rank
+from .conv import SHAPES
 from .keys import Key, OptionError, choice_key, describe, float_key
 
 if TYPE_CHECKING:
@@ -143,12 +144,15 @@ class Pad(LayerKind):
                               hint=f"{config['mode']} padding takes one (before, after) pair per spatial dim: "
                               f"{2 * (len(x) - 2)} values here")
         sides = _to_sides(x, skips[0], grow=True) if config["to"] is not None else _sides(amounts, len(x) - 2)
-        for (before, after), n in zip(sides, x[2:]):
+        for axis in reversed(range(len(sides))):  # PyTorch checks the last dim first
+            (before, after), n = sides[axis], x[2 + axis]
             if config["mode"] != "constant" and min(before, after) < 0:
                 raise ConfigError(f"negative padding crops only in constant mode, not in {config['mode']} mode")
             if config["mode"] == "reflect" and max(before, after) >= n:
-                raise ConfigError(f"Padding size should be less than the corresponding input dimension, but got: "
-                                  f"padding ({before}, {after}) at dimension of size {n}")
+                argument = 4 + 2 * (len(sides) - 1 - axis)
+                raise ConfigError(f"Argument #{argument}: Padding size should be less than the corresponding input "
+                                  f"dimension, but got: padding ({before}, {after}) at dimension {2 + axis} of input "
+                                  f"{list(x)}")
             if config["mode"] == "circular" and max(before, after) > n:
                 raise ConfigError("Padding value causes wrapping around more than once.")
         return sides
@@ -251,4 +255,52 @@ class Crop(LayerKind):
         return x[(slice(None), slice(None), *(slice(b, n - a) for (b, a), n in zip(sides, x.shape[2:])))]
 
 
-KINDS: tuple[LayerKind, ...] = (Pad(), Crop())
+class PadModule(Pad):
+    """PyTorch's padding classes (ReflectionPad2d, ZeroPad1d, ConstantPad3d, ...): `pad` with the
+    class's mode, for a tensor of the class's rank, written back as the class."""
+
+    CLASSES = {"reflection": ("Reflection", "reflect"), "replication": ("Replication", "replicate"),
+               "zero": ("Zero", "constant"), "constant": ("Constant", "constant"), "circular": ("Circular", "circular")}
+
+    def __init__(self, family: str, dims: int) -> None:
+        prefix, self.mode = self.CLASSES[family]
+        self.dims = dims
+        self.name = f"{family}_pad{dims}d"
+        self.torch_class = f"{prefix}Pad{dims}d"
+        self.keys = (Key("padding", self.padding_key, required=True),)
+        if family == "constant":
+            self.keys += (Key("value", float_key(), required=True),)
+        self.torch_helpers = ()
+
+    def padding_key(self, key: str, value: object) -> object:
+        """An int, or 2 per spatial dim (F.pad's order: last dim first, before then after)."""
+        amounts = amounts_key(key, value)
+        if isinstance(amounts, tuple) and len(amounts) != 2 * self.dims:
+            raise OptionError(f"key '{key}' of {self.name} expects an int or a list of {2 * self.dims} ints (last "
+                              f"dim first, before then after), but got {describe(value)}", key=key)
+        return amounts
+
+    def validate(self, config: dict[str, Any]) -> None:
+        pass
+
+    def references(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def compares_sizes(self, config: Mapping[str, Any]) -> bool:
+        return False
+
+    def as_pad(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {"padding": config["padding"], "to": None, "mode": self.mode, "value": config.get("value", 0.0)}
+
+    def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
+        require_rank(self.name, x, (self.dims + 2,), f"a {self.dims + 2}D {SHAPES[self.dims]}")
+        return super().apply(self.as_pad(config), x, skips)
+
+    def torch_code(self, applied: Applied, config: Mapping[str, Any]) -> str:
+        value = f", value={applied.args['value']!r}" if self.name.startswith("constant") else ""
+        return f"nn.{self.torch_class}(padding={applied.args['padding']!r}{value})"
+
+
+KINDS: tuple[LayerKind, ...] = (
+    Pad(), Crop(), *(PadModule(family, dims) for family in PadModule.CLASSES for dims in (1, 2, 3)),
+)

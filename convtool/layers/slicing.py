@@ -67,15 +67,11 @@ class Slice(LayerKind):
     torch_helpers = (SLICE,)
     keys = (Key("dim", dim_key, 1), Key("start", _bound, 0), Key("end", _bound, None), Key("step", _step, 1))
 
-    def period(self, config: Mapping[str, Any]) -> tuple[int, ...]:
-        # a step along a spatial dim divides its size; a negative dim is known only with the
-        # rank, and the step in every dim is a multiple of the period (the analysis reduces it)
+    def dims_period(self, config: Mapping[str, Any], ndim: int) -> tuple[int, ...]:
+        # a step along a spatial dim divides its size
         dim, step = config["dim"], config["step"]
-        if 0 <= dim < 2:
-            return (1, 1)
-        if dim < 0 or dim >= 4:
-            return (step, step)
-        return tuple(step if axis == dim - 2 else 1 for axis in range(2))
+        axis = dim - 2 if dim >= 0 else dim + ndim  # a negative dim counts from the last spatial one
+        return tuple(step if a == axis else 1 for a in range(ndim))
 
     def apply(self, config: Mapping[str, Any], x: Shape, skips: tuple[Shape, ...] = ()) -> Applied:
         dim = _norm_dim(config["dim"], len(x))

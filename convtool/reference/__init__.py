@@ -36,6 +36,8 @@ def schema_text(schema: dict[str, Any]) -> str:
     if "const" in schema:
         return f"`{json.dumps(schema['const'])}`"
     kind = str(schema.get("type"))
+    if kind == "object" and "like" in schema.get("properties", {}):
+        return "`{like: NAME}` (NAME's spatial size)"
     if kind == "array":
         count = (f"{schema['minItems']}" if schema.get("maxItems") == schema["minItems"]
                  else f"{schema['minItems']} or more")

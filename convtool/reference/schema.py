@@ -171,6 +171,9 @@ def key_schema(key: Key) -> dict[str, Any]:
         choices.append(scalar)
     choices += _strings(key)
     choices += _lists(key)
+    if accepts(key, {"like": "\x01a"}):  # another tensor's size
+        choices.append({"type": "object", "properties": {"like": {"type": "string", "minLength": 1}},
+                        "required": ["like"], "additionalProperties": False})
     return choices[0] if len(choices) == 1 else {"anyOf": choices}
 
 

@@ -27,7 +27,9 @@ def check_against_torch(prop: Propagation, device: str = "meta") -> None:
     assert len(rows) == len(prop.layers)
     shapes: dict[int, tuple[int, ...]] = {}
     for i, layer in enumerate(rows):
-        layer.register_forward_hook(lambda m, a, out, i=i: shapes.__setitem__(i, tuple(out.shape)))
+        # a max pool that returns its indices (for a max_unpool) gives (values, indices)
+        layer.register_forward_hook(
+            lambda m, a, out, i=i: shapes.__setitem__(i, tuple((out[0] if isinstance(out, tuple) else out).shape)))
     with torch.no_grad():
         if "example_inputs" in namespace:  # several inputs
             with torch.device(device):
