@@ -96,6 +96,10 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
                 if src > i0 and i0 + 1 < size_in:
                     out[o] |= previous[i0 + 1]
         return out
+    if kind == "adaptive_avg_pool2d":  # output o averages inputs floor(o * in / out) .. ceil((o + 1) * in / out) - 1
+        for o in range(size_out):
+            out[o] = previous[o * size_in // size_out : -(-(o + 1) * size_in // size_out)].any(axis=0)
+        return out
     if kind == "attention":  # each query position reads every key and value position
         return previous | np.logical_or.reduce([other.any(axis=0) for other in skips])
     if kind == "pixel_shuffle":  # output o of each spatial dim comes from input o // r (in some channel)
