@@ -96,6 +96,14 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
                 if src > i0 and i0 + 1 < size_in:
                     out[o] |= previous[i0 + 1]
         return out
+    if kind == "adaptive_avg_pool2d":  # output o averages inputs floor(o * in / out) .. ceil((o + 1) * in / out) - 1
+        for o in range(size_out):
+            out[o] = previous[o * size_in // size_out : -(-(o + 1) * size_in // size_out)].any(axis=0)
+        return out
+    if kind == "attention":  # each query position reads every key and value position
+        return previous | np.logical_or.reduce([other.any(axis=0) for other in skips])
+    if kind == "pixel_shuffle":  # output o of each spatial dim comes from input o // r (in some channel)
+        return previous[np.arange(size_out) // a["upscale_factor"]]
     if kind in ("pad", "crop"):  # a shift by the amount before (and, padding, edges reflected or repeated)
         flat = a["padding"] if kind == "pad" else a["cropping"]
         before = flat[2 * (len(layer.input) - 3 - axis)]
@@ -114,7 +122,8 @@ def layer_matrix(layer: Any, axis: int, previous: np.ndarray, skips: list[np.nda
         for other, offsets in zip(skips, layer.applied.crops):
             out |= other[offsets[axis] : offsets[axis] + size_out]
         return out
-    if kind in ("instance_norm2d", "group_norm"):
+    # per-map statistics; an instance norm that tracks running stats uses those in eval mode instead
+    if kind == "group_norm" or (kind == "instance_norm2d" and not layer.applied.args["track_running_stats"]):
         return np.repeat(previous.any(axis=0, keepdims=True), size_out, axis=0)
     assert layer.input == layer.output or kind in ("dropout",), kind  # elementwise
     return previous

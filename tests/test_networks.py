@@ -1,51 +1,67 @@
 """Real networks transcribed in configs/ from their public sources, each compared with the PyTorch
-module it describes (tests/golden/make_golden_networks.py, written from the same source): every
-named stage's output shape, parameter count and MACs, the whole network's, and, with torch installed,
-the module itself; the export of each file builds the same module."""
+module it describes (tests/golden/make_golden_networks.py, written from the same source): layer by
+layer every layer that holds parameters (output shape, parameters, MACs), the output shape of every
+named stage, the outputs and the totals; with torch installed, the module itself; the export of
+each file builds the same module, and the numeric engine runs each file."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.exported import check_against_torch
 
-from convtool.graph import load, propagate
+from convtool.graph import LayerResult, Propagation, load, propagate, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "networks"
 NETWORKS = sorted(p.stem for p in GOLDEN.glob("*.json"))
 
 
-def stages(name: str) -> dict[str, dict[str, object]]:
-    """The file's rows grouped by the named stage (a layer, or a block use) each ends: output
-    shape, parameters and MACs."""
-    golden = json.loads((GOLDEN / f"{name}.json").read_text())
-    prop = propagate(load(ROOT / "configs" / f"{name}.yaml"))
-    found: dict[str, dict[str, object]] = {}
-    params = macs = 0
-    tops = [row.path.split(".")[0] for row in prop.layers]  # a leaf's name, or its block use's
-    for i, row in enumerate(prop.layers):
-        params += row.param_count
-        macs += row.macs
-        if tops[i] in golden["stages"] and tops[i + 1:i + 2] != [tops[i]]:  # the stage's last row
-            found[tops[i]] = {"output": list(row.output), "param_count": params, "macs": macs}
-            params = macs = 0
-    found["network"] = {"output": list(prop.output), "param_count": prop.totals.param_count, "macs": prop.totals.macs}
-    return found
+def network(name: str) -> Propagation:
+    return propagate(load(ROOT / "configs" / f"{name}.yaml"))
 
 
-def expected(golden: dict) -> dict[str, dict[str, object]]:
-    network = {"output": golden["output"], "param_count": golden["param_count"], "macs": golden["macs"]}
-    return {**golden["stages"], "network": network}
+def stage(rows: tuple[LayerResult, ...], name: str) -> LayerResult:
+    """The row whose output a stage name means: the layer at that path (a layer's name at the
+    top), or the last leaf of the block use there (`body.3` = the fourth copy of `body`)."""
+    found = [r for r in rows if r.path == name or r.path.startswith(f"{name}.")]
+    assert found, f"no layer or block use {name!r}"
+    return found[-1]
+
+
+def ours(name: str, stages: list[str]) -> dict[str, Any]:
+    """The file's propagation in the golden file's terms."""
+    prop = network(name)
+    return {
+        "input": list(prop.input),
+        "outputs": [list(shape) for _, _, shape in prop.outputs],
+        "param_count": prop.totals.param_count,
+        "macs": prop.totals.macs,
+        "stages": {s: list(stage(prop.layers, s).output) for s in stages},
+        "layers": [
+            {"output": list(r.output), "param_count": r.param_count, "macs": r.macs}
+            for r in prop.layers if r.param_count
+        ],
+    }
+
+
+def comparable(golden: dict[str, Any]) -> dict[str, Any]:
+    """The golden document without the torch module paths, which only help a reader."""
+    return {**golden, "layers": [{k: v for k, v in layer.items() if k != "module"} for layer in golden["layers"]]}
+
+
+def test_every_golden_network_has_a_config() -> None:
+    assert NETWORKS and all((ROOT / "configs" / f"{name}.yaml").exists() for name in NETWORKS)
 
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_network_equals_its_golden(name: str) -> None:
     golden = json.loads((GOLDEN / f"{name}.json").read_text())
-    assert stages(name) == expected(golden)
+    assert ours(name, list(golden["stages"])) == comparable(golden)
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -56,9 +72,19 @@ def test_network_equals_the_module_live(name: str) -> None:
         from make_golden_networks import measure
     finally:
         sys.path.pop(0)
-    assert stages(name) == expected(measure(name))
+    live = measure(name)
+    assert ours(name, list(live["stages"])) == comparable(live)
 
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_network_export_builds_the_same_module(name: str) -> None:
-    check_against_torch(propagate(load(ROOT / "configs" / f"{name}.yaml")))
+    check_against_torch(network(name))
+
+
+# the file's input needs more memory than --verify allows (about 2.8 GiB): its smallest valid input
+VERIFIED_SMALLER = {"unet3d_cicek": (1, 3, 92, 92, 92)}
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_network_verifies(name: str) -> None:
+    assert verify(propagate(load(ROOT / "configs" / f"{name}.yaml"), VERIFIED_SMALLER.get(name))).ok
