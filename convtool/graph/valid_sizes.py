@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from math import prod
 from typing import Any
 
@@ -203,6 +204,13 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
     period = [prod(p[axis] for p in periods) for axis in range(len(spatial))]
     if max(period) > MAX_PERIOD:
         return InputSizes(None, f"the sizes repeat only every {max(period)} pixels; not analysed")
+    if restoring:  # the sizes that line up, first: where the output grows unlike the input, none restores
+        plain = valid_input_sizes(arch, input_shape)
+        if plain.dims is None:
+            return plain
+        never = _never_restores(_Probe(arch), x, plain.dims)
+        if never is not None:
+            return InputSizes(None, never)
     probe = _Probe(arch, restoring)
     held = _held_sizes(probe, x)
     if held is None and restoring:
@@ -228,7 +236,7 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
         def periodic(n: int, period_: int = period_, smallest: tuple[int, ...] = smallest) -> bool:
             return any(n >= s and (n - s) % period_ == 0 for s in smallest)
 
-        below = range(1, min(_broadcast_bound(probe, x, held, axis, max(smallest), periodic), SCAN))
+        below = range(1, min(_broadcast_bound(probe, x, held, axis, max(smallest), periodic, period_), SCAN))
         also = tuple(n for n in below if valid(n) and not periodic(n))
         dims.append(ValidSizes(axis, period_, smallest, held, also))
     return InputSizes(tuple(dims))
@@ -239,6 +247,40 @@ def restores(prop: Any) -> bool:
     input's rank and channels (and spatial dims)."""
     x, y = prop.input, prop.output
     return len(x) == len(y) > 2 and x[1] == y[1]
+
+
+def _never_restores(probe: _Probe, x: Shape, dims: tuple[ValidSizes, ...]) -> str | None:
+    """Why no input size gives its own spatial size back, when some dim proves it: along each
+    residue class of valid sizes the output length is affine in the input's (a + r·n), so it
+    equals n at no size, at every size (r = 1, a = 0: None, let the scan find them), or at one
+    size (None when that size is a valid one, for the scan to confirm)."""
+    for d in dims:
+        def last(n: int, d: ValidSizes = d) -> int | None:
+            sizes = list(d.held)
+            sizes[d.axis] = n
+            outs = probe.outputs((*x[:2], *sizes))
+            return outs[-1][2 + d.axis] if outs and len(outs[-1]) == len(x) else None
+
+        if any(last(n) == n for n in d.also):
+            return None
+        growth = set()
+        for s in d.smallest:
+            here, later = last(s), last(s + d.period)
+            if here is None or later is None:
+                return None
+            rate = Fraction(later - here, d.period)
+            growth.add(rate)
+            if rate == 1:
+                if here == s:
+                    return None
+                continue
+            n = Fraction(here - rate * s, 1 - rate)  # here + rate·(n - s) = n
+            if n.denominator == 1 and n >= s and (n - s) % d.period == 0:
+                return None
+        rates = " or ".join(str(r) for r in sorted(growth))
+        return (f"it restores no input size: along dim {d.axis}, its output grows {rates} times as fast as its "
+                "input and meets it at no valid size")
+    return None
 
 
 def _held_sizes(probe: _Probe, x: Shape) -> tuple[int, ...] | None:
@@ -286,18 +328,26 @@ def _periodic_set(
 
 
 def _broadcast_bound(probe: _Probe, x: Shape, held: tuple[int, ...], axis: int, start: int,
-                     periodic: Callable[[int], bool]) -> int:
-    """A length from which on no tensor is 1 long along `axis` (so no merge broadcasts and the
-    periodic set is exact): the first periodic length >= start whose tensors are all at least 2
-    long there (lengths grow with the input's), or `start`'s class's last probe."""
-    n = start
-    for n in range(start, start + SCAN):
-        if not periodic(n):
-            continue
+                     periodic: Callable[[int], bool], period: int) -> int:
+    """A length from which on no tensor is 1 long along `axis` while it still grows with the
+    input (so no merge broadcasts and the periodic set is exact): the first periodic length >=
+    start whose growing tensors are all at least 2 long there, or `start`'s class's last probe.
+    A tensor of the same length one period later does not grow (an adaptive pool's 1x1): it
+    broadcasts alike at every size. Every tensor that grows grows by a period's step."""
+
+    def lengths(n: int) -> list[Shape] | None:
         sizes = list(held)
         sizes[axis] = n
-        outs = probe.outputs((*x[:2], *sizes))
-        if outs is not None and all(len(o) < 3 or o[2 + axis] >= 2 for o in outs) and n >= 2:
+        return probe.outputs((*x[:2], *sizes))
+
+    n = start
+    for n in range(start, start + SCAN):
+        if not periodic(n) or n < 2:
+            continue
+        outs, later = lengths(n), lengths(n + period)
+        if outs is not None and later is not None and all(
+            len(o) < 3 or o[2 + axis] >= 2 or o[2 + axis] == o2[2 + axis] for o, o2 in zip(outs, later)
+        ):
             return n
     return n
 
