@@ -344,3 +344,12 @@ def test_several_inputs_errors(text: str, words: str) -> None:
     with pytest.raises(ArchError, match=None) as caught:
         loads(text if "layers" in text else text + "\nlayers: [{type: relu}]")
     assert words in caught.value.message
+
+
+def test_several_inputs_draw_and_page(tmp_path: Any) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text("inputs: {a: [1, 2, 4, 4], b: [1, 2, 4, 4]}\nlayers:\n  - {type: concat, inputs: [a, b]}\n")
+    drawn = CliRunner().invoke(main, ["draw", str(path), "-o", str(tmp_path / "two.svg")])
+    page = CliRunner().invoke(main, ["run", str(path), "--html", str(tmp_path / "two.html")])
+    assert drawn.exit_code == 0 and page.exit_code == 0, (drawn.output, page.output)
+    assert "<svg" in (tmp_path / "two.svg").read_text()

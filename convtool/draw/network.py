@@ -105,12 +105,16 @@ def merge_offsets(layers: Sequence[LayerResult], prints: Sequence[Dims], start: 
     position is the middle of its footprint."""
     found: dict[int, list[tuple[Fraction, ...]]] = {}
     by_index = {layer.index: i for i, layer in enumerate(layers)}
+
+    def of(index: int) -> Dims:  # the first network input is `start`; another one is placed nowhere
+        return start if index == -1 else None if index < 0 else prints[by_index[index]]
+
     for i, layer in enumerate(layers):
         if not layer.skips or i >= len(prints):
             continue
-        current = prints[i - 1] if i else start
+        current = of(layer.index - 1 if layer.source is None else layer.source)
         for skip, crop in zip(layer.skips, layer.applied.crops):
-            other = prints[by_index[skip]]
+            other = of(skip)
             if current is None or other is None:
                 continue
             offsets = tuple(
