@@ -199,6 +199,8 @@ def interior_centres(dim: Dim, axis: Axis, size: int) -> dict[int, set[Fraction]
     for o, value in enumerate(level):
         top[o % period] = max(top.get(o % period, value), value)
     found: dict[int, set[Fraction]] = {}
+    if len(level) < 3 * period or (min(level) == max(level) and len(level) < 8 * period):
+        return None  # too few positions to tell the border ones by their level: all may clip alike
     for o, (a, b) in enumerate(zip(first, last)):
         if a <= 0 or b >= size - 1 or level[o] < top[o % period] * (1 - 1e-4):
             continue

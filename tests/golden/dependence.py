@@ -116,6 +116,8 @@ def _layer(layer: Any, x: torch.Tensor, skips: list[torch.Tensor], plain: bool) 
         return F.gelu(x, approximate=a["approximate"])
     if kind in ("dropout", "identity"):
         return x
+    if kind in ("scale", "shift"):  # a constant factor or offset (nonzero): the dependence is x's
+        return x * 0.5 if kind == "scale" else x + 1.0
     if kind == "flatten":
         return x.flatten(1) if layer.output[2:] != layer.input[2:] or len(layer.output) < 3 else x
     if kind == "linear":
