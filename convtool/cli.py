@@ -804,7 +804,7 @@ def run(
 
     fields = relative_fields(result, relative) if relative is not None else None
     sizes = valid_input_sizes(stack, result.input)
-    restored = valid_input_sizes(stack, result.input, restoring=True) if restores(result) else None
+    restored = valid_input_sizes(stack, result.input, restoring=True, lined_up=sizes) if restores(result) else None
     checked = interruptible(verify, result, seed=seed, max_memory=max_memory) if check else None
     if html is not None:
         from .draw.html import run_page

@@ -17,7 +17,7 @@ the smallest one that keeps the pattern. Tests check all of it against brute for
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from math import prod
 from typing import Any
@@ -124,17 +124,18 @@ class InputSizes:
 
     dims: tuple[ValidSizes, ...] | None
     reason: str | None = None
+    probe: _Probe | None = field(default=None, repr=False, compare=False)  # its walks, for a second analysis
 
 
 class _Probe:
     """Shapes-only walks through a stack for many input sizes, memoised per layer and input."""
 
-    def __init__(self, arch: Arch, restoring: bool = False) -> None:
+    def __init__(self, arch: Arch, restoring: bool = False, shared: _Probe | None = None) -> None:
         self.arch = arch
         self.restoring = restoring  # valid only where the last output has the input's spatial size
-        self.memo: dict[tuple[int, Shape, tuple[Shape, ...]], Shape | None] = {}
-        self.keep: list[Arch] = []  # mirrored decoders expanded per input: keep their ids alive
-        self.walks: dict[Shape, list[Shape] | None] = {}
+        self.memo: dict[tuple[int, Shape, tuple[Shape, ...]], Shape | None] = shared.memo if shared else {}
+        self.keep: list[Arch] = shared.keep if shared else []  # mirrored decoders expanded per input: kept alive
+        self.walks: dict[Shape, list[Shape] | None] = shared.walks if shared else {}
 
     def outputs(self, x: Shape) -> list[Shape] | None:
         """Every layer's output shape for input x, or None where the stack does not line up."""
@@ -173,9 +174,12 @@ class _Probe:
         return outs
 
 
-def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring: bool = False) -> InputSizes:
+def valid_input_sizes(
+    arch: Arch, input_shape: Shape | None = None, *, restoring: bool = False, lined_up: InputSizes | None = None
+) -> InputSizes:
     """The exact set of input sizes per spatial dim for which the stack lines up (`restoring`:
-    and its output has the input's spatial size: the sizes an autoencoder restores).
+    and its output has the input's spatial size: the sizes an autoencoder restores; `lined_up`:
+    the sizes that line up, when already known).
 
     >>> from convtool.graph import loads
     >>> arch = loads('''
@@ -205,13 +209,15 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
     if max(period) > MAX_PERIOD:
         return InputSizes(None, f"the sizes repeat only every {max(period)} pixels; not analysed")
     if restoring:  # the sizes that line up, first: where the output grows unlike the input, none restores
-        plain = valid_input_sizes(arch, input_shape)
+        plain = lined_up if lined_up is not None else valid_input_sizes(arch, input_shape)
         if plain.dims is None:
             return plain
-        never = _never_restores(_Probe(arch), x, plain.dims)
+        never = _never_restores(_Probe(arch, shared=plain.probe), x, plain.dims)
         if never is not None:
             return InputSizes(None, never)
-    probe = _Probe(arch, restoring)
+        probe = _Probe(arch, restoring, shared=plain.probe)
+    else:
+        probe = _Probe(arch)
     held = _held_sizes(probe, x)
     if held is None and restoring:
         return InputSizes(None, f"it restores no input size up to {spatial[0] + SCAN}")
@@ -239,7 +245,7 @@ def valid_input_sizes(arch: Arch, input_shape: Shape | None = None, *, restoring
         below = range(1, min(_broadcast_bound(probe, x, held, axis, max(smallest), periodic, period_), SCAN))
         also = tuple(n for n in below if valid(n) and not periodic(n))
         dims.append(ValidSizes(axis, period_, smallest, held, also))
-    return InputSizes(tuple(dims))
+    return InputSizes(tuple(dims), probe=probe)
 
 
 def restores(prop: Any) -> bool:
