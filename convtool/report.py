@@ -7,7 +7,7 @@ module stay fast.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -823,30 +823,40 @@ def _sections(
 ) -> list[Row]:
     """The rows of `layers`, a rule and the section's name where a new section starts; the
     leaves of each use in `collapsed` as one row (its fields are its output's)."""
-    from .graph import FailedLayer
-
-    starts = {use.use.first: use for use in collapsed}
     rows: list[Row] = []
     section = None
-    skip_to = -1
-    for layer in layers:
-        if layer.index < skip_to:
-            continue
+    for layer, cells in _row_cells(layers, collapsed, exact, relative):
         if layer.section != section:
             if section is not None:
                 rows.append(SECTION_RULE)
             section = layer.section
             if section:
                 rows.append(Label(escape_controls(section), "bold cyan"))
+        rows.append(cells)
+    return rows
+
+
+def _row_cells(
+    layers: Sequence[LayerResult | FailedLayer], collapsed: Sequence[UseResult], exact: bool,
+    relative: Relative | None,
+) -> Iterator[tuple[LayerResult | FailedLayer, list[Cell]]]:
+    """Each row of the run table with its cells: a layer, the failed layer, or a use in
+    `collapsed` in place of its leaves (its fields are its output's)."""
+    from .graph import FailedLayer
+
+    starts = {use.use.first: use for use in collapsed}
+    skip_to = -1
+    for layer in layers:
+        if layer.index < skip_to:
+            continue
         if isinstance(layer, FailedLayer):
-            rows.append(_measured_from(_failed_cells(layer), relative))
+            yield layer, _measured_from(_failed_cells(layer), relative)
         elif layer.index in starts:
             skip_to = starts[layer.index].use.stop
-            rows.append(_measured_from(_use_cells(starts[layer.index], exact), relative,
-                                       _output_index(starts[layer.index], layers)))
+            yield layer, _measured_from(_use_cells(starts[layer.index], exact), relative,
+                                        _output_index(starts[layer.index], layers))
         else:
-            rows.append(_measured_from(_layer_cells(layer, exact), relative, layer.index))
-    return rows
+            yield layer, _measured_from(_layer_cells(layer, exact), relative, layer.index)
 
 
 def collapsed_uses(prop: Propagation, depth: int | None) -> list[UseResult]:
@@ -941,25 +951,10 @@ def _print_file_table(
 ) -> None:
     """`run --format markdown|csv`: every column, exact counts, one line per row, never wrapped,
     so that a table can be kept in a repository and diffed."""
-    from .graph import FailedLayer
-
     columns = _run_columns(relative)
     headers = [c.header for c in columns]
-    starts = {use.use.first: use for use in collapsed}
-    rows = []
-    skip_to = -1
-    for layer in layers:
-        if layer.index < skip_to:
-            continue
-        if isinstance(layer, FailedLayer):
-            cells = _measured_from(_failed_cells(layer), relative)
-        elif layer.index in starts:
-            skip_to = starts[layer.index].use.stop
-            cells = _measured_from(_use_cells(starts[layer.index], exact=True), relative,
-                                   _output_index(starts[layer.index], layers))
-        else:
-            cells = _measured_from(_layer_cells(layer, exact=True), relative, layer.index)
-        rows.append([layer.section or "", *(text for text, _ in cells)])
+    rows = [[layer.section or "", *(text for text, _ in cells)]
+            for layer, cells in _row_cells(layers, collapsed, True, relative)]
     if fmt == "csv":
         import csv
 
