@@ -2,8 +2,8 @@
 at different places, against PyTorch.
 
 The check of the algebra: for interior positions (whose receptive field reaches no edge of the
-input, and that read no zero padding: with an input of ones and averaging weights, their value
-is their phase's highest), the receptive field measured in torch
+input, and that read no padding of any kind along the dim on their way: marked by a run that
+propagates "reads padding" through the same ops), the receptive field measured in torch
 (tests/golden/dependence.py: forward-mode derivatives, max pools by their whole window) starts
 and ends, per phase of the grid's period, where the grid says, so its centre averaged over one
 period is scale·i + offset averaged over the same positions. Files in configs/ are read from
@@ -12,6 +12,7 @@ golden files (make_golden_grids.py); generated chains and graphs are measured li
 
 from __future__ import annotations
 
+import gzip
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +28,7 @@ from convtool.graph import Propagation, loads, propagate
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
-CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml") if (GOLDEN / f"grids_{p.stem}.json").exists())
+CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml") if (GOLDEN / f"grids_{p.stem}.json.gz").exists())
 
 
 def chain(size: int | str, *layers: str) -> Propagation:
@@ -187,22 +188,17 @@ def test_json_grid_key() -> None:
 # -- the check against torch -----------------------------------------------------------------
 
 
-Dim = tuple[list[int], list[int], list[float]]  # per position: first, last (-1: none), level
+Dim = tuple[list[int], list[int], list[int]]  # per position: first, last (-1: none), border
 
 
 def interior_centres(dim: Dim, axis: Axis, size: int) -> dict[int, set[Fraction]] | None:
     """Per phase of the grid's period: the centres of the measured receptive fields of its
     interior positions, less scale·o; None when some phase has no interior position."""
-    first, last, level = dim
+    first, last, border = dim
     period = axis.period
-    top: dict[int, float] = {}
-    for o, value in enumerate(level):
-        top[o % period] = max(top.get(o % period, value), value)
     found: dict[int, set[Fraction]] = {}
-    if len(level) < 3 * period or (min(level) == max(level) and len(level) < 8 * period):
-        return None  # too few positions to tell the border ones by their level: all may clip alike
     for o, (a, b) in enumerate(zip(first, last)):
-        if a <= 0 or b >= size - 1 or level[o] < top[o % period] * (1 - 1e-4):
+        if a <= 0 or b >= size - 1 or border[o]:
             continue
         found.setdefault(o % period, set()).add(Fraction(a + b, 2) - axis.scale * o)
     return found if len(found) == period else None
@@ -254,7 +250,7 @@ def check_merges(prop: Propagation, measured: dict[int, Any]) -> int:
             for source, off in zip(sources, offsets):
                 if source < 0:
                     axis: Axis | None = Axis.identity()
-                    dim: Dim = (list(range(size)), list(range(size)), [1.0] * size)
+                    dim: Dim = (list(range(size)), list(range(size)), [0] * size)
                 else:
                     grid, dims = prop.layers[source].grid, measured[source]
                     axis = grid[ax] if grid is not None else None
@@ -279,7 +275,7 @@ def check_merges(prop: Propagation, measured: dict[int, Any]) -> int:
 
 
 def golden(name: str) -> dict[str, Any]:
-    return json.loads((GOLDEN / f"grids_{name}.json").read_text())
+    return json.loads(gzip.decompress((GOLDEN / f"grids_{name}.json.gz").read_bytes()))
 
 
 def golden_config(name: str) -> Propagation:
@@ -297,7 +293,7 @@ def golden_config(name: str) -> Propagation:
 
 
 def _measured(doc: dict[str, Any], key: str) -> dict[int, Any]:
-    return {i: None if layer[key] is None else [(d["first"], d["last"], d["level"]) for d in layer[key]]
+    return {i: None if layer[key] is None else [(d["first"], d["last"], d["border"]) for d in layer[key]]
             for i, layer in enumerate(doc["layers"])}
 
 
@@ -314,8 +310,12 @@ def test_config_grids_match_torch(name: str) -> None:
     assert merges >= MERGES_CHECKED.get(name, 0)
 
 
-# merges with interior positions in both inputs (in pix2pix every decoder tensor reads the whole image)
-MERGES_CHECKED = {"unet_original": 4, "unet_milesial": 4, "mismatch_unet": 2, "unet_padded": 4}
+# merges with interior positions in every input (in pix2pix every decoder tensor reads the whole
+# image; most of the LDM decoder's merges follow its attention, which reads every position)
+MERGES_CHECKED = {"unet_original": 4, "unet_milesial": 4, "mismatch_unet": 2, "unet_padded": 4, "unet3d_cicek": 3,
+                  "cyclegan_resnet_generator": 7, "deeplabv3plus_resnet50": 8, "edsr_baseline_x2": 10,
+                  "fasterrcnn_resnet50_fpn_backbone": 10, "hifigan_generator_v1": 40, "melgan_generator": 12,
+                  "vqvae2_decoder": 2, "yolov5s": 6, "ldm_kl_f4_decoder": 1}
 
 
 # -- generated chains and graphs, live ----------------------------------------------------------
@@ -402,31 +402,32 @@ def test_generated_grids_match_torch(text: str) -> None:
     except ConvtoolError:  # does not line up, or a layer does not fit
         assume(False)
         raise
-    measured = measure_live(prop)
+    measured = measure_live(prop, positions=True)
     checked = check_grids(prop, measured) + check_merges(prop, measured)
     assume(checked > 0)  # an example whose tensors have no interior positions checks nothing
 
 
-def measure_live(prop: Propagation, source: int = -1) -> dict[int, Any]:
-    """The measure of tests/golden/dependence.py, in the golden files' form (plus `projective`)."""
+def measure_live(prop: Propagation, source: int = -1, positions: bool = False) -> dict[int, Any]:
+    """The measure of tests/golden/dependence.py, in the golden files' form (plus `projective`);
+    `positions`: norms act per position, as the grids take them."""
     import sys
 
     sys.path.insert(0, str(GOLDEN))
     try:
-        from dependence import levels, measure, projective, spans
+        from dependence import borders, measure, projective, spans
     finally:
         sys.path.remove(str(GOLDEN))
-    found = measure(prop, source)
-    values = levels(prop)
+    found = measure(prop, source, positions=positions)
+    marks = borders(prop)
     result: dict[int, Any] = {}
     for index, mats in found.items():
         if mats is None:
             result[index] = None
             continue
         dims = []
-        for m, value in zip(mats, values[index] or []):
+        for m, border in zip(mats, marks[index] or []):
             pairs = spans(m)
-            dims.append(([-1 if p is None else p[0] for p in pairs], [-1 if p is None else p[1] for p in pairs], value))
+            dims.append(([-1 if p is None else p[0] for p in pairs], [-1 if p is None else p[1] for p in pairs], border))
         result[index] = dims
         result[index, "projective"] = tuple(projective(m) for m in mats)
     return result
