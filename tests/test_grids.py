@@ -431,3 +431,17 @@ def measure_live(prop: Propagation, source: int = -1, positions: bool = False) -
         result[index] = dims
         result[index, "projective"] = tuple(projective(m) for m in mats)
     return result
+
+
+@pytest.mark.parametrize("name", ["segnet", "ldm_kl_f4_decoder", "vqvae2_decoder", "mismatch_unet"])
+def test_golden_files_are_what_the_generator_makes(name: str) -> None:
+    """The stored measurements are the generator's output today (the small files, live)."""
+    pytest.importorskip("torch")
+    import sys
+
+    sys.path.insert(0, str(GOLDEN))
+    try:
+        from make_golden_grids import golden as make
+    finally:
+        sys.path.remove(str(GOLDEN))
+    assert make(name) == golden(name)
