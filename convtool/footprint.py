@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from math import gcd, lcm
+from typing import NamedTuple
 
 
 @dataclass
@@ -326,35 +327,55 @@ def _pixels(value: Fraction) -> str:
     return f"{sign}{value} input pixel" + ("" if abs(value) <= 1 else "s")
 
 
-def misaligned(grids: Sequence[Grid], labels: Sequence[str]) -> list[str]:
-    """The warnings of a merge whose inputs (grids as the merge lines them up, `labels` their
-    names) sit on different places of the network input: one per input unlike the first.
+class Misalignment(NamedTuple):
+    """One input of a merge that sits elsewhere than the merge's first: per dim where the two
+    grids differ, (dim name, the first's axis, this one's)."""
+
+    label: str
+    against: str
+    dims: tuple[tuple[str, Axis, Axis], ...]
+    every_dim: bool  # the grids differ in every dim
+
+    @property
+    def steps_differ(self) -> bool:
+        return any(a.scale != b.scale for _, a, b in self.dims)
+
+    def shifts(self) -> tuple[Fraction, ...]:
+        """Per dim where they differ, how far this input sits from the first, in input pixels."""
+        return tuple(b.offset - a.offset for _, a, b in self.dims)
+
+    def sentence(self) -> str:
+        if self.steps_differ:
+            steps = ", ".join(f"{b.scale} against {a.scale} in {name}" for name, a, b in self.dims if a.scale != b.scale)
+            what = f"steps a different number of input pixels per position ({steps})"
+        else:
+            shifts = self.shifts()
+            if len(set(shifts)) == 1 and self.every_dim:
+                what = f"is offset by {_pixels(shifts[0])}"
+            else:
+                what = "is offset by " + " and ".join(f"{_pixels(v)} in {name}" for (name, _, _), v in zip(self.dims, shifts))
+        return f"{self.label} {what} against {self.against}: {MIXES}"
+
+
+def misalignments(grids: Sequence[Grid], labels: Sequence[str]) -> tuple[Misalignment, ...]:
+    """The inputs of a merge (grids as the merge lines them up, `labels` their names) that sit on
+    other places of the network input than the first.
 
     >>> half = (Axis(Fraction(1), (Fraction(1, 2),), (Fraction(1, 2),)),) * 2
-    >>> misaligned([identity_grid((1, 1, 4, 4)), half], ["up3", "enc3"])
+    >>> [m.sentence() for m in misalignments([identity_grid((1, 1, 4, 4)), half], ["up3", "enc3"])]
     ['enc3 is offset by +1/2 input pixel against up3: the merge mixes features from different places']
     """
-    notes = []
+    found = []
     first = grids[0]
     for grid, label in zip(grids[1:], labels[1:]):
         if first is None or grid is None:
             continue
         names = DIM_NAMES.get(len(first), tuple(f"dim {i}" for i in range(len(first))))
-        pairs = [(name, a, b) for name, a, b in zip(names, first, grid)
-                 if a is not None and b is not None and (a.scale, a.offset) != (b.scale, b.offset)]
-        if not pairs:
-            continue
-        if any(a.scale != b.scale for _, a, b in pairs):
-            steps = ", ".join(f"{b.scale} against {a.scale} in {name}" for name, a, b in pairs if a.scale != b.scale)
-            what = f"steps a different number of input pixels per position ({steps})"
-        else:
-            shifts = [b.offset - a.offset for _, a, b in pairs]
-            if len(set(shifts)) == 1 and len(pairs) == len(first):
-                what = f"is offset by {_pixels(shifts[0])}"
-            else:
-                what = "is offset by " + " and ".join(f"{_pixels(v)} in {name}" for (name, _, _), v in zip(pairs, shifts))
-        notes.append(f"{label} {what} against {labels[0]}: {MIXES}")
-    return notes
+        dims = tuple((name, a, b) for name, a, b in zip(names, first, grid)
+                     if a is not None and b is not None and (a.scale, a.offset) != (b.scale, b.offset))
+        if dims:
+            found.append(Misalignment(label, labels[0], dims, len(dims) == len(first)))
+    return tuple(found)
 
 
 # -- results --------------------------------------------------------------------------------

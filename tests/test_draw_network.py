@@ -89,7 +89,7 @@ layers:
   - {name: x0, type: identity}
   - %s
   - %s
-  - {type: add, with: x0}
+  - {type: add, with: x0, crop: center}
 """
 
 
@@ -104,14 +104,27 @@ layers:
          None),
         ("{type: conv2d, out_channels: 4, kernel_size: 2, stride: 2}",
          "{type: upsample, scale_factor: 2}", None),
+        ("{type: conv2d, out_channels: 4, kernel_size: [3, 4], stride: 2, padding: 1}",
+         "{type: conv_transpose2d, out_channels: 4, kernel_size: [4, 3], stride: 2, padding: 1, output_padding: [0, 1]}",
+         "+1/2 H x -1/2 W"),
+        ("{type: conv2d, out_channels: 4, kernel_size: 4, stride: 2, padding: 1}",
+         "{type: conv_transpose2d, out_channels: 4, kernel_size: [4, 3], stride: 2, padding: 1, output_padding: [0, 1]}",
+         "-1/2 W"),
+        ("{type: conv2d, out_channels: 4, kernel_size: 3, stride: 2, padding: 1}", "{type: identity}", "steps"),
     ],
-    ids=["k3s2p1-then-k4s2p1-half-pixel", "k3s2p1-then-k3s2p1op1", "pool-then-k2s2", "k2s2-then-nearest"],
+    ids=["k3s2p1-then-k4s2p1-half-pixel", "k3s2p1-then-k3s2p1op1", "pool-then-k2s2", "k2s2-then-nearest",
+         "per-dim", "one-dim", "steps-differ"],
 )
 def test_misaligned_merges(down: str, up: str, offset: str | None) -> None:
-    """The examples of grids and alignment: a half-pixel shift is marked, aligned merges are not."""
+    """The examples of grids and alignment: a half-pixel shift is marked, per dim where the dims
+    differ, and so is a skip cropped from a tensor whose positions step otherwise; aligned merges
+    are not."""
     svg = network(loads(ALIGNMENT % (down, up))).svg
     marks = [" ".join(b["mark"]) for b in tensors(svg) if b.get("mark", [""])[0].startswith("misaligned")]
-    assert marks == ([f"misaligned: skip offset {offset} px"] if offset else [])
+    if offset == "steps":
+        assert marks == ["misaligned: steps differ"]
+    else:
+        assert marks == ([f"misaligned: skip offset {offset} px"] if offset else [])
 
 
 def test_level_step() -> None:

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convtool.errors import ConvtoolError
-from convtool.footprint import Axis, misaligned
+from convtool.footprint import Axis, misalignments
 from convtool.graph import Propagation, loads, propagate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,6 +112,10 @@ def test_grid_per_dim() -> None:
 
 
 # -- merges ---------------------------------------------------------------------------------
+
+
+def misaligned(grids: Any, labels: list[str]) -> list[str]:
+    return [m.sentence() for m in misalignments(grids, labels)]
 
 
 def test_merge_wording() -> None:

@@ -6,7 +6,7 @@ that keep the shape and work position by position (activations, batch norm, drop
 box of the tensor they act on. A box sits one row lower per halving of the spatial size, so an
 encoder goes down and a decoder comes back up; skip connections arc over the boxes between.
 Marks: checkerboard layers (uneven overlap, from the shape engine), merges whose tensors sit at
-different places of the input (from the layers' footprints), and, when the network does not
+different places of the input (from the layers' grids), and, when the network does not
 line up, the two tensors in red with the fixes beside them.
 """
 
@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from math import log2, prod
 
-from ..graph import Arch, LayerResult, Propagation, StackMismatch, footprints, propagate
-from ..graph.propagate import MAX_FIELD_POSITIONS
+from ..graph import Arch, LayerResult, Propagation, StackMismatch, propagate
 from ..layers import KINDS
 from ..shape import overlap
 from ..text import fmt_shape, fmt_size
@@ -94,57 +93,6 @@ def level_step(before: Sequence[int], after: Sequence[int]) -> float:
     return 0 if abs(step) < 0.4 else round(step * 2) / 2
 
 
-Span = tuple[int, int]
-Dims = Sequence[Sequence[Span | None]] | None  # a footprint's `dims`: per dim, per position
-
-
-def merge_offsets(layers: Sequence[LayerResult], prints: Sequence[Dims], start: Dims) -> dict[int, list[tuple[Fraction, ...]]]:
-    """Per merging layer, for each merged tensor that sits elsewhere: how far, per dim and in
-    input pixels, its positions sit from the current tensor's, averaged over one period of the
-    middle positions (a dim without a period counts as 0: nothing is claimed). The centre of a
-    position is the middle of its footprint."""
-    found: dict[int, list[tuple[Fraction, ...]]] = {}
-    by_index = {layer.index: i for i, layer in enumerate(layers)}
-
-    def of(index: int) -> Dims:  # the first network input is `start`; another one is placed nowhere
-        return start if index == -1 else None if index < 0 else prints[by_index[index]]
-
-    for i, layer in enumerate(layers):
-        if not layer.skips or i >= len(prints):
-            continue
-        current = of(layer.index - 1 if layer.source is None else layer.source)
-        for skip, crop in zip(layer.skips, layer.applied.crops):
-            other = of(skip)
-            if current is None or other is None:
-                continue
-            offsets = tuple(
-                _offset(mine, theirs[off : off + len(mine)]) or Fraction(0)
-                for mine, theirs, off in zip(current, other, crop)
-            )
-            if any(offsets):
-                found.setdefault(layer.index, []).append(offsets)
-    return found
-
-
-def _offset(mine: Sequence[Span | None], theirs: Sequence[Span | None]) -> Fraction | None:
-    """The mean centre difference over one period of the middle half (borders clip footprints).
-
-    >>> _offset([(0, 1), (2, 3), (4, 5), (6, 7)], [(1, 2), (3, 4), (5, 6), (7, 8)])
-    Fraction(1, 1)
-    """
-    diffs = [
-        Fraction(b[0] + b[1] - a[0] - a[1], 2)
-        for a, b in zip(mine, theirs)
-        if a is not None and b is not None
-    ]
-    n = len(diffs)
-    middle = diffs[n // 4 : n - n // 4] or diffs
-    for period in range(1, len(middle) // 2 + 1):
-        if all(middle[j] == middle[j + period] for j in range(len(middle) - period)):
-            return sum(middle[:period], Fraction(0)) / period
-    return None
-
-
 def _colour(layer: LayerResult, step: float) -> str:
     if step > 0:
         return DOWN
@@ -166,9 +114,8 @@ class Diagram:
     """Boxes, their places, and the drawing."""
 
     def __init__(self, name: str, input_shape: tuple[int, ...], layers: Sequence[LayerResult],
-                 mismatch: StackMismatch | None, prefix: str, prop: Propagation | None = None) -> None:
+                 mismatch: StackMismatch | None, prefix: str) -> None:
         self.name = name
-        self.prop = prop  # a network that lines up: its layers' footprints say where merges sit
         self.input = input_shape
         self.layers = tuple(layers)
         self.mismatch = mismatch
@@ -219,18 +166,16 @@ class Diagram:
             box.marks.append((f"checkerboard\ntaps {shown}", CHECKER))
 
     def _misaligned(self) -> None:
-        prop = self.prop
-        if prop is None or len(prop.input) <= 2 or not prop.layers:
-            return
-        # footprints cost positions x layers: not for tensors too long to have a receptive field
-        if any(n > MAX_FIELD_POSITIONS for layer in prop.layers for n in layer.output[2:]):
-            return
-        prints = [fp.dims for fp in footprints(prop)]
-        identity = [[(i, i) for i in range(n)] for n in prop.input[2:]]  # the input: each position itself
-        for index, skips in merge_offsets(self.layers, prints, identity).items():
-            for offsets in skips:
-                shown = _fraction(offsets[0]) if len(set(offsets)) == 1 else " x ".join(map(_fraction, offsets))
-                self.boxes[self.of_layer[index]].marks.append((f"misaligned:\nskip offset {shown} px", MISALIGNED))
+        for layer in self.layers:
+            for off in layer.misaligned:
+                if off.steps_differ:
+                    shown = "steps differ"
+                else:
+                    shifts = off.shifts()
+                    every = _fraction(shifts[0]) if off.every_dim and len(set(shifts)) == 1 else " x ".join(
+                        f"{_fraction(v)} {name}" for (name, _, _), v in zip(off.dims, shifts))
+                    shown = f"skip offset {every} px"
+                self.boxes[self.of_layer[layer.index]].marks.append((f"misaligned:\n{shown}", MISALIGNED))
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -449,7 +394,7 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def propagation_svg(prop: Propagation, *, prefix: str = "net") -> str:
     """The diagram of a network that lines up."""
-    return Diagram(prop.arch.name or prop.arch.file, prop.input, prop.layers, None, prefix, prop).draw()
+    return Diagram(prop.arch.name or prop.arch.file, prop.input, prop.layers, None, prefix).draw()
 
 
 def mismatch_svg(arch: Arch, error: StackMismatch, *, prefix: str = "net") -> str:

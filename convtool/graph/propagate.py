@@ -10,7 +10,7 @@ from math import prod
 from typing import Any
 
 from ..errors import ArchError, ConfigError, MismatchError
-from ..footprint import Footprint, Grid, grid_json, identity_grid, misaligned
+from ..footprint import Footprint, Grid, Misalignment, grid_json, identity_grid, misalignments
 from ..layers import KINDS
 from ..layers.base import Applied, LayerKind
 from ..layers.fix import Fix
@@ -45,6 +45,7 @@ class LayerResult:
     inputs: tuple[str, ...] = ()  # the paths of the tensors it reads, in order
     grid: Grid = None  # where its output's positions sit in the network input, per dim
     block: str | None = None  # the path of the block use it is part of
+    misaligned: tuple[Misalignment, ...] = ()  # a merge: its inputs that sit elsewhere than its first
 
     @property
     def shown_name(self) -> str | None:
@@ -336,7 +337,7 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
             receptive_field = False
         if receptive_field:
             fp = kind.footprint(applied, x, fp, tuple(t[3] for t in others))
-        grid, notes = _place(kind, applied, read, grids)
+        grid, off = _place(kind, applied, read, grids)
         grids[spec.index, spec.path] = grid
         results.append(
             LayerResult(
@@ -350,7 +351,7 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
                 param_count=applied.param_count,
                 macs=applied.macs,
                 receptive_field=fp.field() if receptive_field else None,
-                notes=notes,
+                notes=(*applied.notes, *(m.sentence() for m in off)),
                 applied=applied,
                 skips=tuple(t[0] for t in others),
                 source=None if first is previous else first[0],
@@ -358,6 +359,7 @@ def walk(arch: Arch, x: Shape, *, receptive_field: bool = True) -> Propagation:
                 inputs=tuple(t[1] for t in read),
                 grid=grid,
                 block=spec.block,
+                misaligned=off,
             )
         )
         x = applied.output
@@ -408,13 +410,12 @@ def footprints(prop: Propagation, at: int = -1, seed: Footprint | None = None) -
 def _place(
     kind: LayerKind, applied: Applied, read: Sequence[tuple[int, str, Shape, Footprint]],
     grids: Mapping[tuple[int, str], Grid],
-) -> tuple[Grid, tuple[str, ...]]:
-    """The layer's output grid, and its notes with a warning for each merged input that sits elsewhere."""
+) -> tuple[Grid, tuple[Misalignment, ...]]:
+    """The layer's output grid, and the merged inputs that sit elsewhere than its first."""
     placed = [grids[t[:2]] if t[:2] in grids else identity_grid(t[2]) for t in read]
     x, first, others = read[0][2], placed[0], tuple(placed[1:])
     lined = kind.lined_up(applied, x, first, others)
-    notes = (*applied.notes, *misaligned(lined, [t[1] for t in read])) if lined else applied.notes
-    return kind.grid(applied, x, first, others), notes
+    return kind.grid(applied, x, first, others), misalignments(lined, [t[1] for t in read]) if lined else ()
 
 
 def layer_label(result: LayerResult | LayerSpec) -> str:
