@@ -800,11 +800,11 @@ def run(
             render_mismatch(error, fmt)
         raise
     from .graph import valid_input_sizes
-    from .graph.valid_sizes import restores
+    from .graph.valid_sizes import restore_sizes
 
     fields = relative_fields(result, relative) if relative is not None else None
     sizes = valid_input_sizes(stack, result.input)
-    restored = valid_input_sizes(stack, result.input, restoring=True, lined_up=sizes) if restores(result) else None
+    restored = restore_sizes(stack, result, sizes)
     checked = interruptible(verify, result, seed=seed, max_memory=max_memory) if check else None
     if html is not None:
         from .draw.html import run_page

@@ -106,6 +106,7 @@ BAD = {
     "input of one int": "input: [8]\nlayers: [{type: relu}]",
     "crop other than center": "layers: [{name: a, type: relu}, {type: concat, with: a, crop: left}]",
     "empty name": "layers: [{name: '', type: relu}]",
+    "restores true": "input: [1, 3, 8, 8]\nrestores: true\nlayers: [{type: relu}]",
 }
 
 

@@ -192,3 +192,69 @@ def test_an_autoencoder_that_does_not_restore_is_warned() -> None:
     assert result.exit_code == 0
     assert "does not restore the input (1, 1, 28, 28)" in result.stdout and "convtool invert ae.yaml" in result.stdout
     assert doc["restores"] == [{"period": 2, "smallest": [3]}] * 2
+
+
+SEGMENTER = """input: [1, 3, 37, 37]
+{restores}layers:
+  - {{name: enc, type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}}
+  - {{type: max_pool2d, kernel_size: 2}}
+  - {{type: conv_transpose2d, out_channels: 8, kernel_size: 2, stride: 2}}
+  - {{type: conv2d, out_channels: 5, kernel_size: 1}}
+"""
+SUPER_RESOLUTION = """input: [1, 3, 24, 24]
+{restores}layers:
+  - {{type: conv2d, out_channels: 12, kernel_size: 3, padding: 1}}
+  - {{type: pixel_shuffle, upscale_factor: 2}}
+"""
+
+
+def run_text(text: str, *args: str) -> tuple[Any, dict[str, Any] | None]:
+    from click.testing import CliRunner
+
+    from convtool.cli import main
+
+    with CliRunner().isolated_filesystem():
+        Path("net.yaml").write_text(text)
+        result = CliRunner().invoke(main, ["run", "net.yaml", *args], env={"COLUMNS": "200"})
+        doc = __import__("json").loads(CliRunner().invoke(main, ["run", "net.yaml", "--json"]).stdout)
+    return result, doc
+
+
+@pytest.mark.parametrize("text, restores, warned, key", [
+    (SEGMENTER, "", False, None),  # 5 classes out of 3 channels: not taken for an autoencoder
+    (SEGMENTER, "restores: input\n", True, [{"period": 2, "smallest": [2]}] * 2),  # said: 37 gives 36
+    (SUPER_RESOLUTION, "", False, None),  # the output grows twice as fast: not an autoencoder
+    (SUPER_RESOLUTION, "restores: input\n", True, "none"),  # said: warned, none restores
+    (SUPER_RESOLUTION.replace("upscale_factor: 2", "upscale_factor: 1").replace("12", "3"), "restores: false\n",
+     False, None),
+], ids=["segmenter", "segmenter-said", "super-resolution", "super-resolution-said", "said-not"])
+def test_restores_key(text: str, restores: str, warned: bool, key: Any) -> None:
+    """`restores: input` asks for the check where the channels differ (and warns where the output
+    grows otherwise); `restores: false` turns it off; not written, a network whose output grows
+    unlike its input (super-resolution) is not taken for an autoencoder."""
+    result, doc = run_text(text.format(restores=restores))
+    assert result.exit_code == 0, result.output
+    assert ("does not restore the input" in result.stdout) == warned
+    assert doc is not None
+    if key is None:
+        assert "restores" not in doc
+    elif key == "none":
+        assert doc["restores"] is None
+        assert "it restores no input size: along dim 0, its output grows 2 times as fast" in result.stdout
+    else:
+        assert doc["restores"] == key
+
+
+def test_restores_key_names_the_input() -> None:
+    from click.testing import CliRunner
+
+    from convtool.cli import main
+
+    with CliRunner().isolated_filesystem():
+        Path("net.yaml").write_text(SEGMENTER.format(restores="restores: output\n"))
+        result = CliRunner().invoke(main, ["run", "net.yaml"])
+    assert result.exit_code == 1, result.output
+    assert ("net.yaml:2:11: key 'restores' expects the name of the network input, 'input', or false, but got "
+            "'output'") in result.output
+    assert "restores: input  (the output gives the input's size back)" in result.output
+    assert "Traceback" not in result.output

@@ -176,7 +176,23 @@ class _Loader:
             outputs=self.outputs(doc, top),
             uses=tuple(self.uses),
             inputs=inputs,
+            restores=self.restores(doc, names[0]),
         )
+
+    def restores(self, doc: MarkedDict, first: str) -> bool | None:
+        """`restores: input` (the output is meant to give the input's spatial size back) or
+        `restores: false` (it is not); not written: None, as the output's rank and channels say."""
+        if "restores" not in doc:
+            return None
+        value, mark = doc["restores"], doc.value_marks["restores"]
+        if value is False:
+            return False
+        if value != first:
+            raise self.error(f"key 'restores' expects the name of the network input, '{first}', or false, but got "
+                             f"{describe(value)}", mark, key="restores",
+                             hint=f"restores: {first}  (the output gives the input's size back); restores: false  "
+                                  "(it is not meant to)")
+        return True
 
     def network_inputs(self, doc: MarkedDict) -> tuple[NetworkInput, ...]:
         """`inputs: {z: [16, 120], y: {shape: [16], integers: 1000}}`: several named inputs."""

@@ -10,7 +10,7 @@ from ..layers import KINDS
 from ..params import Shape
 from .yaml import Mark
 
-TOP_KEYS = ("name", "input", "inputs", "blocks", "layers", "encoder", "decoder", "outputs")
+TOP_KEYS = ("name", "input", "inputs", "blocks", "layers", "encoder", "decoder", "outputs", "restores")
 INPUT = "input"  # the name of the network's input
 PREVIOUS = "."  # in `inputs:`, the output of the layer written before
 SECTIONS = ("encoder", "decoder")
@@ -113,6 +113,7 @@ class Arch:
     outputs: tuple[str, ...] = ()  # `outputs:` as tensor keys; none written: the last layer
     uses: tuple[BlockUse, ...] = ()  # every block use, in file order (an outer use before its inner ones)
     inputs: tuple[NetworkInput, ...] = ()  # `inputs:` (several); `input` is then the first one's shape
+    restores: bool | None = None  # `restores:` the input's size (True) or not (False); None: not written
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -125,6 +125,7 @@ class InputSizes:
     dims: tuple[ValidSizes, ...] | None
     reason: str | None = None
     probe: _Probe | None = field(default=None, repr=False, compare=False)  # its walks, for a second analysis
+    grows: bool = False  # restoring: none is restored because the output grows unlike the input
 
 
 class _Probe:
@@ -214,7 +215,7 @@ def valid_input_sizes(
             return plain
         never = _never_restores(_Probe(arch, shared=plain.probe), x, plain.dims)
         if never is not None:
-            return InputSizes(None, never)
+            return InputSizes(None, never, grows=True)
         probe = _Probe(arch, restoring, shared=plain.probe)
     else:
         probe = _Probe(arch)
@@ -249,10 +250,22 @@ def valid_input_sizes(
 
 
 def restores(prop: Any) -> bool:
-    """Whether a network is meant to restore its input, as an autoencoder: its output has the
-    input's rank and channels (and spatial dims)."""
+    """Whether a network is meant to restore its input's spatial size: as its file says
+    (`restores:`), else as an autoencoder is, its output having the input's rank and channels."""
+    if prop.arch.restores is not None:
+        return bool(prop.arch.restores)
     x, y = prop.input, prop.output
     return len(x) == len(y) > 2 and x[1] == y[1]
+
+
+def restore_sizes(arch: Arch, prop: Any, lined_up: InputSizes | None) -> InputSizes | None:
+    """The input sizes a network meant to restore its input gives back (None for another
+    network). Taken for an autoencoder by its rank and channels alone, a network whose output
+    grows unlike its input (a super-resolution one) is not one."""
+    if not restores(prop):
+        return None
+    found = valid_input_sizes(arch, prop.input, restoring=True, lined_up=lined_up)
+    return None if found.grows and prop.arch.restores is None else found
 
 
 def _never_restores(probe: _Probe, x: Shape, dims: tuple[ValidSizes, ...]) -> str | None:

@@ -248,6 +248,10 @@ def top_schemas() -> dict[str, dict[str, Any]]:
                       {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}],
             "description": "the layers whose outputs the network gives (default: the last layer)",
         },
+        "restores": {
+            "anyOf": [{"type": "string", "minLength": 1}, {"const": False}],
+            "description": "the network input whose spatial size the output gives back (an autoencoder), or false",
+        },
         "decoder": {"anyOf": [layers, {
             "type": "object", "properties": {"mirror": {"const": "encoder"}}, "required": ["mirror"],
             "additionalProperties": False,
