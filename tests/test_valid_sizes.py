@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -209,14 +210,12 @@ SUPER_RESOLUTION = """input: [1, 3, 24, 24]
 
 
 def run_text(text: str, *args: str) -> tuple[Any, dict[str, Any] | None]:
-    from click.testing import CliRunner
-
     from convtool.cli import main
 
     with CliRunner().isolated_filesystem():
         Path("net.yaml").write_text(text)
         result = CliRunner().invoke(main, ["run", "net.yaml", *args], env={"COLUMNS": "200"})
-        doc = __import__("json").loads(CliRunner().invoke(main, ["run", "net.yaml", "--json"]).stdout)
+        doc = json.loads(CliRunner().invoke(main, ["run", "net.yaml", "--json"]).stdout)
     return result, doc
 
 
@@ -246,8 +245,6 @@ def test_restores_key(text: str, restores: str, warned: bool, key: Any) -> None:
 
 
 def test_restores_key_names_the_input() -> None:
-    from click.testing import CliRunner
-
     from convtool.cli import main
 
     with CliRunner().isolated_filesystem():
