@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import sys
@@ -119,7 +120,7 @@ class Main(click.Group):
         except click.ClickException as error:
             if self.wants_json and isinstance(error, click.UsageError):
                 _print_json({"error": {"message": error.format_message(), "kind": "usage"}})
-            error.show()
+            _show(error)
             code = error.exit_code
         except (click.Abort, KeyboardInterrupt):
             _interrupted()
@@ -140,6 +141,17 @@ class Main(click.Group):
         except ConvtoolError as error:
             print_error(error, self.wants_json)
             ctx.exit(1)
+
+
+def _show(error: click.ClickException) -> None:
+    """click's message for a usage error, each line wrapped to the screen as convtool's own are
+    (a long path is split, not left running past the edge)."""
+    from .report import say
+
+    shown = io.StringIO()
+    error.show(file=shown)
+    for line in shown.getvalue().splitlines():
+        say(line)
 
 
 class _ClosedStream:

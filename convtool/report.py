@@ -79,12 +79,15 @@ def console(stderr: bool = False) -> Screen:
 def _breaks(text: str, first: int, rest: int) -> list[tuple[int, int]]:
     """Where `text` breaks into lines of at most `first` (then `rest`) characters: at spaces only,
     at the shallowest parenthesis depth that fits (a shape or a call stays whole where it can,
-    and breaks only after a comma where it cannot); a word longer than a line stays whole.
+    and breaks only after a comma where it cannot). Only a word longer than a whole line (a
+    name, a path) is split inside, after a '.', '_', '-' or '/' in its second half if it has one.
 
     >>> _breaks("in (1, 64, 570, 570)", 14, 18)
     [(0, 2), (3, 20)]
     >>> _breaks("in (1, 64, 570, 570)", 14, 12)
     [(0, 2), (3, 15), (16, 20)]
+    >>> _breaks("use encoder.stage_one.conv", 12, 12)
+    [(0, 3), (4, 12), (12, 22), (22, 26)]
     """
     import re
 
@@ -100,7 +103,13 @@ def _breaks(text: str, first: int, rest: int) -> list[tuple[int, int]]:
     lines: list[tuple[int, int]] = []
     start, i = 0, 0
     while True:
-        limit = rest if lines else first
+        limit = max(rest if lines else first, 1)
+        if words[i][1] - start > limit:  # a word longer than the line: split inside it
+            soft = max(text.rfind(c, start + 1, start + limit) for c in "._-/")
+            cut = soft + 1 if soft + 1 > start + limit // 2 else start + limit
+            lines.append((start, cut))
+            start = cut
+            continue
         j = i
         while j + 1 < len(words) and words[j + 1][1] - start <= limit:
             j += 1
@@ -113,8 +122,8 @@ def _breaks(text: str, first: int, rest: int) -> list[tuple[int, int]]:
 
 
 def wrap_lines(text: str, width: int, indent: str = "") -> list[str]:
-    """`text` in lines of at most `width` characters, broken at spaces only (a word longer than
-    the line stays whole), continuation lines indented by `indent`.
+    """`text` in lines of at most `width` characters, broken as `_breaks` says, continuation
+    lines indented by `indent`.
 
     >>> wrap_lines("shapes (1, 64, 570, 570) and (1, 64, 568, 568)", 24, "  ")
     ['shapes (1, 64, 570, 570)', '  and (1, 64, 568, 568)']
@@ -613,6 +622,7 @@ Cell = tuple[str, str]  # (text, rich style)
 Row = list[Cell] | Label
 SECTION_RULE: list[Cell] = []
 SEPARATOR = 3  # " │ "
+LONG_WORD = 24  # a column that wraps narrows to split a longer word (a name, a path), never a shorter one
 
 
 def _grid(
@@ -691,7 +701,7 @@ def _layout(
             if len(text) > natural[i]:
                 natural[i] = len(text)
             if columns[i].wrap and len(text) > narrowest[i]:
-                narrowest[i] = max(narrowest[i], *map(len, text.split()))
+                narrowest[i] = max(narrowest[i], *(min(len(word), LONG_WORD) for word in text.split()))
             elif not columns[i].wrap:
                 narrowest[i] = natural[i]
     wanted = [min(n, max(low, c.squeeze)) if c.squeeze is not None else n
@@ -730,7 +740,7 @@ def _table(out: Screen, rows: Sequence[Row], columns: Sequence[Column], more: st
 RUN_COLUMNS = (
     Column("#", "right"),
     Column("name", wrap=True, squeeze=12, drop=6),
-    Column("type"),
+    Column("type", wrap=True),  # a block's type is the user's name for it
     Column("config", wrap=True, drop=3),
     Column("input", wrap=True),
     Column("output", wrap=True),

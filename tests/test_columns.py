@@ -124,6 +124,30 @@ def test_run_fits_and_shows_every_shape(config: Path, width: int) -> None:
     assert len(left_out) <= 1
 
 
+LONG = "a_block_whose_name_says_everything_it_does." * 3  # 129 characters, no space
+
+
+@pytest.mark.parametrize("args", [[], ["--depth", "1"], ["--relative-to", "input"]])
+def test_words_longer_than_the_screen_are_split(tmp_path: Path, args: list[str]) -> None:
+    """A name longer than the screen (here a block's type, and its use's name) is split over
+    lines, after a '.' or '_' where it can be, and nothing else moves; so is a message's."""
+    kind = LONG.replace(".", "")
+    (tmp_path / "net.yaml").write_text(
+        f"input: [1, 4, 16, 16]\nblocks:\n  {kind}:\n    layers:\n"
+        "      - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n"
+        f"layers:\n  - {{name: {kind}_used, type: {kind}}}\n"
+        "  - {type: conv_transpose2d, out_channels: 4, kernel_size: 4, stride: 2, padding: 1}\n")
+    out, _ = screen(["run", str(tmp_path / "net.yaml"), *args], 80)
+    assert_fits(out, 80)
+    [table] = tables(out)
+    assert table[0]["output"] == "(1, 4, 16, 16)" and table[1]["output"].startswith("(1, 4, 32, 32)")
+    if args[:1] == ["--depth"]:  # the use's row: its type is the block's name
+        assert "".join(table[0]["type"].split()) == kind
+    _, err = screen(["run", str(tmp_path / "missing" / LONG)], 80, code=2)
+    assert_fits(err, 80)
+    assert LONG in err.replace("\n", "").replace(" ", "")
+
+
 def test_run_at_80_columns_keeps_the_shapes_and_says_what_it_left_out() -> None:
     out, _ = screen(["run", "configs/unet_original.yaml"], 80)
     [table] = tables(out)
