@@ -202,6 +202,11 @@ SEGMENTER = """input: [1, 3, 37, 37]
   - {{type: conv_transpose2d, out_channels: 8, kernel_size: 2, stride: 2}}
   - {{type: conv2d, out_channels: 5, kernel_size: 1}}
 """
+ONE_SHORT = """input: [1, 1, 28, 28]
+{restores}layers:
+  - {{type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}}
+  - {{type: conv2d, out_channels: 1, kernel_size: 2}}
+"""
 SUPER_RESOLUTION = """input: [1, 3, 24, 24]
 {restores}layers:
   - {{type: conv2d, out_channels: 12, kernel_size: 3, padding: 1}}
@@ -221,12 +226,13 @@ def run_text(text: str, *args: str) -> tuple[Any, dict[str, Any] | None]:
 
 @pytest.mark.parametrize("text, restores, warned, key", [
     (SEGMENTER, "", False, None),  # 5 classes out of 3 channels: not taken for an autoencoder
+    (ONE_SHORT, "", True, "one smaller"),  # an autoencoder whose output is one short at every size
     (SEGMENTER, "restores: input\n", True, [{"period": 2, "smallest": [2]}] * 2),  # said: 37 gives 36
     (SUPER_RESOLUTION, "", False, None),  # the output grows twice as fast: not an autoencoder
     (SUPER_RESOLUTION, "restores: input\n", True, "none"),  # said: warned, none restores
     (SUPER_RESOLUTION.replace("upscale_factor: 2", "upscale_factor: 1").replace("12", "3"), "restores: false\n",
      False, None),
-], ids=["segmenter", "segmenter-said", "super-resolution", "super-resolution-said", "said-not"])
+], ids=["segmenter", "one-short", "segmenter-said", "super-resolution", "super-resolution-said", "said-not"])
 def test_restores_key(text: str, restores: str, warned: bool, key: Any) -> None:
     """`restores: input` asks for the check where the channels differ (and warns where the output
     grows otherwise); `restores: false` turns it off; not written, a network whose output grows
@@ -240,6 +246,9 @@ def test_restores_key(text: str, restores: str, warned: bool, key: Any) -> None:
     elif key == "none":
         assert doc["restores"] is None
         assert "it restores no input size: along dim 0, its output grows 2 times as fast" in result.stdout
+    elif key == "one smaller":
+        assert doc["restores"] is None
+        assert "it restores no input size: along dim 0, its output is always 1 smaller than its input" in result.stdout
     else:
         assert doc["restores"] == key
 

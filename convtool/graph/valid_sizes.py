@@ -125,7 +125,7 @@ class InputSizes:
     dims: tuple[ValidSizes, ...] | None
     reason: str | None = None
     probe: _Probe | None = field(default=None, repr=False, compare=False)  # its walks, for a second analysis
-    grows: bool = False  # restoring: none is restored because the output grows unlike the input
+    grows: bool = False  # restoring: none is restored because the output grows at another rate than the input
 
 
 class _Probe:
@@ -215,7 +215,7 @@ def valid_input_sizes(
             return plain
         never = _never_restores(_Probe(arch, shared=plain.probe), x, plain.dims)
         if never is not None:
-            return InputSizes(None, never, grows=True)
+            return InputSizes(None, never[0], grows=never[1])
         probe = _Probe(arch, restoring, shared=plain.probe)
     else:
         probe = _Probe(arch)
@@ -268,11 +268,12 @@ def restore_sizes(arch: Arch, prop: Any, lined_up: InputSizes | None) -> InputSi
     return None if found.grows and prop.arch.restores is None else found
 
 
-def _never_restores(probe: _Probe, x: Shape, dims: tuple[ValidSizes, ...]) -> str | None:
-    """Why no input size gives its own spatial size back, when some dim proves it: along each
-    residue class of valid sizes the output length is affine in the input's (a + r·n), so it
-    equals n at no size, at every size (r = 1, a = 0: None, let the scan find them), or at one
-    size (None when that size is a valid one, for the scan to confirm)."""
+def _never_restores(probe: _Probe, x: Shape, dims: tuple[ValidSizes, ...]) -> tuple[str, bool] | None:
+    """Why no input size gives its own spatial size back, when some dim proves it, and whether
+    it is because the output grows at another rate than the input: along each residue class of
+    valid sizes the output length is affine in the input's (a + r·n), so it equals n at no size,
+    at every size (r = 1, a = 0: None, let the scan find them), or at one size (None when that
+    size is a valid one, for the scan to confirm)."""
     for d in dims:
         def last(n: int, d: ValidSizes = d) -> int | None:
             sizes = list(d.held)
@@ -282,7 +283,7 @@ def _never_restores(probe: _Probe, x: Shape, dims: tuple[ValidSizes, ...]) -> st
 
         if any(last(n) == n for n in d.also):
             return None
-        growth = set()
+        growth, offsets = set(), set()
         for s in d.smallest:
             here, later = last(s), last(s + d.period)
             if here is None or later is None:
@@ -292,13 +293,17 @@ def _never_restores(probe: _Probe, x: Shape, dims: tuple[ValidSizes, ...]) -> st
             if rate == 1:
                 if here == s:
                     return None
+                offsets.add(here - s)
                 continue
             n = Fraction(here - rate * s, 1 - rate)  # here + rate·(n - s) = n
             if n.denominator == 1 and n >= s and (n - s) % d.period == 0:
                 return None
+        if growth == {1}:
+            shown = " or ".join(f"{abs(v)} {'larger' if v > 0 else 'smaller'}" for v in sorted(offsets))
+            return f"it restores no input size: along dim {d.axis}, its output is always {shown} than its input", False
         rates = " or ".join(str(r) for r in sorted(growth))
         return (f"it restores no input size: along dim {d.axis}, its output grows {rates} times as fast as its "
-                "input and meets it at no valid size")
+                "input and meets it at no valid size"), True
     return None
 
 
