@@ -100,10 +100,9 @@ def _tap_slices(axis: Axis) -> list[tuple[int, tuple[slice, slice]]]:
 
 
 def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array) -> None:
-    """Channels-last im2col (pixels x taps·C_in) per tile of images, then one GEMM per tile
+    """Pixel-major im2col (pixels x taps·C_in) per tile of images, then one GEMM per tile
     that leaves the output channels first."""
-    n, cin, cout, g, cig, cog, spatial_in, spatial_out, kernel, taps, _, pixels_out = plan.dims
-    nd = len(kernel)
+    n, cin, cout, g, cig, cog, _, spatial_out, kernel, taps, _, pixels_out = plan.dims
     params = plan.params
     pairs = params.padding_pairs
     by_tap = weight.reshape(g, cog, cig, taps)
@@ -114,22 +113,18 @@ def _conv_columns(plan: Plan, x: Array, weight: Array, bias: Array | None, out: 
     # weights first: the product comes out channels first (for one image, the output itself),
     # and OpenBLAS runs it up to twice as fast as columns first when the pixels are few
     res = _view(out, g, cog, pixels_out) if n == 1 else np.empty((g, cog, n * pixels_out), x.dtype)
-    inner = tuple(slice(a, a + i) for i, (a, _) in zip(spatial_in, pairs))
-    space = tuple(range(2, 2 + nd))
+    xp = _padded(x, pairs)
+    sn, sc, *sp = xp.strides
+    # every window of every tap as one strided view of the padded input, in the columns' order:
+    # one copy per tile (no channels-last copy of the input, no numpy call per tap)
+    outer = (cig * sc, sn, *(s * st for s, st in zip(params.stride, sp)))
+    taps_strides = tuple(d * st for d, st in zip(params.dilation, sp))
+    inner = ((sc, *taps_strides), (cig, *kernel)) if taps_last else ((*taps_strides, sc), (*kernel, cig))
     for n0, n1, _, _ in plan.tiles:
         nb = n1 - n0
-        xp = np.zeros((g, nb, *(i + a + b for i, (a, b) in zip(spatial_in, pairs)), cig), x.dtype)
-        xp[(slice(None), slice(None), *inner)] = x[n0:n1].reshape(nb, g, cig, *spatial_in).transpose(1, 0, *(s + 1 for s in space), 2)
-        cols = np.empty((g, nb, *spatial_out, cig * taps), x.dtype)
-        if taps_last:  # (g, n, *spatial, cig, *kernel) -> (*kernel, g, n, *spatial, cig)
-            tap = cols.reshape(g, nb, *spatial_out, cig, *kernel)
-            tap = tap.transpose(*range(nd + 3, 2 * nd + 3), 0, 1, *space, nd + 2)
-        else:
-            tap = cols.reshape(g, nb, *spatial_out, *kernel, cig)
-            tap = tap.transpose(*range(nd + 2, 2 * nd + 2), 0, 1, *space, 2 * nd + 2)
-        for ts in itertools.product(*(range(k) for k in kernel)):
-            windows = tuple(_tap_window(t, d, s, 0, o) for t, d, s, o in zip(ts, params.dilation, params.stride, spatial_out))
-            tap[ts] = xp[(slice(None), slice(None), *windows)]
+        cols = np.empty((g, nb, *spatial_out, *inner[1]), x.dtype)
+        windows = np.lib.stride_tricks.as_strided(xp[n0:n1], cols.shape, (*outer, *inner[0]), writeable=False)
+        np.copyto(cols, windows)
         np.matmul(wmat, cols.reshape(g, nb * pixels_out, cig * taps).transpose(0, 2, 1),
                   out=res[..., n0 * pixels_out:n1 * pixels_out])
     by_image = res.reshape(g, cog, n, pixels_out).transpose(2, 0, 1, 3).reshape(n, cout, pixels_out)
@@ -148,6 +143,15 @@ def _tap_window(t: int, d: int, s: int, first: int, count: int) -> slice:
     """
     start = t * d + s * first
     return slice(start, start + s * (count - 1) + 1, s)
+
+
+def _padded(x: Array, pairs: tuple[tuple[int, int], ...]) -> Array:
+    """x (N, C, *spatial) with zeros added before and after each spatial axis (x itself if none)."""
+    if not any(a or b for a, b in pairs):
+        return x
+    xp = np.zeros((*x.shape[:2], *(i + a + b for i, (a, b) in zip(x.shape[2:], pairs))), x.dtype)
+    xp[(slice(None), slice(None), *(slice(a, a + i) for i, (a, _) in zip(x.shape[2:], pairs)))] = x
+    return xp
 
 
 def _view(out: Array, *shape: int) -> Array:
