@@ -181,28 +181,23 @@ def _conv_im2col(
 ) -> None:
     """The classic im2col: per tile, rows of C_in/g · taps shifted inputs with exactly the
     output's columns, then one GEMM per image straight into the output (no crop, no transpose)."""
-    n, cin, cout, g, cig, cog, spatial_in, spatial_out, kernel, taps, _, pixels_out = plan.dims
+    n, cin, cout, g, cig, cog, _, spatial_out, kernel, taps, _, pixels_out = plan.dims
     params = plan.params
-    pairs = params.padding_pairs
-    if any(a or b for a, b in pairs):
-        xp = np.zeros((n, cin, *(i + a + b for i, (a, b) in zip(spatial_in, pairs))), x.dtype)
-        xp[(slice(None), slice(None), *(slice(a, a + i) for i, (a, _) in zip(spatial_in, pairs)))] = x
-    else:
-        xp = x
-    xg = xp.reshape(n, g, cig, *xp.shape[2:])
+    xp = _padded(x, params.padding_pairs)
     wmat = weight.reshape(g, cog, cig * taps)
     tiles = plan.tiles if tiles is None else tiles
     width = pixels_out // spatial_out[0]  # output positions per row (one step along the first axis)
     widest = max((n1 - n0) * (q1 - q0) for n0, n1, q0, q1 in tiles)
     cols_buffer = np.empty(widest * g * cig * taps * width, x.dtype)
-    dilation, stride = params.dilation, params.stride
+    # every tap's shifted input as one strided view of the padded input, in the columns' order
+    # (image, group, channel, *taps, *output positions): one copy per tile, not one per tap
+    sn, sc, *sp = xp.strides
+    strides = (sn, cig * sc, sc, *(d * st for d, st in zip(params.dilation, sp)), *(s * st for s, st in zip(params.stride, sp)))
     for n0, n1, q0, q1 in tiles:
         nb, rows = n1 - n0, q1 - q0
         cols = cols_buffer[:nb * g * cig * taps * rows * width].reshape(nb, g, cig, *kernel, rows, *spatial_out[1:])
-        for ts in itertools.product(*(range(k) for k in kernel)):
-            windows = [_tap_window(ts[0], dilation[0], stride[0], q0, rows)]
-            windows += [_tap_window(t, d, s, 0, o) for t, d, s, o in zip(ts[1:], dilation[1:], stride[1:], spatial_out[1:])]
-            cols[(slice(None), slice(None), slice(None), *ts)] = xg[(slice(n0, n1), slice(None), slice(None), *windows)]
+        first = xp[n0:n1, :, q0 * params.stride[0]:]
+        np.copyto(cols, np.lib.stride_tricks.as_strided(first, cols.shape, strides, writeable=False))
         dst = _view(out[n0:n1, :, q0:q1], nb, g, cog, rows * width)  # each row is contiguous
         np.matmul(wmat, cols.reshape(nb, g, cig * taps, rows * width), out=dst)
         if bias is not None:
