@@ -76,6 +76,18 @@ def test_random_configurations_cover_the_edges() -> None:
     assert any(c["padding"] == "same" and max(c["kernel"]) % 2 == 0 for c in CONVS)
 
 
+def test_a_large_kernel_over_its_stride_reads_its_input_in_place() -> None:
+    """k8 s4: gather's stack would hold the input four times over; shifts is chosen, and every
+    offset's product (some planes with zero weights, a bias, two groups) sums to the reference."""
+    params = ConvParams.conv(8, 4, 2, in_channels=32, out_channels=64)
+    assert numeric.make_plan(params, (16, 32, 128, 128), (16, 64, 32, 32), 4).strategy == "shifts"
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((2, 6, 23, 21)), rng.standard_normal((4, 3, 8, 7)), rng.standard_normal(4)
+    grouped = ConvParams.conv((8, 7), (4, 3), (2, 1), groups=2, bias=True, dilation=(1, 2))
+    ref = naive.conv(x, w, b, stride=(4, 3), padding=(2, 1), dilation=(1, 2), groups=2)
+    assert close(numeric.run(grouped, x, w, b, strategy="shifts"), ref, np.float64)
+
+
 def test_every_strategy_is_chosen_somewhere() -> None:
     """The cost model's choices on the benchmark's kind of layers (not its exact verdicts)."""
     chosen = set()
@@ -474,7 +486,7 @@ def test_unknown_strategy_is_refused() -> None:
         numeric.run(ConvParams.conv(3), X[..., :2, :2], np.zeros((6, 4, 3, 3)), strategy="gemm")
     with pytest.raises(ConfigError, match="'gemm' does not apply") as error:
         numeric.make_plan(ConvParams.conv(3), (2, 4, 5, 5), (2, 6, 3, 3), 8, "gemm")
-    assert error.value.hint == "use one of columns, gather, im2col"
+    assert error.value.hint == "use one of columns, gather, shifts, im2col"
 
 
 @pytest.mark.parametrize("strategy", ["columns", "scatter", "gather"])

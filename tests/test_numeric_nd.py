@@ -339,7 +339,7 @@ def test_the_cost_model_chooses_per_layer(nd: int, layers: list[tuple[Any, ...]]
 def test_strategies_are_listed_for_every_dim() -> None:
     for nd in (1, 2, 3):
         assert numeric.STRATEGIES[f"conv_transpose{nd}d"] == ("columns", "scatter", "gather", "gemm")
-        assert numeric.STRATEGIES[f"conv{nd}d"] == ("columns", "gather", "im2col", "gemm")
+        assert numeric.STRATEGIES[f"conv{nd}d"] == ("columns", "gather", "shifts", "im2col", "gemm")
     assert "gemm" in numeric.strategies(ConvParams.conv_transpose(4, ndim=3), (1, 1, 1))
     assert "gemm" not in numeric.strategies(ConvParams.conv_transpose(4, 2, ndim=1), (5,))
 

@@ -18,6 +18,9 @@ one per layer and input shape:
   offsets again); the shifted inputs of every distinct offset are stacked (im2col) and one GEMM
   yields all output phases: convolutions on larger maps, and transposed layers with few input
   channels per group (depthwise).
+- ``shifts`` (convolutions): gather's flat layout without the stack: one GEMM per distinct
+  offset reads every stride phase of the input in place, and the products are summed; large
+  kernels over their stride (k8 s4), where the stack would repeat the input many times.
 - ``im2col`` (convolutions): the classic layout, C_in · taps rows of exactly the output's
   columns, so that one GEMM per image writes the output itself: few input channels, large maps.
 - ``gemm``: only for the layers that are one matrix product as they stand, written straight

@@ -97,6 +97,16 @@ def estimate(plan: Plan) -> float:
         gemm = _gemm(cog * taps, cig, span + len(tiles) * halo, itemsize, g * len(tiles), g)
         adds = max(0, taps - phases) * cout * span * _ELEMENT * 3 + len(tiles) * taps * 2 * _CALL
         return gemm + (fill + adds + emit) * scale
+    if strategy == "shifts":  # one product per distinct offset over every plane, read in place; summed
+        shifts = len({off for _, off in plan.sources[0]})
+        planes = prod(axis.in_step for axis in plan.axes)
+        gemm = _gemm(cog, cig * planes, span, itemsize, g * len(tiles) * shifts, g * shifts)
+        adds = (shifts - 1) * cout * span * _ELEMENT * 3 + len(tiles) * shifts * 2 * _CALL
+        weights = shifts * cout * cig * planes * _STRIDED * 2  # gathered tap by tap from the weight
+        # its products read the input where the fill put it, so the fill's strided reads (a stride
+        # along the lines) are all of its input work: measured half again as slow as _STRIDED
+        lined = plan.axes[-1].in_step > 1
+        return gemm + (fill + lined * n * cin * pixels_in * _STRIDED / 2 + adds + weights + emit) * scale
     sources = len(plan.sources[0])
     copies = 0.0 if plan.direct else sources * cin * span * _ELEMENT * 2 + len(tiles) * sources * _CALL
     if params.transposed:  # the weight matrix is assembled tap by tap, with strided writes

@@ -347,6 +347,54 @@ def _flat_gather(
             _emit(plan, out, tile, target, res[:, :, r].reshape(cout, span), bias)
 
 
+def _flat_shifts(
+    plan: Plan, x: Array, weight: Array, bias: Array | None, out: Array, tiles: Tiles | None = None
+) -> None:
+    """Convolutions on the flat grid without a stack: per distinct flat offset one GEMM reads
+    every input plane at that offset where it lies (a view of the flat input), and the products
+    are summed. The stack of `_flat_gather` repeats the input once per offset; this reads it in place."""
+    _, _, cout, g, cig, cog, _, _, _, _, _, _ = plan.dims
+    flat, tiles = plan.flat, plan.tiles if tiles is None else tiles
+    buf = _flat_input(plan, x, flat)
+    planes = buf.shape[2]
+    offsets, wmats = _shift_weights(plan, weight)
+    widest = max(flat.span(tile)[1] for tile in tiles)
+    res_buffer = np.empty((g, cog, widest), x.dtype)
+    part_buffer = np.empty((g, cog, widest if len(offsets) > 1 else 0), x.dtype)
+    for tile in tiles:
+        first, span = flat.span(tile)
+        begin = flat.lead + first
+        res, part = res_buffer[..., :span], part_buffer[..., :span]
+        for i, off in enumerate(offsets):
+            # (g, cig, planes, span) merges to (g, cig·planes, span) rows `length` apart: BLAS reads it as is
+            reads = buf[..., begin + off:begin + off + span].reshape(g, cig * planes, span)
+            np.matmul(wmats[i], reads, out=part if i else res)
+            if i:
+                np.add(res, part, out=res)
+        _emit(plan, out, tile, plan.targets[0], res.reshape(cout, span), bias)
+
+
+def _shift_weights(plan: Plan, weight: Array) -> tuple[list[int], Array]:
+    """The distinct flat offsets of a convolution's taps, and per offset the weight matrix
+    (groups, C_out/g, C_in/g · planes) of the taps that read there (zeros for planes none reads)."""
+    g, sources = plan.groups, plan.sources[0]  # a convolution's sources are its taps, in kernel order
+    cout, cig = weight.shape[:2]
+    planes = prod(axis.in_step for axis in plan.axes)
+    offsets = sorted({off for _, off in sources})
+    number = {off: i for i, off in enumerate(offsets)}
+    taps = len(sources)
+    tap_of = np.full((len(offsets), planes), taps)  # tap number `taps`: the zeros below
+    for t, (plane, off) in enumerate(sources):
+        tap_of[number[off], plane] = t
+    by_tap = weight.reshape(g, cout // g, cig, taps)
+    if (tap_of == taps).any():
+        by_tap = np.concatenate([by_tap, np.zeros((*by_tap.shape[:3], 1), weight.dtype)], axis=3)
+    wmats = np.empty((len(offsets), g, cout // g, cig, planes), weight.dtype)
+    for i, row in enumerate(tap_of):  # one take per offset: twice as fast as one fancy-index assignment
+        np.take(by_tap, row, axis=3, out=wmats[i])
+    return offsets, wmats.reshape(len(offsets), g, cout // g, cig * planes)
+
+
 def _gather_weights(plan: Plan, weight: Array) -> Array:
     """The weight matrix (groups, C_out/g · phases, C_in/g · sources) that maps the stacked
     sources to every output phase at once."""
@@ -370,6 +418,7 @@ _RUN = {
     ("scatter", True): _flat_scatter,
     ("gather", True): _flat_gather,
     ("gather", False): _flat_gather,
+    ("shifts", False): _flat_shifts,
     ("im2col", False): _conv_im2col,
     ("gemm", True): _matrix_product,
     ("gemm", False): _matrix_product,

@@ -25,7 +25,7 @@ from .threads import balanced
 Tiles = tuple[tuple[int, int, int, int], ...]  # (first image, end image, first row, end row)
 
 _TRANSPOSED = ("columns", "scatter", "gather", "gemm")
-_CONV = ("columns", "gather", "im2col", "gemm")
+_CONV = ("columns", "gather", "shifts", "im2col", "gemm")
 STRATEGIES = {
     **{f"conv_transpose{nd}d": _TRANSPOSED for nd in (1, 2, 3)},
     **{f"conv{nd}d": _CONV for nd in (1, 2, 3)},
@@ -42,7 +42,7 @@ def strategies(params: ConvParams, spatial: Sequence[int]) -> tuple[str, ...]:
     >>> strategies(ConvParams.conv_transpose(4), (1, 1))
     ('columns', 'scatter', 'gather', 'gemm')
     >>> strategies(ConvParams.conv(4, ndim=1), (8,))
-    ('columns', 'gather', 'im2col')
+    ('columns', 'gather', 'shifts', 'im2col')
     """
     if _product(params, tuple(spatial), _crops(params, tuple(spatial))):
         return STRATEGIES[params.op]
@@ -254,6 +254,8 @@ class Plan:
         sources = len(self.sources[0])
         if self.strategy == "scatter":
             column, k = d.cout * d.taps, d.cig
+        elif self.strategy == "shifts":  # the product and one partial product per column
+            column, k = 2 * d.cout, d.cig * prod(axis.in_step for axis in self.axes)
         else:
             column, k = d.cin * (0 if self.direct else sources) + d.cout * len(self.targets), d.cig * sources
         return tuple(_row_tiles(d.n, self.flat, column * self.itemsize, k, self.strategy == "scatter"))
