@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from convtool.errors import ConvtoolError
 from convtool.footprint import Axis, misalignments
-from convtool.graph import Propagation, loads, propagate
+from convtool.graph import Propagation, load, loads, propagate
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -170,8 +170,6 @@ def test_a_broadcast_gate_places_nothing() -> None:
 
 
 def test_center_crop_lines_up_the_original_unet() -> None:
-    from convtool.graph import load
-
     prop = propagate(load(ROOT / "configs" / "unet_original.yaml"))
     merges = [r for r in prop.layers if r.type == "concat"]
     assert merges and not any("merge mixes" in n for r in merges for n in r.notes)
@@ -282,18 +280,24 @@ def golden(name: str) -> dict[str, Any]:
     return json.loads(gzip.decompress((GOLDEN / f"grids_{name}.json.gz").read_bytes()))
 
 
-def golden_config(name: str) -> Propagation:
+def from_golden(module: str) -> Any:
+    """One of the golden generators' modules in tests/golden (the dependence oracle needs torch)."""
+    import importlib
     import sys
 
     sys.path.insert(0, str(GOLDEN))
     try:
-        from make_golden_grids import LINED_UP
+        return importlib.import_module(module)
     finally:
         sys.path.remove(str(GOLDEN))
-    text = (ROOT / "configs" / f"{name}.yaml").read_text()
-    if name in LINED_UP:
-        text = text.replace(*LINED_UP[name])
-    return propagate(loads(text))
+
+
+def golden_config(name: str) -> Propagation:
+    """The file's network at the input its golden file was measured on (a file that does not
+    line up at its own input was measured at one that does)."""
+    arch = load(ROOT / "configs" / f"{name}.yaml")
+    shape = tuple(golden(name)["input"])
+    return propagate(arch) if arch.input == shape else propagate(arch, shape)
 
 
 def _measured(doc: dict[str, Any], key: str) -> dict[int, Any]:
@@ -414,15 +418,10 @@ def test_generated_grids_match_torch(text: str) -> None:
 def measure_live(prop: Propagation, source: int = -1, positions: bool = False) -> dict[int, Any]:
     """The measure of tests/golden/dependence.py, in the golden files' form (plus `projective`);
     `positions`: norms act per position, as the grids take them."""
-    import sys
-
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        from dependence import borders, measure, projective, spans
-    finally:
-        sys.path.remove(str(GOLDEN))
-    found = measure(prop, source, positions=positions)
-    marks = borders(prop)
+    oracle = from_golden("dependence")
+    spans, projective = oracle.spans, oracle.projective
+    found = oracle.measure(prop, source, positions=positions)
+    marks = oracle.borders(prop)
     result: dict[int, Any] = {}
     for index, mats in found.items():
         if mats is None:
@@ -441,11 +440,4 @@ def measure_live(prop: Propagation, source: int = -1, positions: bool = False) -
 def test_golden_files_are_what_the_generator_makes(name: str) -> None:
     """The stored measurements are the generator's output today (the small files, live)."""
     pytest.importorskip("torch")
-    import sys
-
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        from make_golden_grids import golden as make
-    finally:
-        sys.path.remove(str(GOLDEN))
-    assert make(name) == golden(name)
+    assert from_golden("make_golden_grids").golden(name) == golden(name)
