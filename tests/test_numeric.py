@@ -3,6 +3,7 @@ identity, PyTorch's initialisation and its messages (no torch needed; see test_n
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -446,6 +447,23 @@ def test_a_failing_share_is_reported_after_every_share_ended(monkeypatch: pytest
     with pytest.raises(RuntimeError, match="share 1"):
         numeric.threads.side_by_side([fail, slow])
     assert ended == [True]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+@pytest.mark.parametrize("cpus", [(0, 1), (0, 1, 2, 3)], ids=["as-many-cpus-as-shares", "more-cpus"])
+def test_shares_are_kept_on_their_own_cpus_only_when_they_fill_them(
+        monkeypatch: pytest.MonkeyPatch, cpus: tuple[int, ...]) -> None:
+    """Two shares on a 2-CPU process: each on its own CPU while it runs, the thread free again
+    afterwards; with more CPUs than shares, the scheduler places them."""
+    pinned: list[set[int]] = []
+    threads = numeric.threads
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(cpus))
+    monkeypatch.setattr(threads.os, "sched_setaffinity", lambda pid, mask: pinned.append(set(mask)))
+    threads.side_by_side([lambda: None, lambda: None])
+    if len(cpus) == 2:
+        assert sorted(map(sorted, pinned)) == [[0], [0, 1], [0, 1], [1]]  # each pinned, then let go
+    else:
+        assert pinned == []
 
 
 def test_blas_control_is_none_when_the_map_cannot_tell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -100,17 +100,22 @@ _SHARING = threading.Lock()
 
 
 def _cpus_each(jobs: int) -> list[int]:
-    """A CPU of its own for each job, when the calling thread may run on that many, else none.
+    """A CPU of its own for each job, when the process may run on exactly that many CPUs, else none.
 
     Linux wakes a pool thread on its waker's CPU and moves it away only some milliseconds
     later: two shares left on one core took twice as long in one call out of three after a
-    pause (measured on the benchmark machine). Each share is kept on its own CPU meanwhile.
+    pause (measured on a 2-core machine). There each share is kept on its own CPU meanwhile.
+    With more CPUs than shares the scheduler keeps its freedom: a pinned share could not leave
+    a core that another process keeps busy.
+
+    >>> _cpus_each(1)
+    []
     """
     try:
         allowed = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
         return []
-    return allowed[:jobs] if len(allowed) >= jobs > 1 else []
+    return allowed if len(allowed) == jobs > 1 else []
 
 
 def _on_cpu(job: Callable[[], None], cpu: int) -> None:
