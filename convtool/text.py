@@ -1,8 +1,12 @@
-"""How shapes and sizes read in every message, table and generated file: one spelling, one place."""
+"""How shapes and sizes read in every message, table and generated file: one spelling, one place;
+and values as YAML flow text that `yaml.safe_load` reads back as they are."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def fmt_shape(shape: Sequence[int] | None) -> str:
@@ -53,3 +57,52 @@ def escape_controls(text: str) -> str:
         else:
             out.append(repr(char)[1:-1])
     return "".join(out)
+
+
+# -- YAML: values that yaml.safe_load reads back as they are ------------------------------------
+
+_PLAIN = re.compile(r"\.|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")  # `.`, a name, or a path `use.name`
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+
+
+def yaml_value(value: Any) -> str:
+    """A value in YAML flow style that `yaml.safe_load` reads back as the same value.
+
+    >>> yaml_value({"type": "relu", "inplace": False, "p": 0.5, "shape": [3, 4], "x": None, "s": "a b"})
+    '{type: relu, inplace: false, p: 0.5, shape: [3, 4], x: null, s: "a b"}'
+    >>> yaml_value({"from": "enc.out", "to": "yes", "inputs": [".", "up_padded"]})  # a word YAML reads otherwise
+    '{from: enc.out, to: "yes", inputs: [., up_padded]}'
+    """
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {yaml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return yaml_float(value)
+    if isinstance(value, int):
+        return repr(value)
+    text = str(value)
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS:
+        return text
+    import json  # only to quote: the shape path never needs it
+
+    return json.dumps(text)
+
+
+def yaml_float(value: float) -> str:
+    """YAML 1.1 reads `1e-05` as a string: the mantissa needs a dot (`1.0e-05`).
+
+    >>> yaml_float(1e-05), yaml_float(0.2), yaml_float(float("inf"))
+    ('1.0e-05', '0.2', '.inf')
+    """
+    if math.isinf(value) or math.isnan(value):
+        return {"inf": ".inf", "-inf": "-.inf"}.get(repr(value), ".nan")
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return text

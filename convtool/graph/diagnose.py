@@ -19,10 +19,9 @@ from ..layers.fix import (
     insert_before,
     pairs,
     set_keys,
-    yaml_value,
 )
 from ..params import Shape
-from ..text import fmt_shape, fmt_size
+from ..text import fmt_shape, fmt_size, yaml_value
 from .bind import lines_up
 from .model import PREVIOUS, Arch, LayerSpec
 from .propagate import LayerResult, StackMismatch, layer_label, network_inputs, walk

@@ -55,10 +55,10 @@ from typing import Any
 from ..errors import ArchError, MismatchError, NoInverse
 from ..layers import KINDS
 from ..params import Shape
-from ..text import escape_controls, fmt_shape, fmt_spatial
+from ..text import escape_controls, fmt_shape, fmt_spatial, yaml_value
 from .model import Arch, LayerSpec
 from .propagate import LayerResult, Propagation, walk
-from .yaml import plain_value, yaml_value
+from .yaml import plain_value
 
 Layer = dict[str, Any]  # one layer as an architecture file writes it: {"type": ..., options}
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..text import yaml_value
+
 Edit = Mapping[str, Any]
 
 CHANGES_VALUES = "; this changes values: "  # how a fix's sentence begins saying what it does to values
@@ -33,23 +35,6 @@ class Fix:
     def to_list(self) -> list[list[dict[str, Any]]]:
         """The ways as `run --json` gives them."""
         return [[dict(edit) for edit in way] for way in self.ways]
-
-
-def yaml_value(value: Any) -> str:
-    """A value as a YAML flow document writes it.
-
-    >>> yaml_value([1, 2]), yaml_value({"type": "pad", "to": "enc2"}), yaml_value("center")
-    ('[1, 2]', '{type: pad, to: enc2}', 'center')
-    """
-    if isinstance(value, Mapping):
-        return "{" + pairs(value) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def pairs(values: Mapping[str, Any]) -> str:
