@@ -291,36 +291,38 @@ class _Merge:
 
     def pad(self, small: int, big: int) -> list[Fix]:
         """`pad ... to:` the larger tensor, on the smaller one."""
-        a, b = self.shapes[self.keys[small]], self.shapes[self.keys[big]]
-        assert a is not None and b is not None
-        target = self.written[big]
-        if target is None:
+        found = self.to_size("pad", small, big)
+        if found is None:
             return []
-        placed = self.place(small, {"type": "pad", "to": target}, "padded")
-        if placed is None:
-            return []
-        edits, how = placed
-        diff = [n - m for m, n in zip(a[2:], b[2:])]
-        note = f"zeros fill {edges([d // 2 for d in diff], [d - d // 2 for d in diff])} of the padded tensor"
+        edits, how, sides = found
         text = (f"pad {self.shown(small)} to the size of {self.shown(big)}: {how}{in_block(self.block)}"
-                f"{changes_values(note)} (as F.pad in the common U-Net)")
+                f"{changes_values(f'zeros fill {sides} of the padded tensor')} (as F.pad in the common U-Net)")
         return [Fix(text, (edits,))]
 
     def crop(self, big: int, small: int) -> list[Fix]:
         """`crop ... to:` the smaller tensor, on the larger one (the first input)."""
-        a, b = self.shapes[self.keys[big]], self.shapes[self.keys[small]]
-        assert a is not None and b is not None
-        target = self.written[small]
-        if target is None:
+        found = self.to_size("crop", big, small)
+        if found is None:
             return []
-        placed = self.place(big, {"type": "crop", "to": target}, "cropped")
-        if placed is None:
-            return []
-        edits, how = placed
-        diff = [m - n for m, n in zip(a[2:], b[2:])]
-        note = f"it drops {edges([d // 2 for d in diff], [d - d // 2 for d in diff])} of {self.shown(big)}"
-        text = f"crop {self.shown(big)} to the size of {self.shown(small)}: {how}{in_block(self.block)}{changes_values(note)}"
+        edits, how, sides = found
+        text = (f"crop {self.shown(big)} to the size of {self.shown(small)}: {how}{in_block(self.block)}"
+                f"{changes_values(f'it drops {sides} of {self.shown(big)}')}")
         return [Fix(text, (edits,))]
+
+    def to_size(self, kind: str, at: int, like: int) -> tuple[tuple[Edit, ...], str, str] | None:
+        """A `{type: pad|crop, to: NAME}` layer on the tensor at `at`, NAME the one at `like`: its
+        edits, how a sentence says them, and the sides it adds (pad) or drops (crop); None when
+        the file's names cannot say it."""
+        a, b = self.shapes[self.keys[at]], self.shapes[self.keys[like]]
+        assert a is not None and b is not None
+        target = self.written[like]
+        if target is None:
+            return None
+        placed = self.place(at, {"type": kind, "to": target}, "padded" if kind == "pad" else "cropped")
+        if placed is None:
+            return None
+        diff = [n - m if kind == "pad" else m - n for m, n in zip(a[2:], b[2:])]
+        return (*placed, edges([d // 2 for d in diff], [d - d // 2 for d in diff]))
 
     def projection(self, x: Shape, other: Shape) -> list[Fix]:
         """A merge that needs equal channels (add, mul; sizes agree): a 1x1 convolution on one input
