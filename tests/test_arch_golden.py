@@ -7,11 +7,11 @@ hooks and FlopCounterMode); the live test rebuilds them with torch when it is in
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.generators import generator
 
 from convtool.graph import LayerResult, StackMismatch, load, propagate
 
@@ -54,13 +54,7 @@ def test_config_matches_torch_golden(path: Path) -> None:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_matches_torch_live(path: Path) -> None:
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        from make_golden_arch import golden_for
-    finally:
-        sys.path.remove(str(GOLDEN))
-    live = golden_for(path, device="meta")
+    live = generator("make_golden_arch").golden_for(path, device="meta")
     layers, failed = ours(path)
     assert rows(layers) == golden_rows(live)
     assert failed == (live["failure"] or {}).get("index")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support.generators import generator
 
 from convtool.errors import ConvtoolError
 from convtool.footprint import Axis, misalignments
@@ -280,18 +281,6 @@ def golden(name: str) -> dict[str, Any]:
     return json.loads(gzip.decompress((GOLDEN / f"grids_{name}.json.gz").read_bytes()))
 
 
-def from_golden(module: str) -> Any:
-    """One of the golden generators' modules in tests/golden (the dependence oracle needs torch)."""
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        return importlib.import_module(module)
-    finally:
-        sys.path.remove(str(GOLDEN))
-
-
 def golden_config(name: str) -> Propagation:
     """The file's network at the input its golden file was measured on (a file that does not
     line up at its own input was measured at one that does)."""
@@ -418,7 +407,7 @@ def test_generated_grids_match_torch(text: str) -> None:
 def measure_live(prop: Propagation, source: int = -1, positions: bool = False) -> dict[int, Any]:
     """The measure of tests/golden/dependence.py, in the golden files' form (plus `projective`);
     `positions`: norms act per position, as the grids take them."""
-    oracle = from_golden("dependence")
+    oracle = generator("dependence")
     spans, projective = oracle.spans, oracle.projective
     found = oracle.measure(prop, source, positions=positions)
     marks = oracle.borders(prop)
@@ -439,5 +428,4 @@ def measure_live(prop: Propagation, source: int = -1, positions: bool = False) -
 @pytest.mark.parametrize("name", ["segnet", "ldm_kl_f4_decoder", "vqvae2_decoder", "mismatch_unet"])
 def test_golden_files_are_what_the_generator_makes(name: str) -> None:
     """The stored measurements are the generator's output today (the small files, live)."""
-    pytest.importorskip("torch")
-    assert from_golden("make_golden_grids").golden(name) == golden(name)
+    assert generator("make_golden_grids").golden(name) == golden(name)

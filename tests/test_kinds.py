@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.generators import generator
 
 from convtool.cli import main
 from convtool.errors import ConfigError
@@ -62,13 +63,7 @@ def test_every_new_kind_has_golden_cases() -> None:
 
 
 def _torch_side() -> Any:
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        import make_golden_kinds
-    finally:
-        sys.path.remove(str(GOLDEN))
-    return make_golden_kinds
+    return generator("make_golden_kinds")
 
 
 @pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmax")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from support.generators import generator
 
 from convtool.errors import ConfigError
 from convtool.layers import KINDS, resolve_type
@@ -90,13 +90,7 @@ def test_every_kind_is_covered() -> None:
 
 
 def _torch_builder() -> Any:
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        from make_golden_arch import make_layer
-    finally:
-        sys.path.remove(str(GOLDEN))
-    return make_layer
+    return generator("make_golden_arch").make_layer
 
 
 @pytest.mark.parametrize("type_, options, shape, output, params, macs", CASES, ids=IDS)

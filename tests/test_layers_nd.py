@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from support.generators import generator
 
 from convtool.errors import ConfigError
 from convtool.footprint import Footprint
@@ -58,13 +58,7 @@ def test_layer_nd_equals_torch_golden(case: dict[str, Any]) -> None:
 
 
 def _golden_script() -> Any:
-    pytest.importorskip("torch")
-    sys.path.insert(0, str(GOLDEN))
-    try:
-        import make_golden_layers_nd
-    finally:
-        sys.path.remove(str(GOLDEN))
-    return make_golden_layers_nd
+    return generator("make_golden_layers_nd")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
