@@ -291,7 +291,7 @@ class _Merge:
 
     def pad(self, small: int, big: int) -> list[Fix]:
         """`pad ... to:` the larger tensor, on the smaller one."""
-        found = self.to_size("pad", small, big)
+        found = self.to_size("pad", small, big, "padded", adds=True)
         if found is None:
             return []
         edits, how, sides = found
@@ -301,7 +301,7 @@ class _Merge:
 
     def crop(self, big: int, small: int) -> list[Fix]:
         """`crop ... to:` the smaller tensor, on the larger one (the first input)."""
-        found = self.to_size("crop", big, small)
+        found = self.to_size("crop", big, small, "cropped", adds=False)
         if found is None:
             return []
         edits, how, sides = found
@@ -309,19 +309,20 @@ class _Merge:
                 f"{changes_values(f'it drops {sides} of {self.shown(big)}')}")
         return [Fix(text, (edits,))]
 
-    def to_size(self, kind: str, at: int, like: int) -> tuple[tuple[Edit, ...], str, str] | None:
-        """A `{type: pad|crop, to: NAME}` layer on the tensor at `at`, NAME the one at `like`: its
-        edits, how a sentence says them, and the sides it adds (pad) or drops (crop); None when
-        the file's names cannot say it."""
+    def to_size(self, kind: str, at: int, like: int, suffix: str, adds: bool
+                ) -> tuple[tuple[Edit, ...], str, str] | None:
+        """A `{type: KIND, to: NAME}` layer (named after the tensor and `suffix`) on the tensor at
+        `at`, NAME the one at `like`: its edits, how a sentence says them, and the sides it adds
+        (`adds`) or drops; None when the file's names cannot say it."""
         a, b = self.shapes[self.keys[at]], self.shapes[self.keys[like]]
         assert a is not None and b is not None
         target = self.written[like]
         if target is None:
             return None
-        placed = self.place(at, {"type": kind, "to": target}, "padded" if kind == "pad" else "cropped")
+        placed = self.place(at, {"type": kind, "to": target}, suffix)
         if placed is None:
             return None
-        diff = [n - m if kind == "pad" else m - n for m, n in zip(a[2:], b[2:])]
+        diff = [n - m if adds else m - n for m, n in zip(a[2:], b[2:])]
         return (*placed, edges([d // 2 for d in diff], [d - d // 2 for d in diff]))
 
     def projection(self, x: Shape, other: Shape) -> list[Fix]:
